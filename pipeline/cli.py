@@ -1,0 +1,169 @@
+"""`datapipe`: run the whole pipeline from a YAML config, or one stage.
+
+    datapipe run configs/default.yaml [--work-dir DIR] [--executor ray|local] [--ray-address A]
+    datapipe ingest --input PATH... --output DIR [stage options]
+
+Each stage's options are generated from its config model, so `datapipe <stage> --help` always
+lists exactly what the YAML accepts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import types
+import typing
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from pydantic.fields import FieldInfo
+
+from pipeline.config import ConfigError, load_config, validate_stage_config
+from pipeline.executor import RaySettings
+from pipeline.runner import (
+    StageFailed,
+    StageRun,
+    make_executor,
+    run_pipeline,
+    run_stage,
+    summary_line,
+)
+from pipeline.stagedir import NotAStageDirectory
+from stages import STAGE_CLASSES, stage_class
+
+
+def _add_executor_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("execution")
+    group.add_argument(
+        "--executor",
+        choices=["ray", "local"],
+        help="ray (default): embedded local Ray or --ray-address; local: in-process, for debugging",
+    )
+    group.add_argument("--ray-address", help="join an existing Ray cluster (e.g. ray://head:10001)")
+    group.add_argument("--max-concurrency", type=int, help="tasks in flight (default: CPUs)")
+    group.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def _unwrap_optional(annotation: Any) -> Any:
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return args[0] if len(args) == 1 else annotation
+    return annotation
+
+
+def _add_field_option(parser: argparse.ArgumentParser, name: str, field: FieldInfo) -> None:
+    flag = "--" + name.replace("_", "-")
+    annotation = _unwrap_optional(field.annotation)
+    origin = typing.get_origin(annotation)
+    default = field.get_default(call_default_factory=True)
+    help_text = f"{field.description or ''} (default: {default!r})".strip()
+    kwargs: dict[str, Any] = {"dest": name, "default": None, "help": help_text}
+    if annotation is bool:
+        kwargs["action"] = argparse.BooleanOptionalAction
+    elif origin is Literal:
+        kwargs["choices"] = list(typing.get_args(annotation))
+    elif origin in (tuple, list):
+        kwargs["nargs"] = "+"
+    elif origin is dict:
+        kwargs.update(type=json.loads, metavar="JSON")
+    elif annotation in (int, float, str):
+        kwargs["type"] = annotation
+    parser.add_argument(flag, **kwargs)
+
+
+def _add_stage_parser(sub: Any, name: str) -> None:
+    cls = stage_class(name)
+    parser = sub.add_parser(name, help=cls.summary, description=cls.summary)
+    parser.add_argument(
+        "--input",
+        nargs="+",
+        required=True,
+        metavar="PATH",
+        help="input files or directories (a previous stage's output directory)",
+    )
+    parser.add_argument("--output", required=True, metavar="DIR", help="this stage's directory")
+    parser.add_argument(
+        "--shard-target-mb",
+        type=float,
+        default=128.0,
+        help="start a new output shard past this size (default: 128)",
+    )
+    options = parser.add_argument_group(f"{name} options (same keys as in the YAML config)")
+    for field_name, field in cls.config_class.model_fields.items():
+        _add_field_option(options, field_name, field)
+    _add_executor_options(parser)
+    parser.set_defaults(handler=_run_one_stage, stage=name)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="datapipe",
+        description="Turn raw web crawl into training-ready token shards.",
+        epilog="Start with: datapipe run configs/default.yaml",
+    )
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    run = sub.add_parser(
+        "run",
+        help="run the stages of a YAML config in order",
+        description="Run the configured stages in order; finished work is "
+        "skipped, so rerunning after a crash resumes.",
+    )
+    run.add_argument("config", help="pipeline YAML (see configs/default.yaml)")
+    run.add_argument("--work-dir", help="override work_dir from the config")
+    _add_executor_options(run)
+    run.set_defaults(handler=_run_config)
+    for name in STAGE_CLASSES:
+        _add_stage_parser(sub, name)
+    return parser
+
+
+def _ray_settings(args: argparse.Namespace, base: RaySettings) -> RaySettings:
+    return RaySettings(
+        address=args.ray_address or base.address,
+        num_cpus=base.num_cpus,
+        max_concurrency=args.max_concurrency or base.max_concurrency,
+        max_retries=base.max_retries,
+        object_store_mb=base.object_store_mb,
+    )
+
+
+def _run_config(args: argparse.Namespace) -> None:
+    config = load_config(args.config)
+    if args.work_dir:
+        config = config.model_copy(update={"work_dir": args.work_dir})
+    ex = config.executor
+    base = RaySettings(
+        ex.ray_address, ex.num_cpus, ex.max_concurrency, ex.max_retries, ex.object_store_mb
+    )
+    executor = make_executor(args.executor or ex.kind, _ray_settings(args, base))
+    try:
+        run_pipeline(config, executor, progress=not args.no_progress)
+    finally:
+        executor.close()
+
+
+def _run_one_stage(args: argparse.Namespace) -> None:
+    fields = stage_class(args.stage).config_class.model_fields
+    options = {name: getattr(args, name) for name in fields if getattr(args, name) is not None}
+    config = validate_stage_config(args.stage, options, args.stage)
+    run = StageRun(args.stage, config, args.input, args.output, int(args.shard_target_mb * 2**20))
+    executor = make_executor(args.executor or "ray", _ray_settings(args, RaySettings()))
+    try:
+        stats = run_stage(run, executor, progress=not args.no_progress)
+    finally:
+        executor.close()
+    print(summary_line(stats, args.output), file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except (ConfigError, NotAStageDirectory, FileNotFoundError, ValueError) as err:
+        print(f"datapipe: error: {err}", file=sys.stderr)
+        return 2
+    except StageFailed as err:
+        print(f"datapipe: {err}", file=sys.stderr)
+        return 1
+    return 0

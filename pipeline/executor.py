@@ -1,0 +1,90 @@
+"""Executors run task functions over task specs: in-process, or as Ray tasks.
+
+Both yield `(spec, result_or_exception)` as tasks finish, so the runner treats them alike.
+Ray is imported only when the Ray executor is built.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+Outcome = tuple[Any, Any]  # (spec, result or the exception that ended the task)
+
+
+class Executor(Protocol):
+    def map_unordered(
+        self, fn: Callable[[Any], Any], specs: Sequence[Any]
+    ) -> Iterator[Outcome]: ...
+
+    def close(self) -> None: ...
+
+
+class LocalExecutor:
+    """Runs tasks one after another in this process: for debugging and fast tests."""
+
+    def map_unordered(self, fn: Callable[[Any], Any], specs: Sequence[Any]) -> Iterator[Outcome]:
+        for spec in specs:
+            try:
+                yield spec, fn(spec)
+            except Exception as err:  # reported by the runner with the task's input
+                yield spec, err
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class RaySettings:
+    address: str | None = None  # None: start an embedded local Ray
+    num_cpus: int | None = None  # embedded Ray only; default: all cores
+    max_concurrency: int | None = None  # tasks in flight; default: the cluster's CPUs
+    max_retries: int = 3  # Ray re-runs a task whose worker died
+    object_store_mb: int = 512  # embedded Ray only; tasks pass files, not objects
+
+
+class RayExecutor:
+    """One Ray task per spec, at most `max_concurrency` in flight; each task writes its own
+    outputs, so only small result dicts come back to the driver."""
+
+    def __init__(self, settings: RaySettings) -> None:
+        import ray
+
+        self._ray = ray
+        self._settings = settings
+        self._owns_cluster = not ray.is_initialized()
+        if self._owns_cluster:
+            if settings.address:
+                ray.init(address=settings.address, logging_level=logging.WARNING)
+            else:
+                ray.init(
+                    num_cpus=settings.num_cpus or os.cpu_count() or 1,
+                    object_store_memory=settings.object_store_mb * 2**20,
+                    include_dashboard=False,
+                    logging_level=logging.WARNING,
+                )
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        self.max_concurrency = settings.max_concurrency or max(cpus, 1)
+
+    def map_unordered(self, fn: Callable[[Any], Any], specs: Sequence[Any]) -> Iterator[Outcome]:
+        ray = self._ray
+        remote_fn = ray.remote(num_cpus=1, max_retries=self._settings.max_retries)(fn)
+        pending = list(reversed(specs))
+        in_flight: dict[Any, Any] = {}
+        while pending or in_flight:
+            while pending and len(in_flight) < self.max_concurrency:
+                spec = pending.pop()
+                in_flight[remote_fn.remote(spec)] = spec
+            done, _ = ray.wait(list(in_flight), num_returns=1)
+            spec = in_flight.pop(done[0])
+            try:
+                yield spec, ray.get(done[0])
+            except ray.exceptions.RayError as err:
+                yield spec, err
+
+    def close(self) -> None:
+        if self._owns_cluster:
+            self._ray.shutdown()

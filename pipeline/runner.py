@@ -1,0 +1,170 @@
+"""Runs stages: plans tasks, skips finished work, drives an executor, writes stats.
+
+Resume: a stage directory whose recorded fingerprint (stage, config, inputs, code version)
+matches is reused; tasks with a marker are skipped, the rest are redone from scratch. A
+complete stage (`_SUCCESS`) with the same fingerprint is skipped entirely.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from pipeline import __version__
+from pipeline.config import PipelineConfig
+from pipeline.executor import Executor, LocalExecutor, RayExecutor, RaySettings
+from pipeline.shards import list_shards
+from pipeline.stagedir import SUCCESS_FILE, StageDir, file_identity, fingerprint
+from pipeline.tasks import TaskSpec, build_stage, run_task
+from stages.base import SourceStage, StageConfig
+
+
+class StageFailed(RuntimeError):
+    """Some tasks failed after retries; finished tasks are kept for the next run."""
+
+
+@dataclass(frozen=True)
+class StageRun:
+    name: str
+    config: StageConfig
+    inputs: list[str]
+    output_dir: str
+    shard_target_bytes: int = 128 * 2**20
+
+
+def make_executor(kind: str, settings: RaySettings) -> Executor:
+    return LocalExecutor() if kind == "local" else RayExecutor(settings)
+
+
+def _input_files(run: StageRun) -> list[str]:
+    stage = build_stage(run.name, run.config.model_dump(mode="json"))
+    if isinstance(stage, SourceStage):
+        return stage.list_inputs(run.inputs)
+    files: list[str] = []
+    for directory in run.inputs:
+        if not (Path(directory) / SUCCESS_FILE).exists():
+            raise FileNotFoundError(
+                f"{directory} is not a finished stage directory (no {SUCCESS_FILE}); "
+                "run the previous stage first"
+            )
+        files += [str(p) for p in list_shards(directory)]
+    return files
+
+
+SUMMED_TASK_FIELDS = (
+    "docs_in",
+    "docs_kept",
+    "docs_rejected",
+    "input_bytes",
+    "output_bytes",
+    "kept_text_bytes",
+)
+
+
+def _aggregate(tasks: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    totals = {key: sum(task[key] for task in tasks.values()) for key in SUMMED_TASK_FIELDS}
+    reasons: Counter[str] = Counter()
+    counters: Counter[str] = Counter()
+    for task in tasks.values():
+        reasons.update(task["rejected_by_reason"])
+        counters.update(task["counters"])
+    return {
+        **totals,
+        "task_seconds": round(sum(task["seconds"] for task in tasks.values()), 3),
+        "rejected_by_reason": dict(sorted(reasons.items())),
+        "counters": dict(sorted(counters.items())),
+        "per_input": [
+            {key: task[key] for key in ("input", "docs_in", "docs_kept", "docs_rejected")}
+            for _, task in sorted(tasks.items())
+        ],
+    }
+
+
+def run_stage(run: StageRun, executor: Executor, progress: bool = True) -> dict[str, Any]:
+    started = time.perf_counter()
+    files = _input_files(run)
+    config = run.config.model_dump(mode="json")
+    description = {
+        "stage": run.name,
+        "config": config,
+        "version": __version__,
+        "shard_target_bytes": run.shard_target_bytes,
+        "inputs": [file_identity(f) for f in files],
+    }
+    fp = fingerprint(description)
+    stage_dir = StageDir(run.output_dir)
+    if stage_dir.is_complete(fp):
+        stats = stage_dir.stats()
+        stats["skipped"] = True
+        return stats
+    resumed = stage_dir.prepare(fp, description)
+    done = stage_dir.finished_tasks() if resumed else {}
+    specs = [
+        TaskSpec(run.name, config, i, path, run.output_dir, run.shard_target_bytes)
+        for i, path in enumerate(files)
+        if i not in done
+    ]
+    failures: list[str] = []
+    with tqdm(
+        total=len(files),
+        initial=len(done),
+        desc=run.name,
+        unit="file",
+        disable=not progress,
+        file=sys.stderr,
+    ) as bar:
+        for spec, outcome in executor.map_unordered(run_task, specs):
+            if isinstance(outcome, BaseException):
+                failures.append(f"  {spec.input_path}: {type(outcome).__name__}: {outcome}")
+            bar.update(1)
+    if failures:
+        raise StageFailed(
+            f"stage {run.name}: {len(failures)} of {len(files)} tasks failed "
+            f"(finished tasks are kept; rerun to retry the rest):\n" + "\n".join(failures)
+        )
+    stats = {
+        "stage": run.name,
+        "fingerprint": fp,
+        **_aggregate(stage_dir.finished_tasks()),
+        "wall_seconds": round(time.perf_counter() - started, 3),
+        "resumed_tasks": len(done),
+    }
+    stage_dir.finalize(stats)
+    return stats
+
+
+def run_pipeline(
+    config: PipelineConfig, executor: Executor, progress: bool = True
+) -> list[dict[str, Any]]:
+    inputs = config.inputs
+    results = []
+    for entry in config.stages:
+        output_dir = str(Path(config.work_dir) / entry.name)
+        run = StageRun(
+            entry.name,
+            entry.config,
+            inputs,
+            output_dir,
+            shard_target_bytes=int(config.shard_target_mb * 2**20),
+        )
+        stats = run_stage(run, executor, progress)
+        print(summary_line(stats, output_dir), file=sys.stderr)
+        results.append(stats)
+        inputs = [output_dir]
+    return results
+
+
+def summary_line(stats: dict[str, Any], output_dir: str) -> str:
+    reasons = ", ".join(f"{r} {n:,}" for r, n in stats["rejected_by_reason"].items())
+    state = "already complete, skipped" if stats.get("skipped") else f"{stats['wall_seconds']}s"
+    return (
+        f"{stats['stage']}: {stats['docs_in']:,} in -> {stats['docs_kept']:,} kept, "
+        f"{stats['docs_rejected']:,} rejected{f' ({reasons})' if reasons else ''} "
+        f"[{state}] -> {output_dir}"
+    )

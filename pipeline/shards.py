@@ -1,0 +1,102 @@
+"""Shard files: Arrow IPC streaming format, written atomically.
+
+The streaming format is what Hugging Face `datasets` caches use: a shard opens with
+`pyarrow.ipc.open_stream`, memory-maps, and loads with `datasets.Dataset.from_file`.
+A shard is written under a temporary name and renamed when complete, so a crash never
+leaves a file that looks finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+SHARD_SUFFIX = ".arrow"
+TMP_SUFFIX = ".tmp"
+
+
+def read_shard(path: str | Path) -> Iterator[pa.RecordBatch]:
+    with pa.memory_map(str(path)) as source:
+        yield from pa.ipc.open_stream(source)
+
+
+def shard_schema(path: str | Path) -> pa.Schema:
+    with pa.memory_map(str(path)) as source:
+        return pa.ipc.open_stream(source).schema
+
+
+def read_table(paths: list[Path] | list[str]) -> pa.Table:
+    """Concatenate whole shards (for tests and small inspections, not for the hot path)."""
+    return pa.concat_tables(pa.ipc.open_stream(pa.memory_map(str(p))).read_all() for p in paths)
+
+
+def list_shards(directory: str | Path) -> list[Path]:
+    return sorted(Path(directory).glob(f"part-*{SHARD_SUFFIX}"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + TMP_SUFFIX)
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+class RollingShardWriter:
+    """Writes record batches to `name_for(0)`, `name_for(1)`... starting a new shard once the
+    current one reaches `target_bytes`. Empty batches are never written; a writer that sees
+    no rows writes no file."""
+
+    def __init__(
+        self,
+        directory: Path,
+        schema: pa.Schema,
+        name_for: Callable[[int], str],
+        target_bytes: int,
+    ) -> None:
+        self.directory = directory
+        self.schema = schema
+        self.name_for = name_for
+        self.target_bytes = target_bytes
+        self.written: list[str] = []
+        self.bytes_written = 0
+        self._sink: pa.OSFile | None = None
+        self._writer: pa.ipc.RecordBatchStreamWriter | None = None
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows == 0:
+            return
+        if self._writer is None:
+            self._open()
+        assert self._writer is not None and self._sink is not None
+        self._writer.write_batch(batch)
+        if self._sink.tell() >= self.target_bytes:
+            self._close_current()
+
+    def close(self) -> list[str]:
+        self._close_current()
+        return self.written
+
+    def _open(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        name = self.name_for(len(self.written))
+        self._sink = pa.OSFile(str(self.directory / (name + TMP_SUFFIX)), "wb")
+        self._writer = pa.ipc.new_stream(self._sink, self.schema)
+
+    def _close_current(self) -> None:
+        if self._writer is None or self._sink is None:
+            return
+        self._writer.close()
+        self.bytes_written += self._sink.tell()
+        self._sink.close()
+        name = self.name_for(len(self.written))
+        os.replace(self.directory / (name + TMP_SUFFIX), self.directory / name)
+        self.written.append(name)
+        self._writer = self._sink = None

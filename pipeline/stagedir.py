@@ -1,0 +1,80 @@
+"""A stage's output directory and its manifest files.
+
+part-*.arrow            kept documents
+rejected/part-*.arrow   rejected documents with `reason`, `reason_detail`
+_tasks/NNNNN.json       one marker per finished task (its stats and outputs)
+_config.json            stage name, config, inputs and their fingerprint
+stats.json              counts that reconcile: docs_in == docs_kept + docs_rejected
+_SUCCESS                written last: the stage is complete for this fingerprint
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from pipeline.shards import atomic_write_json
+from pipeline.tasks import TASKS_DIR
+
+CONFIG_FILE = "_config.json"
+STATS_FILE = "stats.json"
+SUCCESS_FILE = "_SUCCESS"
+
+
+def fingerprint(description: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()
+
+
+def file_identity(path: str) -> list[Any]:
+    """What tells us an input changed without reading it: name, size, modification time."""
+    stat = Path(path).stat()
+    return [path, stat.st_size, stat.st_mtime_ns]
+
+
+class NotAStageDirectory(RuntimeError):
+    pass
+
+
+class StageDir:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def recorded_fingerprint(self) -> str | None:
+        config = self.path / CONFIG_FILE
+        if not config.exists():
+            return None
+        return json.loads(config.read_text()).get("fingerprint")
+
+    def is_complete(self, fp: str) -> bool:
+        return (self.path / SUCCESS_FILE).exists() and self.recorded_fingerprint() == fp
+
+    def prepare(self, fp: str, description: dict[str, Any]) -> bool:
+        """Make the directory ready for a run; return True when earlier tasks can be reused."""
+        recorded = self.recorded_fingerprint()
+        if recorded == fp:
+            (self.path / SUCCESS_FILE).unlink(missing_ok=True)
+            return True
+        if recorded is None and self.path.exists() and any(self.path.iterdir()):
+            raise NotAStageDirectory(
+                f"{self.path} is not empty and was not written by datapipe; "
+                "choose an empty or new output directory"
+            )
+        if self.path.exists():
+            shutil.rmtree(self.path)  # a datapipe stage dir with another config: redo it all
+        self.path.mkdir(parents=True)
+        atomic_write_json(self.path / CONFIG_FILE, {**description, "fingerprint": fp})
+        return False
+
+    def finished_tasks(self) -> dict[int, dict[str, Any]]:
+        markers = sorted((self.path / TASKS_DIR).glob("*.json"))
+        return {int(p.stem): json.loads(p.read_text()) for p in markers}
+
+    def stats(self) -> dict[str, Any]:
+        return json.loads((self.path / STATS_FILE).read_text())
+
+    def finalize(self, stats: dict[str, Any]) -> None:
+        atomic_write_json(self.path / STATS_FILE, stats)
+        (self.path / SUCCESS_FILE).write_text(stats["fingerprint"] + "\n")

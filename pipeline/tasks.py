@@ -1,0 +1,149 @@
+"""One task: one input file or shard through one stage, outputs written by the task itself.
+
+`run_task` is a plain function of a picklable `TaskSpec`, so the local executor calls it
+directly and the Ray executor ships it to a worker; only a small stats dict travels back.
+Its last act is the task marker: a task without one is redone on resume, from scratch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.schema import rejected_schema
+from pipeline.shards import (
+    RollingShardWriter,
+    atomic_write_json,
+    read_shard,
+    shard_schema,
+)
+from stages import stage_class
+from stages.base import BatchOutput, SourceStage, Stage, TransformStage
+
+TASKS_DIR = "_tasks"
+REJECTED_DIR = "rejected"
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    stage: str
+    config: dict[str, Any]  # the stage config as validated JSON-able values
+    index: int
+    input_path: str
+    output_dir: str
+    shard_target_bytes: int
+
+    @property
+    def marker(self) -> Path:
+        return Path(self.output_dir) / TASKS_DIR / f"{self.index:05d}.json"
+
+
+class ReconciliationError(RuntimeError):
+    """A stage lost or invented rows: a bug in the stage, never a property of the input."""
+
+
+def build_stage(name: str, config: dict[str, Any]) -> Stage:
+    cls = stage_class(name)
+    return cls(cls.config_class.model_validate(config))
+
+
+@dataclass(frozen=True)
+class OutputNaming:
+    """Source stages roll `part-<task>-<n>.arrow`; transforms keep their input shard's name."""
+
+    prefix: str  # every file of this task, kept or rejected, starts with it
+    rolls: bool
+
+    def name_for(self, n: int) -> str:
+        return f"{self.prefix}{n:04d}.arrow" if self.rolls else self.prefix
+
+    @classmethod
+    def for_task(cls, stage: Stage, spec: TaskSpec) -> OutputNaming:
+        if isinstance(stage, SourceStage):
+            return cls(f"part-{spec.index:05d}-", rolls=True)
+        return cls(Path(spec.input_path).name, rolls=False)
+
+    def clear(self, directory: Path) -> None:
+        """Remove what an interrupted earlier attempt of this task left behind."""
+        for path in directory.glob(self.prefix + "*"):
+            path.unlink()
+
+
+def _batches(stage: Stage, spec: TaskSpec) -> Iterator[tuple[int | None, BatchOutput]]:
+    """(input row count or None for source stages, output) per batch."""
+    if isinstance(stage, SourceStage):
+        for output in stage.read_file(spec.input_path):
+            yield None, output
+    elif isinstance(stage, TransformStage):
+        for batch in read_shard(spec.input_path):
+            yield batch.num_rows, stage.process_batch(batch)
+    else:
+        raise TypeError(f"stage {stage.name} is not shard-parallel")
+
+
+def _text_bytes(batch: pa.RecordBatch) -> int:
+    if batch.num_rows == 0:
+        return 0
+    return int(pc.sum(pc.binary_length(batch.column("text"))).as_py() or 0)
+
+
+def run_task(spec: TaskSpec) -> dict[str, Any]:
+    started = time.perf_counter()
+    stage = build_stage(spec.stage, spec.config)
+    out_dir = Path(spec.output_dir)
+    input_schema = None if isinstance(stage, SourceStage) else shard_schema(spec.input_path)
+    kept_schema = stage.output_schema(input_schema)
+    naming = OutputNaming.for_task(stage, spec)
+    target = spec.shard_target_bytes if naming.rolls else 2**62
+    for directory in (out_dir, out_dir / REJECTED_DIR):
+        naming.clear(directory)
+    kept = RollingShardWriter(out_dir, kept_schema, naming.name_for, target)
+    dropped = RollingShardWriter(
+        out_dir / REJECTED_DIR, rejected_schema(kept_schema), naming.name_for, target
+    )
+
+    docs_in = kept_rows = kept_text = 0
+    reasons: Counter[str] = Counter()
+    counters: Counter[str] = Counter()
+    for rows_in, output in _batches(stage, spec):
+        n_kept, n_rejected = output.kept.num_rows, output.rejected.num_rows
+        rows_in = n_kept + n_rejected if rows_in is None else rows_in
+        if n_kept + n_rejected != rows_in:
+            raise ReconciliationError(
+                f"{spec.stage} on {spec.input_path}: {rows_in} rows in, "
+                f"{n_kept} kept + {n_rejected} rejected"
+            )
+        kept.write(output.kept)
+        dropped.write(output.rejected)
+        docs_in += rows_in
+        kept_rows += n_kept
+        kept_text += _text_bytes(output.kept)
+        if n_rejected:
+            reasons.update(output.rejected.column("reason").to_pylist())
+        counters.update(output.counters)
+
+    result = {
+        "index": spec.index,
+        "input": spec.input_path,
+        "input_bytes": Path(spec.input_path).stat().st_size,
+        "docs_in": docs_in,
+        "docs_kept": kept_rows,
+        "docs_rejected": sum(reasons.values()),
+        "rejected_by_reason": dict(sorted(reasons.items())),
+        "counters": dict(sorted(counters.items())),
+        "kept_text_bytes": kept_text,
+        "outputs": kept.close(),
+        "rejected_outputs": dropped.close(),
+        "output_bytes": kept.bytes_written,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    spec.marker.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(spec.marker, result)
+    return result

@@ -1,0 +1,120 @@
+"""Input records, before they become rows: what every reader yields, kept or rejected."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from stages.ingest.streams import CountingReader
+
+
+@dataclass
+class Record:
+    offset: int  # decompressed byte offset (WARC, WET, JSONL) or row index (Parquet)
+    text: str = ""
+    url: str | None = None
+    warc_record_id: str | None = None
+    crawl_date: str | None = None
+    meta: dict[str, Any] | None = None
+    reason: str | None = None  # set when the record is rejected
+    reason_detail: str | None = None
+
+
+def rejected(offset: int, reason: str, detail: str, **fields: Any) -> Record:
+    return Record(offset=offset, reason=reason, reason_detail=detail, **fields)
+
+
+@dataclass(frozen=True)
+class JsonFields:
+    """Where a JSON object keeps its text, url and date; dotted paths reach nested keys.
+
+    The defaults cover plain ``{"text"}``, dolma (``metadata.url``) and cc_net
+    (``raw_content``, ``date_download``) layouts; the first path present wins.
+    """
+
+    text: tuple[str, ...] = ("text", "raw_content", "content")
+    url: tuple[str, ...] = ("url", "metadata.url", "metadata.warc_url", "warc_url")
+    date: tuple[str, ...] = ("date_download", "created", "metadata.warc_date", "date")
+
+
+def _lookup(obj: Mapping[str, Any], path: str) -> Any:
+    value: Any = obj
+    for key in path.split("."):
+        if not isinstance(value, Mapping) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+def _first(obj: Mapping[str, Any], paths: tuple[str, ...]) -> tuple[str | None, Any]:
+    for path in paths:
+        value = _lookup(obj, path)
+        if value is not None:
+            return path, value
+    return None, None
+
+
+def object_to_record(obj: Any, offset: int, fields: JsonFields) -> Record:
+    if not isinstance(obj, Mapping):
+        return rejected(offset, "invalid_json", f"expected a JSON object, got {type(obj).__name__}")
+    text_path, text = _first(obj, fields.text)
+    if not isinstance(text, str):
+        shown = ", ".join(fields.text)
+        return rejected(offset, "missing_text_field", f"no string field among: {shown}")
+    _, url = _first(obj, fields.url)
+    _, date = _first(obj, fields.date)
+    # Everything but the text is provenance worth keeping; the text is in its own column.
+    meta = {key: value for key, value in obj.items() if key != text_path}
+    return Record(
+        offset=offset,
+        text=text,
+        url=url if isinstance(url, str) else None,
+        crawl_date=str(date) if date is not None else None,
+        meta=meta or None,
+    )
+
+
+def iter_jsonl(reader: CountingReader, fields: JsonFields, max_line_bytes: int) -> Iterator[Record]:
+    while True:
+        offset = reader.position
+        line = reader.readline(max_line_bytes + 1)
+        if not line:
+            return
+        if len(line) > max_line_bytes and not line.endswith(b"\n"):
+            reader.skip_line(max_line_bytes)
+            size = reader.position - offset
+            yield rejected(offset, "record_too_large", f"JSON line of {size} bytes")
+            continue
+        if not line.strip():
+            continue
+        try:
+            decoded = line.decode("utf-8")
+        except UnicodeDecodeError as err:
+            text = line.decode("utf-8", "replace")
+            yield rejected(offset, "invalid_utf8", str(err), text=text)
+            continue
+        try:
+            obj = json.loads(decoded)
+        except json.JSONDecodeError as err:
+            yield rejected(offset, "invalid_json", str(err), text=decoded)
+            continue
+        yield object_to_record(obj, offset, fields)
+
+
+def iter_parquet(path: str, fields: JsonFields, batch_rows: int) -> Iterator[Record]:
+    import pyarrow.parquet as pq
+
+    row_index = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
+        for obj in batch.to_pylist():
+            yield object_to_record(obj, row_index, fields)
+            row_index += 1
+
+
+def meta_json(meta: Mapping[str, Any] | None) -> str | None:
+    """Deterministic JSON (sorted keys); values JSON cannot hold are written as strings."""
+    if not meta:
+        return None
+    return json.dumps(meta, sort_keys=True, ensure_ascii=False, default=str)

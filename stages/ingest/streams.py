@@ -1,0 +1,141 @@
+"""Opening input files: compression and format sniffed from content, extension as a tie-breaker.
+
+Everything is streamed; the only buffers are one record (bounded by the caller) and the
+decompressor's window, so a worker's memory does not grow with file size.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zlib
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+import zstandard
+
+Format = Literal["warc", "jsonl", "parquet"]
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+PARQUET_MAGIC = b"PAR1"
+_CHUNK = 1 << 20
+
+# Errors a decompressor raises on damaged input; readers turn them into counted rejections.
+DECOMPRESSION_ERRORS: tuple[type[BaseException], ...] = (
+    EOFError,
+    zlib.error,
+    gzip.BadGzipFile,
+    zstandard.ZstdError,
+)
+
+_FORMAT_SUFFIXES: dict[str, Format] = {
+    ".warc": "warc",
+    ".wet": "warc",
+    ".wat": "warc",
+    ".arc": "warc",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+}
+_COMPRESSION_SUFFIXES = (".gz", ".zst", ".zstd")
+
+
+class InputFormatError(Exception):
+    """The whole file cannot be read (unknown format, not really compressed...)."""
+
+
+def strip_compression(name: str) -> str:
+    """File name without its compression suffix, lower-cased."""
+    name = name.lower()
+    for suffix in _COMPRESSION_SUFFIXES:
+        name = name.removesuffix(suffix)
+    return name
+
+
+def format_from_name(path: str | Path) -> Format | None:
+    """Format implied by the file name, ignoring a compression suffix."""
+    return _FORMAT_SUFFIXES.get(Path(strip_compression(Path(path).name)).suffix)
+
+
+class CountingReader:
+    """A binary stream that knows its position in decompressed bytes (for `input_offset`)."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self.position = 0
+
+    def readline(self, limit: int) -> bytes:
+        line = self._stream.readline(limit)
+        self.position += len(line)
+        return line
+
+    def read(self, size: int) -> bytes:
+        data = self._stream.read(size)
+        self.position += len(data)
+        return data
+
+    def skip(self, size: int) -> int:
+        """Discard up to `size` bytes in bounded chunks; return how many were discarded."""
+        remaining = size
+        while remaining > 0:
+            chunk = self.read(min(remaining, _CHUNK))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+        return size - remaining
+
+    def skip_line(self, limit: int) -> None:
+        """Discard the rest of an over-long line, `limit` bytes at a time."""
+        while True:
+            chunk = self.readline(limit)
+            if not chunk or chunk.endswith(b"\n"):
+                return
+
+    def peek(self, size: int) -> bytes:
+        peek = getattr(self._stream, "peek", None)
+        return peek(size)[:size] if peek else b""
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+def open_decompressed(path: str | Path) -> CountingReader:
+    """Open `path` for reading, transparently decompressing gzip (multi-member) or zstd."""
+    raw = open(path, "rb")  # noqa: SIM115 - ownership passes to the returned reader
+    magic = raw.read(4)
+    raw.seek(0)
+    if magic.startswith(GZIP_MAGIC):
+        stream: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb")
+    elif magic == ZSTD_MAGIC:
+        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+        stream = io.BufferedReader(reader, buffer_size=_CHUNK)  # type: ignore[arg-type]
+    else:
+        stream = io.BufferedReader(raw, buffer_size=_CHUNK)  # type: ignore[arg-type]
+    return CountingReader(stream)
+
+
+def sniff_format(path: str | Path) -> Format:
+    """Decide the format from the first decompressed bytes, then from the file name."""
+    with open(path, "rb") as raw:
+        if raw.read(4) == PARQUET_MAGIC:
+            return "parquet"
+    reader = open_decompressed(path)
+    try:
+        head = reader.peek(64).lstrip()
+    except DECOMPRESSION_ERRORS as err:
+        raise InputFormatError(f"cannot decompress: {err}") from err
+    finally:
+        reader.close()
+    if head.startswith(b"WARC/"):
+        return "warc"
+    if head.startswith(b"{"):
+        return "jsonl"
+    by_name = format_from_name(path)
+    if by_name is None or by_name == "parquet":
+        shown = head[:16]
+        raise InputFormatError(
+            f"unrecognised content (starts with {shown!r}); expected WARC, WET, JSONL or Parquet"
+        )
+    return by_name

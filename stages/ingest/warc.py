@@ -1,0 +1,172 @@
+"""A streaming, fault-tolerant WARC/WET reader and HTTP response parser.
+
+Why our own reader: a crawl file with one damaged record must still yield every other record,
+and each damaged record must be reported with its offset. The parser reads one header block
+at a time, bounds every read, and on a malformed header resynchronises at the next line that
+starts with ``WARC/1.``. Independent readers (warcio, fastwarc) check its counts in the tests.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from stages.ingest.streams import CountingReader
+
+MAX_HEADER_LINE = 64 * 1024
+MAX_HEADER_LINES = 512
+# Records that carry a document; everything else (request, metadata, warcinfo...) is skipped.
+DOCUMENT_RECORD_TYPES = frozenset({"response", "resource", "conversion"})
+
+
+@dataclass
+class WarcRecord:
+    offset: int
+    headers: dict[str, str]  # lower-cased names
+    payload: bytes | None  # None when the payload exceeded the size cap and was skipped
+    content_length: int
+
+    @property
+    def record_type(self) -> str:
+        return self.headers.get("warc-type", "").lower()
+
+
+@dataclass
+class MalformedRecord:
+    offset: int
+    detail: str
+
+
+def _parse_header_block(reader: CountingReader) -> tuple[dict[str, str], str | None]:
+    headers: dict[str, str] = {}
+    for _ in range(MAX_HEADER_LINES):
+        line = reader.readline(MAX_HEADER_LINE)
+        if not line:
+            return headers, "end of file inside WARC header"
+        if line in (b"\r\n", b"\n"):
+            return headers, None
+        name, sep, value = line.decode("utf-8", "replace").partition(":")
+        if not sep or not name.strip() or " " in name.strip():
+            return headers, f"bad header line {line[:80]!r}"
+        headers[name.strip().lower()] = value.strip()
+    return headers, f"more than {MAX_HEADER_LINES} header lines"
+
+
+def _resync(reader: CountingReader) -> bytes | None:
+    """Skip to the next line that starts a WARC record; return it (None at end of file)."""
+    while True:
+        line = reader.readline(MAX_HEADER_LINE)
+        if not line:
+            return None
+        if line.startswith(b"WARC/1."):
+            return line
+
+
+def iter_warc_records(
+    reader: CountingReader, max_payload_bytes: int
+) -> Iterator[WarcRecord | MalformedRecord]:
+    """Yield records in file order; decompression errors propagate to the caller."""
+    line = reader.readline(MAX_HEADER_LINE)
+    while line:
+        if line in (b"\r\n", b"\n"):
+            line = reader.readline(MAX_HEADER_LINE)
+            continue
+        offset = reader.position - len(line)
+        if not line.startswith(b"WARC/"):
+            yield MalformedRecord(offset, f"expected a WARC version line, found {line[:40]!r}")
+            line = _resync(reader) or b""
+            continue
+        headers, problem = _parse_header_block(reader)
+        length_text = headers.get("content-length", "")
+        if problem is None and not length_text.isdigit():
+            problem = f"bad Content-Length {length_text[:40]!r}"
+        if problem is not None:
+            yield MalformedRecord(offset, problem)
+            line = _resync(reader) or b""
+            continue
+        length = int(length_text)
+        if length > max_payload_bytes:
+            reader.skip(length)
+            payload = None
+        else:
+            payload = reader.read(length)
+            if len(payload) < length:
+                detail = f"payload ends after {len(payload)} of {length} bytes"
+                yield MalformedRecord(offset, detail)
+                return
+        yield WarcRecord(offset, headers, payload, length)
+        line = reader.readline(MAX_HEADER_LINE)
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    headers: dict[str, str]  # lower-cased names; repeated headers keep the last value
+    body: bytes
+
+
+class HttpError(ValueError):
+    """The HTTP payload cannot be turned into a body; `reason` names the rejection."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def parse_http_response(payload: bytes, max_body_bytes: int) -> HttpResponse:
+    head, sep, body = payload.partition(b"\r\n\r\n")
+    if not sep:
+        head, sep, body = payload.partition(b"\n\n")
+    lines = head.decode("iso-8859-1").splitlines()
+    if not sep or not lines or not lines[0].startswith("HTTP/"):
+        raise HttpError("malformed_http", f"not an HTTP response: {payload[:40]!r}")
+    parts = lines[0].split()
+    if len(parts) < 2 or not parts[1].isdigit():
+        raise HttpError("malformed_http", f"bad status line {lines[0][:60]!r}")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        body = _dechunk(body)
+    body = _decode_content(body, headers.get("content-encoding", "").lower(), max_body_bytes)
+    return HttpResponse(int(parts[1]), headers, body)
+
+
+def _dechunk(body: bytes) -> bytes:
+    """Undo chunked transfer encoding; a damaged chunk stream keeps what was readable."""
+    out = bytearray()
+    pos = 0
+    while pos < len(body):
+        line_end = body.find(b"\r\n", pos)
+        if line_end < 0:
+            break
+        size_text = body[pos:line_end].split(b";")[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            break
+        if size == 0:
+            break
+        out += body[line_end + 2 : line_end + 2 + size]
+        pos = line_end + 2 + size + 2
+    return bytes(out)
+
+
+def _decode_content(body: bytes, encoding: str, max_body_bytes: int) -> bytes:
+    if encoding in ("", "identity"):
+        return body
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise HttpError("unsupported_content_encoding", f"Content-Encoding {encoding!r}")
+    wbits = zlib.MAX_WBITS | 32 if encoding != "deflate" else zlib.MAX_WBITS
+    decompressor = zlib.decompressobj(wbits)
+    try:
+        # max_length bounds the output: a compressed bomb cannot expand past the cap.
+        out = decompressor.decompress(body, max_body_bytes + 1)
+    except zlib.error as err:
+        raise HttpError("corrupt_content_encoding", f"{encoding}: {err}") from err
+    if len(out) > max_body_bytes:
+        raise HttpError("record_too_large", f"{encoding} body expands past {max_body_bytes} bytes")
+    return out

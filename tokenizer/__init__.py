@@ -1,0 +1,1 @@
+"""Tokenizer training and encoding (sentencepiece BPE); filled in by the tokenizer issue."""
