@@ -1,0 +1,42 @@
+# The two commands a newcomer needs:  make pipeline   and   make test
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Real Common Crawl samples and reference text live beside the checkout, never in it.
+export DATAPIPE_SHARED ?= $(abspath ../shared)
+CONFIG ?= configs/default.yaml
+
+.PHONY: install pipeline test lint format bench data-samples clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(BIN)/.installed
+
+pipeline: install  ## run the default pipeline on data_samples/ (output in work/)
+	$(BIN)/datapipe run $(CONFIG)
+
+test: install  ## the whole test suite; CI runs exactly this
+	$(BIN)/python -m pytest -q
+	$(BIN)/ruff check .
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install  ## benchmarks; results go to docs/benchmarks.md
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	$(BIN)/python bench/bench_ingest.py --update-docs
+
+data-samples: install  ## regenerate the committed fixtures in data_samples/generated
+	$(BIN)/python data_samples/generate.py
+
+clean:
+	rm -rf work
