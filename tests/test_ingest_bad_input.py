@@ -1,0 +1,198 @@
+"""Bad input never kills a run and is never silent: each case is a counted rejection with a
+reason (or, for an unreadable file, one rejected row naming the file)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zlib
+from collections import Counter
+from pathlib import Path
+
+import zstandard
+
+from stages.ingest import IngestConfig, IngestStage
+
+HTML = "<html><body><article><p>{}</p></article></body></html>"
+SENTENCE = "The harbour lights came on one by one as the fishing boats returned home. "
+
+
+def warc_record(payload: bytes, record_type: str = "response", extra: str = "") -> bytes:
+    header = (
+        f"WARC/1.1\r\nWARC-Type: {record_type}\r\n"
+        f"WARC-Record-ID: <urn:uuid:{abs(hash(payload))}>\r\n"
+        f"WARC-Date: 2024-05-01T00:00:00Z\r\nWARC-Target-URI: http://example.com/\r\n{extra}"
+        f"Content-Length: {len(payload)}\r\n\r\n"
+    )
+    return header.encode() + payload + b"\r\n\r\n"
+
+
+def http(
+    body: bytes,
+    content_type: str = "text/html; charset=utf-8",
+    status: int = 200,
+    headers: str = "",
+) -> bytes:
+    head = f"HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\n{headers}\r\n"
+    return head.encode("latin-1") + body
+
+
+def page(text: str) -> bytes:
+    return http(HTML.format(text).encode())
+
+
+def gzip_members(records: list[bytes]) -> bytes:
+    return b"".join(gzip.compress(r, mtime=0) for r in records)
+
+
+def ingest(path: Path, **options: object) -> tuple[list[str], Counter[str], list[dict]]:
+    texts: list[str] = []
+    reasons: Counter[str] = Counter()
+    rejected_rows: list[dict] = []
+    for out in IngestStage(IngestConfig(**options)).read_file(str(path)):
+        texts += out.kept.column("text").to_pylist()
+        rows = out.rejected.to_pylist()
+        reasons.update(row["reason"] for row in rows)
+        rejected_rows += rows
+    return texts, reasons, rejected_rows
+
+
+def test_truncated_gzip_keeps_readable_records_and_reports_the_cut(tmp_path: Path) -> None:
+    data = gzip_members([warc_record(page(SENTENCE * 20 + str(i))) for i in range(5)])
+    path = tmp_path / "cut.warc.gz"
+    path.write_bytes(data[: len(data) * 3 // 4])
+    texts, reasons, rows = ingest(path)
+    assert 2 <= len(texts) <= 4
+    assert reasons == {"truncated_input": 1}
+    assert "cut.warc.gz" in rows[0]["reason_detail"] and "offset" in rows[0]["reason_detail"]
+
+
+def test_malformed_warc_header_is_rejected_and_reading_resumes(tmp_path: Path) -> None:
+    bad = warc_record(page("lost")).replace(b"Content-Length: ", b"Content-Length: x")
+    garbage = b"this is not a warc header\r\n\r\n"
+    # Resynchronisation skips to the next `WARC/1.` line, so each damaged region is one
+    # rejection and every good record after it is still read.
+    records = [
+        warc_record(page(SENTENCE + "one")),
+        bad,
+        warc_record(page(SENTENCE + "two")),
+        garbage,
+        warc_record(page(SENTENCE + "three")),
+    ]
+    path = tmp_path / "bad.warc.gz"
+    path.write_bytes(gzip_members(records))
+    texts, reasons, rows = ingest(path)
+    assert [t.split()[-1] for t in texts] == ["one", "two", "three"]
+    assert reasons == {"malformed_warc_record": 2}
+    assert "Content-Length" in rows[0]["reason_detail"]
+
+
+def test_binary_and_non_html_payloads_are_rejected(tmp_path: Path) -> None:
+    binary = bytes(range(256)) * 20
+    records = [
+        warc_record(http(binary)),  # claims text/html
+        warc_record(http(b"\x89PNG...", content_type="image/png")),
+        warc_record(http(b"", status=301, headers="Location: /x\r\n")),
+        warc_record(page(SENTENCE)),
+    ]
+    path = tmp_path / "mixed.warc"
+    path.write_bytes(b"".join(records))
+    texts, reasons, _ = ingest(path)
+    assert len(texts) == 1
+    assert reasons == {"binary_payload": 1, "non_html_content_type": 1, "http_status": 1}
+
+
+def test_empty_and_giant_documents(tmp_path: Path) -> None:
+    lines = [{"text": ""}, {"text": "  \n "}, {"text": SENTENCE * 200}, {"text": SENTENCE}]
+    path = tmp_path / "sizes.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    texts, reasons, _ = ingest(path, max_text_bytes=10_000)
+    assert texts == [SENTENCE]
+    assert reasons == {"empty_document": 2, "document_too_large": 1}
+
+
+def test_json_lines_that_are_not_documents(tmp_path: Path) -> None:
+    path = tmp_path / "lines.jsonl"
+    path.write_bytes(
+        b'{"text": "fine one"}\n'
+        b'{"text": "caf\xe9 latin-1"}\n'  # invalid UTF-8
+        b'{"text": "unterminated\n'  # invalid JSON
+        b'{"body": "no text field"}\n'
+        b"[1, 2, 3]\n"
+        b"\n"  # blank lines are not documents
+        b'{"text": "fine two"}\n'
+    )
+    texts, reasons, rows = ingest(path)
+    assert texts == ["fine one", "fine two"]
+    assert reasons == {"invalid_utf8": 1, "invalid_json": 2, "missing_text_field": 1}
+    assert rows[0]["text"].startswith('{"text": "caf')  # kept for audit, decoded leniently
+
+
+def test_overlong_json_line_is_skipped_without_reading_it_whole(tmp_path: Path) -> None:
+    path = tmp_path / "long.jsonl.zst"
+    raw = b'{"text": "' + b"a" * 5_000_000 + b'"}\n{"text": "after"}\n'
+    path.write_bytes(zstandard.ZstdCompressor().compress(raw))
+    texts, reasons, _ = ingest(path, max_record_bytes=100_000)
+    assert texts == ["after"]
+    assert reasons == {"record_too_large": 1}
+
+
+def test_gzip_bomb_in_http_content_encoding_is_bounded(tmp_path: Path) -> None:
+    bomb = zlib.compress(b" " * 200_000_000, 9)  # ~200 KB on disk, 200 MB expanded
+    record = warc_record(http(bomb, headers="Content-Encoding: deflate\r\n"))
+    path = tmp_path / "bomb.warc.gz"
+    path.write_bytes(gzip_members([record, warc_record(page(SENTENCE))]))
+    texts, reasons, _ = ingest(path, max_record_bytes=1_000_000)
+    assert len(texts) == 1
+    assert reasons == {"record_too_large": 1}
+
+
+def test_oversized_warc_payload_is_skipped_in_bounded_chunks(tmp_path: Path) -> None:
+    path = tmp_path / "big.warc.gz"
+    big = warc_record(http(b"<p>" + b"x" * 3_000_000 + b"</p>"))
+    path.write_bytes(gzip_members([big, warc_record(page(SENTENCE))]))
+    texts, reasons, _ = ingest(path, max_record_bytes=1_000_000)
+    assert len(texts) == 1 and reasons == {"record_too_large": 1}
+
+
+def test_unreadable_files_become_one_named_rejection(tmp_path: Path) -> None:
+    not_gzip = tmp_path / "broken.warc.gz"
+    not_gzip.write_bytes(b"\x1f\x8b" + b"\x00garbage" * 10)
+    unknown = tmp_path / "mystery.bin"
+    unknown.write_bytes(b"\x00\x01\x02 no known format")
+    for path in (not_gzip, unknown):
+        texts, reasons, rows = ingest(path)
+        assert texts == []
+        assert sum(reasons.values()) == 1
+        assert set(reasons) <= {"unreadable_file", "corrupt_input"}
+        assert path.name in rows[0]["reason_detail"]
+
+
+def test_http_bodies_are_decoded_like_a_browser(tmp_path: Path) -> None:
+    chinese = "港口的灯一盏一盏亮了起来，渔船陆续回到了岸边。" * 5
+    chunked_body = HTML.format(SENTENCE).encode()
+    chunks = (
+        b"".join(
+            f"{len(part):x}\r\n".encode() + part + b"\r\n"
+            for part in (chunked_body[:40], chunked_body[40:])
+        )
+        + b"0\r\n\r\n"
+    )
+    meta_gbk = f'<html><head><meta charset="gbk"></head><body><p>{chinese}</p></body></html>'
+    records = [
+        warc_record(http(chunks, headers="Transfer-Encoding: chunked\r\n")),
+        warc_record(
+            http(
+                gzip.compress(HTML.format(SENTENCE).encode()), headers="Content-Encoding: gzip\r\n"
+            )
+        ),
+        warc_record(http(meta_gbk.encode("gbk"), content_type="text/html")),
+        warc_record(
+            http(HTML.format(chinese).encode("gb18030"), content_type="text/html; charset=gb2312")
+        ),
+    ]
+    path = tmp_path / "encodings.warc"
+    path.write_bytes(b"".join(records))
+    texts, reasons, _ = ingest(path)
+    assert reasons == {}
+    assert texts == [SENTENCE.strip(), SENTENCE.strip(), chinese, chinese]
