@@ -7,6 +7,7 @@ complete stage (`_SUCCESS`) with the same fingerprint is skipped entirely.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections import Counter
@@ -88,7 +89,9 @@ def _aggregate(tasks: dict[int, dict[str, Any]]) -> dict[str, Any]:
 
 def run_stage(run: StageRun, executor: Executor, progress: bool = True) -> dict[str, Any]:
     started = time.perf_counter()
-    files = _input_files(run)
+    # Absolute paths: Ray workers on other nodes (or in another working directory) see them too.
+    files = [os.path.abspath(f) for f in _input_files(run)]
+    output_dir = os.path.abspath(run.output_dir)
     config = run.config.model_dump(mode="json")
     description = {
         "stage": run.name,
@@ -98,7 +101,7 @@ def run_stage(run: StageRun, executor: Executor, progress: bool = True) -> dict[
         "inputs": [file_identity(f) for f in files],
     }
     fp = fingerprint(description)
-    stage_dir = StageDir(run.output_dir)
+    stage_dir = StageDir(output_dir)
     if stage_dir.is_complete(fp):
         stats = stage_dir.stats()
         stats["skipped"] = True
@@ -106,7 +109,7 @@ def run_stage(run: StageRun, executor: Executor, progress: bool = True) -> dict[
     resumed = stage_dir.prepare(fp, description)
     done = stage_dir.finished_tasks() if resumed else {}
     specs = [
-        TaskSpec(run.name, config, i, path, run.output_dir, run.shard_target_bytes)
+        TaskSpec(run.name, config, i, path, output_dir, run.shard_target_bytes)
         for i, path in enumerate(files)
         if i not in done
     ]
