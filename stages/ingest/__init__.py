@@ -88,12 +88,14 @@ class IngestConfig(StageConfig):
     batch_rows: int = Field(1000, gt=0, description="Rows per output record batch.")
 
 
-def _is_input_name(name: str) -> bool:
-    # `.json` is read when named explicitly but not picked up from directories, where it is
-    # usually a manifest rather than data.
-    if name.startswith(".") or strip_compression(name).endswith(".json"):
+def _is_input_file(path: Path, root: Path) -> bool:
+    """Directory scans skip `_`/`.` names (Hadoop's convention: markers, labels, hidden files)
+    and `.json`, which in a data directory is usually a manifest; name such files explicitly."""
+    if any(part.startswith(("_", ".")) for part in path.relative_to(root).parts):
         return False
-    return format_from_name(name) is not None
+    if strip_compression(path.name).endswith(".json"):
+        return False
+    return path.is_file() and format_from_name(path.name) is not None
 
 
 def document_id(input_name: str, offset: int) -> str:
@@ -115,11 +117,7 @@ class IngestStage(SourceStage):
         for given in paths:
             path = Path(given)
             if path.is_dir():
-                files += [
-                    str(p)
-                    for p in sorted(path.rglob("*"))
-                    if p.is_file() and _is_input_name(p.name)
-                ]
+                files += [str(p) for p in sorted(path.rglob("*")) if _is_input_file(p, path)]
             elif path.is_file():
                 files.append(str(path))
             else:

@@ -119,8 +119,14 @@ def open_decompressed(path: str | Path) -> CountingReader:
 def sniff_format(path: str | Path) -> Format:
     """Decide the format from the first decompressed bytes, then from the file name."""
     with open(path, "rb") as raw:
-        if raw.read(4) == PARQUET_MAGIC:
-            return "parquet"
+        magic = raw.read(4)
+    if magic == PARQUET_MAGIC:
+        return "parquet"
+    name = Path(path).name.lower()
+    if name.endswith(".gz") and not magic.startswith(GZIP_MAGIC):
+        raise InputFormatError("named .gz but not gzip data (a failed download?)")
+    if name.endswith((".zst", ".zstd")) and magic != ZSTD_MAGIC:
+        raise InputFormatError("named .zst but not zstd data (a failed download?)")
     reader = open_decompressed(path)
     try:
         head = reader.peek(64).lstrip()
