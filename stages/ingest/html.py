@@ -47,13 +47,17 @@ def decode_html(body: bytes, content_type: str) -> tuple[str, str]:
     return bytes_to_str(body, charset), charset
 
 
+# Control bytes that never occur in text (tab, newline, form feed and carriage return do).
+_CONTROL_BYTES = bytes(b for b in range(32) if b not in (9, 10, 12, 13))
+
+
 def looks_binary(body: bytes) -> bool:
     """NUL bytes or a high share of control characters mean the payload is not text."""
     sample = body[:4096]
     if b"\x00" in sample:
         return True
-    controls = sum(1 for byte in sample if byte < 32 and byte not in (9, 10, 12, 13))
-    return controls > len(sample) * 0.1
+    text_bytes = len(sample.translate(None, _CONTROL_BYTES))  # C speed, no Python loop
+    return len(sample) - text_bytes > len(sample) * 0.1
 
 
 def extract_text(html: str, extractor: Extractor, main_content: bool) -> str:
