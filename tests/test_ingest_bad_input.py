@@ -196,3 +196,34 @@ def test_http_bodies_are_decoded_like_a_browser(tmp_path: Path) -> None:
     texts, reasons, _ = ingest(path)
     assert reasons == {}
     assert texts == [SENTENCE.strip(), SENTENCE.strip(), chinese, chinese]
+
+
+def test_parquet_rows_are_documents(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {
+            "text": [SENTENCE, "", None, "第二篇文档的正文。"],
+            "metadata": [{"url": f"http://example.com/{i}"} for i in range(4)],
+            "score": [0.5, 0.1, 0.2, 0.9],
+        }
+    )
+    path = tmp_path / "docs.parquet"
+    pq.write_table(table, path)
+    stage = IngestStage(IngestConfig())
+    [out] = stage.read_file(str(path))
+    kept = out.kept.to_pylist()
+    assert [row["text"] for row in kept] == [SENTENCE, "第二篇文档的正文。"]
+    assert [row["input_offset"] for row in kept] == [0, 3]
+    assert kept[1]["url"] == "http://example.com/3"
+    assert json.loads(kept[1]["meta"])["score"] == 0.9
+    assert out.rejected.column("reason").to_pylist() == ["empty_document", "missing_text_field"]
+
+
+def test_damaged_parquet_is_one_counted_rejection(tmp_path: Path) -> None:
+    path = tmp_path / "cut.parquet"
+    path.write_bytes(b"PAR1" + b"\x00" * 100)
+    texts, reasons, rows = ingest(path)
+    assert texts == [] and reasons == {"corrupt_input": 1}
+    assert "cut.parquet" in rows[0]["reason_detail"]
