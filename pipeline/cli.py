@@ -17,6 +17,7 @@ import typing
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from pipeline.config import ConfigError, load_config, validate_stage_config
@@ -57,7 +58,8 @@ def _add_field_option(parser: argparse.ArgumentParser, name: str, field: FieldIn
     annotation = _unwrap_optional(field.annotation)
     origin = typing.get_origin(annotation)
     default = field.get_default(call_default_factory=True)
-    help_text = f"{field.description or ''} (default: {default!r})".strip()
+    shown = "built-in, see docs/" if isinstance(default, BaseModel) else repr(default)
+    help_text = f"{field.description or ''} (default: {shown})".strip()
     kwargs: dict[str, Any] = {"dest": name, "default": None, "help": help_text}
     if annotation is bool:
         kwargs["action"] = argparse.BooleanOptionalAction
@@ -65,7 +67,7 @@ def _add_field_option(parser: argparse.ArgumentParser, name: str, field: FieldIn
         kwargs["choices"] = list(typing.get_args(annotation))
     elif origin in (tuple, list):
         kwargs["nargs"] = "+"
-    elif origin is dict:
+    elif origin is dict or (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
         kwargs.update(type=json.loads, metavar="JSON")
     elif annotation in (int, float, str):
         kwargs["type"] = annotation

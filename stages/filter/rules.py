@@ -1,0 +1,418 @@
+"""The heuristic rule sets, each rule with its published default and a named reason.
+
+A rule set is a config model (thresholds; `None` disables a rule) and a function that returns
+a `Rejection` or None. Reasons are `<rule set>:<threshold name>`, so the reason in a rejected
+row names the exact knob to turn. Line-editing sets (RefinedWeb corrections, C4 lines) return
+the edited text too. Where each default comes from: docs/filters.md.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from stages.filter.text import PUNCTUATION, TERMINAL_PUNCTUATION, DocView, count_words
+
+
+@dataclass(frozen=True)
+class Rejection:
+    reason: str
+    detail: str
+
+
+class RuleSet(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+
+
+def _over(value: float, limit: float | None) -> bool:
+    return limit is not None and value > limit
+
+
+def _under(value: float, limit: float | None) -> bool:
+    return limit is not None and value < limit
+
+
+def _reject(rule_set: str, name: str, value: float, limit: Any) -> Rejection:
+    shown = f"{value:.3f}" if isinstance(value, float) else str(value)
+    return Rejection(f"{rule_set}:{name}", f"{shown} vs {limit}")
+
+
+# --- text quality: garbled text, special symbols, script (Yi's rules, Chinese specifics) ---
+
+
+class TextQuality(RuleSet):
+    max_garbled_char_ratio: float | None = 0.01
+    max_special_char_ratio: float | None = 0.25
+    min_cjk_char_ratio: float | None = None  # set for Chinese in LANGUAGE_DEFAULTS
+
+
+_GARBLED = re.compile(r"[\ufffd\ue000-\uf8ff\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _special_chars(text: str) -> int:
+    """Characters that are neither letters, digits, whitespace nor punctuation: symbols,
+    emoji, box drawing... Their share is high in spam, menus and mis-extracted pages."""
+    return sum(
+        1 for ch in text if not (ch.isalnum() or ch.isspace() or ch in PUNCTUATION or ch in "'\"")
+    )
+
+
+def check_text_quality(doc: DocView, cfg: TextQuality) -> Rejection | None:
+    chars = max(len(doc.text), 1)
+    garbled = len(_GARBLED.findall(doc.text)) / chars
+    if _over(garbled, cfg.max_garbled_char_ratio):
+        return _reject(
+            "text_quality", "max_garbled_char_ratio", garbled, cfg.max_garbled_char_ratio
+        )
+    if cfg.max_special_char_ratio is not None:
+        special = _special_chars(doc.text) / chars
+        if special > cfg.max_special_char_ratio:
+            return _reject(
+                "text_quality", "max_special_char_ratio", special, cfg.max_special_char_ratio
+            )
+    if cfg.min_cjk_char_ratio is not None:
+        letters = sum(1 for ch in doc.text if ch.isalnum()) or 1
+        cjk = doc.cjk_chars / letters
+        if cjk < cfg.min_cjk_char_ratio:
+            return _reject("text_quality", "min_cjk_char_ratio", cjk, cfg.min_cjk_char_ratio)
+    return None
+
+
+# --- Gopher quality (Rae et al. 2021, appendix A.1.1) ---
+
+
+class GopherQuality(RuleSet):
+    min_doc_words: int | None = 50
+    max_doc_words: int | None = 100_000
+    min_avg_word_length: float | None = 3
+    max_avg_word_length: float | None = 10
+    max_symbol_word_ratio: float | None = 0.1
+    max_bullet_lines_ratio: float | None = 0.9
+    max_ellipsis_lines_ratio: float | None = 0.3
+    min_alpha_words_ratio: float | None = 0.8
+    min_stop_words: int | None = 2
+    stop_words: tuple[str, ...] = ("the", "be", "to", "of", "and", "that", "have", "with")
+
+
+def check_gopher_quality(doc: DocView, cfg: GopherQuality) -> Rejection | None:
+    words = doc.words
+    n_words = len(words)
+    if _under(n_words, cfg.min_doc_words):
+        return _reject("gopher_quality", "min_doc_words", n_words, cfg.min_doc_words)
+    if _over(n_words, cfg.max_doc_words):
+        return _reject("gopher_quality", "max_doc_words", n_words, cfg.max_doc_words)
+    if n_words == 0:
+        return None
+    avg = sum(map(len, words)) / n_words
+    if _under(avg, cfg.min_avg_word_length):
+        return _reject("gopher_quality", "min_avg_word_length", avg, cfg.min_avg_word_length)
+    if _over(avg, cfg.max_avg_word_length):
+        return _reject("gopher_quality", "max_avg_word_length", avg, cfg.max_avg_word_length)
+    n_tokens = len(doc.tokens)
+    hashes = doc.text.count("#") / n_tokens
+    ellipses = (doc.text.count("...") + doc.text.count("…")) / n_tokens
+    if _over(max(hashes, ellipses), cfg.max_symbol_word_ratio):
+        value = max(hashes, ellipses)
+        return _reject("gopher_quality", "max_symbol_word_ratio", value, cfg.max_symbol_word_ratio)
+    lines = doc.lines
+    bullets = sum(line.lstrip().startswith(("•", "-", "*", "·", "●")) for line in lines)
+    if _over(bullets / len(lines), cfg.max_bullet_lines_ratio):
+        ratio = bullets / len(lines)
+        return _reject(
+            "gopher_quality", "max_bullet_lines_ratio", ratio, cfg.max_bullet_lines_ratio
+        )
+    ellipsis_lines = sum(line.rstrip().endswith(("...", "…")) for line in lines) / len(lines)
+    if _over(ellipsis_lines, cfg.max_ellipsis_lines_ratio):
+        limit = cfg.max_ellipsis_lines_ratio
+        return _reject("gopher_quality", "max_ellipsis_lines_ratio", ellipsis_lines, limit)
+    alpha = sum(any(ch.isalpha() for ch in word) for word in words) / n_words
+    if _under(alpha, cfg.min_alpha_words_ratio):
+        return _reject("gopher_quality", "min_alpha_words_ratio", alpha, cfg.min_alpha_words_ratio)
+    if cfg.min_stop_words is not None:
+        lowered = {word.lower() for word in words}
+        found = len(lowered.intersection(cfg.stop_words))
+        if found < cfg.min_stop_words:
+            return _reject("gopher_quality", "min_stop_words", found, cfg.min_stop_words)
+    return None
+
+
+# --- Gopher repetition (Rae et al. 2021, table A1) ---
+
+
+class GopherRepetition(RuleSet):
+    max_dup_line_frac: float | None = 0.3
+    max_dup_para_frac: float | None = 0.3
+    max_dup_line_char_frac: float | None = 0.2
+    max_dup_para_char_frac: float | None = 0.2
+    max_top_ngram_char_frac: dict[int, float] = {2: 0.2, 3: 0.18, 4: 0.16}
+    max_dup_ngram_char_frac: dict[int, float] = {
+        5: 0.15,
+        6: 0.14,
+        7: 0.13,
+        8: 0.12,
+        9: 0.11,
+        10: 0.10,
+    }
+
+
+def duplicates(items: list[str]) -> tuple[int, int]:
+    """(number of items seen before, characters in those repeats)."""
+    seen: set[str] = set()
+    count = chars = 0
+    for item in items:
+        if item in seen:
+            count += 1
+            chars += len(item)
+        else:
+            seen.add(item)
+    return count, chars
+
+
+def top_ngram_chars(words: list[str], n: int) -> int:
+    """Characters covered by the most frequent n-gram (its length times its count)."""
+    grams = Counter(zip(*(words[i:] for i in range(n)), strict=False))
+    if not grams:
+        return 0
+    gram, count = grams.most_common(1)[0]
+    return sum(map(len, gram)) * count
+
+
+def duplicated_ngram_chars(words: list[str], n: int) -> int:
+    """Characters in n-grams that repeat an earlier one, counting each word at most once."""
+    seen: set[tuple[str, ...]] = set()
+    chars = i = 0
+    while i + n <= len(words):
+        gram = tuple(words[i : i + n])
+        if gram in seen:
+            chars += sum(map(len, gram))
+            i += n
+        else:
+            seen.add(gram)
+            i += 1
+    return chars
+
+
+def check_gopher_repetition(doc: DocView, cfg: GopherRepetition) -> Rejection | None:
+    text_chars = max(len(doc.text), 1)
+    for unit, items in (("para", doc.paragraphs), ("line", doc.nonempty_lines)):
+        count, chars = duplicates(items)
+        frac_limit = getattr(cfg, f"max_dup_{unit}_frac")
+        char_limit = getattr(cfg, f"max_dup_{unit}_char_frac")
+        if items and _over(count / len(items), frac_limit):
+            return _reject(
+                "gopher_repetition", f"max_dup_{unit}_frac", count / len(items), frac_limit
+            )
+        if _over(chars / text_chars, char_limit):
+            return _reject(
+                "gopher_repetition", f"max_dup_{unit}_char_frac", chars / text_chars, char_limit
+            )
+    # Fractions of the document's characters, as Gopher and datatrove define them.
+    words = doc.words
+    for n, limit in sorted(cfg.max_top_ngram_char_frac.items()):
+        frac = top_ngram_chars(words, n) / text_chars
+        if frac > limit:
+            return _reject("gopher_repetition", f"max_top_{n}gram_char_frac", frac, limit)
+    for n, limit in sorted(cfg.max_dup_ngram_char_frac.items()):
+        frac = duplicated_ngram_chars(words, n) / text_chars
+        if frac > limit:
+            return _reject("gopher_repetition", f"max_dup_{n}gram_char_frac", frac, limit)
+    return None
+
+
+# --- RefinedWeb line-wise corrections (Penedo et al. 2023, appendix G.2) ---
+
+
+class RefinedWebLines(RuleSet):
+    max_removed_words_frac: float = 0.05
+    max_words_for_pattern_lines: int = 10
+
+
+_COUNTER_LINE = re.compile(
+    r"^\W*\d[\d,.]*\s*[kKmMwW万千]?\s*(likes?|comments?|shares?|views?|replies|repl(y|ies)|"
+    r"retweets?|followers?|points?|votes?|reads?|赞|点赞|评论|条评论|阅读|浏览|次浏览|人浏览|"
+    r"分享|收藏|回复|关注|人关注|粉丝)\W*$",
+    re.IGNORECASE,
+)
+_NAVIGATION_LINE = re.compile(
+    r"^\W*(sign[ -]?in|sign[ -]?up|log[ -]?in|log[ -]?out|register|read more|continue reading|"
+    r"share (this|on)|subscribe|click here|skip to|back to top|previous( post)?|next( post)?|"
+    r"登录|登陆|注册|阅读全文|阅读更多|查看更多|点击查看|点击进入|返回顶部|分享到|上一篇|下一篇|"
+    r"上一页|下一页|首页|加入收藏|设为首页)"
+    r"|items? in (your )?cart|add to cart|all rights reserved|购物车|版权所有",
+    re.IGNORECASE,
+)
+
+
+def _is_uppercase_line(line: str) -> bool:
+    letters = [ch for ch in line if ch.isalpha()]
+    cased = [ch for ch in letters if ch.isupper() or ch.islower()]
+    return len(cased) >= 3 and sum(ch.isupper() for ch in cased) / len(cased) > 0.5
+
+
+def _line_to_remove(line: str, words: int, cfg: RefinedWebLines) -> bool:
+    stripped = line.strip()
+    if not any(ch.isalpha() for ch in stripped):  # only digits, punctuation or symbols
+        return True
+    if words <= 1 or _is_uppercase_line(stripped) or _COUNTER_LINE.match(stripped):
+        return True
+    return words <= cfg.max_words_for_pattern_lines and bool(_NAVIGATION_LINE.search(stripped))
+
+
+def correct_refinedweb_lines(
+    doc: DocView, cfg: RefinedWebLines
+) -> tuple[str, int, Rejection | None]:
+    """Drop navigation, counter, one-word and all-caps lines; (text, lines removed, rejection)."""
+    kept, removed_lines, removed_words, total_words = [], 0, 0, 0
+    for line in doc.lines:
+        if not line.strip():
+            kept.append(line)
+            continue
+        words = count_words(line, doc.lang)
+        total_words += words
+        if _line_to_remove(line, words, cfg):
+            removed_lines += 1
+            removed_words += words
+        else:
+            kept.append(line)
+    frac = removed_words / max(total_words, 1)
+    if frac > cfg.max_removed_words_frac:
+        limit = cfg.max_removed_words_frac
+        return doc.text, removed_lines, _reject("refinedweb", "max_removed_words_frac", frac, limit)
+    return "\n".join(kept).strip(), removed_lines, None
+
+
+# --- C4 (Raffel et al. 2020, section 2.2) ---
+
+
+class C4(RuleSet):
+    min_words_per_line: int | None = 3
+    max_word_length: int | None = 1000
+    drop_lines_without_terminal_punct: bool = True
+    min_num_sentences: int | None = 5
+    reject_lorem_ipsum: bool = True
+    reject_curly_bracket: bool = True
+    drop_javascript_lines: bool = True
+    drop_policy_lines: bool = True
+    reject_bad_words: bool = True
+
+
+_CITATION = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]|\[编辑\]|\[来源请求\]", re.I)
+POLICY_PHRASES = (
+    "terms of use",
+    "privacy policy",
+    "cookie policy",
+    "uses cookies",
+    "use of cookies",
+    "use cookies",
+    "隐私政策",
+    "使用条款",
+    "隐私条款",
+    "免责声明",
+    "使用cookie",
+)
+
+
+def _c4_keeps_line(line: str, lang: str | None, cfg: C4) -> bool:
+    if cfg.max_word_length is not None and any(len(w) > cfg.max_word_length for w in line.split()):
+        return False
+    if cfg.drop_lines_without_terminal_punct and (
+        not line.endswith(TERMINAL_PUNCTUATION) or line.endswith(("...", "…"))
+    ):
+        return False
+    if cfg.min_words_per_line is not None and count_words(line, lang) < cfg.min_words_per_line:
+        return False
+    lowered = line.lower()
+    if cfg.drop_javascript_lines and "javascript" in lowered:
+        return False
+    return not (cfg.drop_policy_lines and any(p in lowered for p in POLICY_PHRASES))
+
+
+def apply_c4(doc: DocView, cfg: C4, has_bad_word: Any) -> tuple[str, int, Rejection | None]:
+    """C4's line filter then its document rules; (text, lines removed, rejection)."""
+    lowered = doc.text.lower()
+    if cfg.reject_lorem_ipsum and "lorem ipsum" in lowered:
+        return doc.text, 0, Rejection("c4:reject_lorem_ipsum", "contains 'lorem ipsum'")
+    if cfg.reject_curly_bracket and "{" in doc.text:
+        return doc.text, 0, Rejection("c4:reject_curly_bracket", "contains '{'")
+    if cfg.reject_bad_words:
+        word = has_bad_word(doc.text)
+        if word:
+            return doc.text, 0, Rejection("c4:reject_bad_words", word)
+    kept, removed = [], 0
+    for line in doc.lines:
+        line = _CITATION.sub("", line).strip()
+        if not line:
+            continue
+        if _c4_keeps_line(line, doc.lang, cfg):
+            kept.append(line)
+        else:
+            removed += 1
+    text = "\n".join(kept)
+    sentences = DocView(text, doc.lang).sentences
+    if _under(sentences, cfg.min_num_sentences):
+        return text, removed, _reject("c4", "min_num_sentences", sentences, cfg.min_num_sentences)
+    return text, removed, None
+
+
+# --- FineWeb (Penedo et al. 2024, section 3.5) ---
+
+
+class FineWeb(RuleSet):
+    min_line_punct_ratio: float | None = 0.12
+    max_short_line_ratio: float | None = 0.67
+    short_line_chars: int = 30
+    max_dup_line_char_ratio: float | None = 0.01
+    max_newline_word_ratio: float | None = 0.3
+
+
+def check_fineweb(doc: DocView, cfg: FineWeb) -> Rejection | None:
+    lines = doc.nonempty_lines
+    if not lines:
+        return Rejection("fineweb:empty", "no non-empty line")
+    punct = sum(line.rstrip().endswith(TERMINAL_PUNCTUATION) for line in lines) / len(lines)
+    if _under(punct, cfg.min_line_punct_ratio):
+        return _reject("fineweb", "min_line_punct_ratio", punct, cfg.min_line_punct_ratio)
+    short = sum(len(line) <= cfg.short_line_chars for line in lines) / len(lines)
+    if _over(short, cfg.max_short_line_ratio):
+        return _reject("fineweb", "max_short_line_ratio", short, cfg.max_short_line_ratio)
+    dup_chars = duplicates(lines)[1] / max(len(doc.text) - doc.text.count("\n"), 1)
+    if _over(dup_chars, cfg.max_dup_line_char_ratio):
+        return _reject("fineweb", "max_dup_line_char_ratio", dup_chars, cfg.max_dup_line_char_ratio)
+    newlines = doc.text.count("\n") / max(len(doc.words), 1)
+    if _over(newlines, cfg.max_newline_word_ratio):
+        return _reject("fineweb", "max_newline_word_ratio", newlines, cfg.max_newline_word_ratio)
+    return None
+
+
+class Rules(BaseModel):
+    """Every rule set with its thresholds; per-language values override these."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text_quality: TextQuality = TextQuality()
+    gopher_repetition: GopherRepetition = GopherRepetition()
+    gopher_quality: GopherQuality = GopherQuality()
+    refinedweb: RefinedWebLines = RefinedWebLines()
+    c4: C4 = C4()
+    fineweb: FineWeb = FineWeb()
+
+
+# Built-in per-language adjustments where a published English default does not translate;
+# measured on Chinese Wikipedia (docs/filters.md). User overrides apply on top of these.
+LANGUAGE_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
+    "zh": {
+        "text_quality": {"min_cjk_char_ratio": 0.3},
+        "gopher_quality": {
+            "min_avg_word_length": 1.0,
+            "max_avg_word_length": 4.0,
+            "stop_words": ("的", "了", "是", "在", "和", "有", "也", "就", "不", "与", "这", "中"),
+        },
+        "fineweb": {"short_line_chars": 15},
+    },
+}
