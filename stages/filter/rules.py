@@ -250,9 +250,10 @@ _NAVIGATION_LINE = re.compile(
 
 
 def _is_uppercase_line(line: str) -> bool:
+    """Mostly capitals among all letters (CJK letters have no case and count against)."""
     letters = [ch for ch in line if ch.isalpha()]
-    cased = [ch for ch in letters if ch.isupper() or ch.islower()]
-    return len(cased) >= 3 and sum(ch.isupper() for ch in cased) / len(cased) > 0.5
+    upper = sum(ch.isupper() for ch in letters)
+    return upper >= 3 and upper / len(letters) > 0.5
 
 
 def _line_to_remove(line: str, words: int, cfg: RefinedWebLines) -> bool:
@@ -293,8 +294,9 @@ def correct_refinedweb_lines(
 class C4(RuleSet):
     min_words_per_line: int | None = 3
     max_word_length: int | None = 1000
-    drop_lines_without_terminal_punct: bool = True
-    min_num_sentences: int | None = 5
+    # Off by default, as in FineWeb (section 3.5): it removed too much good text there and here.
+    drop_lines_without_terminal_punct: bool = False
+    min_num_sentences: int | None = 3  # C4 used 5; see docs/filters.md
     reject_lorem_ipsum: bool = True
     reject_curly_bracket: bool = True
     drop_javascript_lines: bool = True
@@ -411,7 +413,11 @@ LANGUAGE_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
         "gopher_quality": {
             "min_avg_word_length": 1.0,
             "max_avg_word_length": 4.0,
-            "stop_words": ("的", "了", "是", "在", "和", "有", "也", "就", "不", "与", "这", "中"),
+            # Function words of modern and formal written Chinese (biographies use 为/于/之).
+            "stop_words": (
+                "的", "了", "是", "在", "和", "有", "也", "就", "不", "与", "这", "中", "为",
+                "于", "以", "之", "其", "而", "被", "及", "等", "将", "对", "从", "到", "并",
+            ),
         },
         "fineweb": {"short_line_chars": 15},
     },

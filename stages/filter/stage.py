@@ -1,0 +1,256 @@
+"""filter: language ID, heuristic rule sets, URL and safety lists, PII anonymization.
+
+For each document, in order (the first failing check names the rejection reason):
+
+1. normalize: fix mojibake, strip control characters (`normalize.py`)
+2. url: blocked domains and URL words (`blocklists.py`)
+3. lang: fastText lid.176; keep configured languages above their threshold (`langid.py`)
+4. rules, with the document's language profile (`rules.py`): text quality, Gopher repetition,
+   Gopher quality, RefinedWeb line corrections (edit), C4 (edit + document rules), FineWeb
+5. safety: lexicon hits per 100 words
+6. PII: emails, IPs, phone numbers, Chinese ID numbers replaced by placeholders, in kept and
+   rejected rows alike, so no stage output stores them (`pii.py`)
+
+Kept rows carry the edited text; rejected rows carry the text as it entered the stage (after
+PII anonymization), so an auditor sees what the rules judged.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field, model_validator
+
+from pipeline.schema import rejected_schema
+from stages.base import BatchOutput, StageConfig, TransformStage
+from stages.filter.blocklists import DomainBlocklist, Lexicon, UrlWords
+from stages.filter.langid import identify
+from stages.filter.normalize import normalize_text, to_simplified
+from stages.filter.pii import PII_KINDS, PiiAnonymizer
+from stages.filter.rules import (
+    LANGUAGE_DEFAULTS,
+    Rejection,
+    Rules,
+    apply_c4,
+    check_fineweb,
+    check_gopher_quality,
+    check_gopher_repetition,
+    check_text_quality,
+    correct_refinedweb_lines,
+)
+from stages.filter.text import DocView
+
+LANG_SCORE = pa.field("lang_score", pa.float32())
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+class FilterConfig(StageConfig):
+    languages: dict[str, float] = Field(
+        default_factory=lambda: {"en": 0.65, "zh": 0.5},
+        description="Languages to keep -> minimum fastText lid.176 probability.",
+    )
+    normalize_unicode: bool = Field(True, description="Fix mojibake, strip control characters.")
+    chinese_script: Literal["keep", "simplified"] = Field(
+        "keep", description="Convert traditional Chinese to simplified (OpenCC t2s)."
+    )
+    default_lists: bool = Field(True, description="Use the shipped domain/word/safety lists.")
+    blocked_domain_files: tuple[str, ...] = Field((), description="More blocked-domain lists.")
+    url_word_files: tuple[str, ...] = Field((), description="More URL word lists.")
+    bad_word_files: tuple[str, ...] = Field((), description="More C4 bad-word lists.")
+    safety_word_files: tuple[str, ...] = Field((), description="More `term<TAB>category` lists.")
+    safety_max_hits_per_100_words: float | None = Field(
+        1.0, description="Reject above this many safety-lexicon hits per 100 words."
+    )
+    safety_min_hits: int = Field(3, description="...and at least this many hits in total.")
+    pii: tuple[Literal["email", "ip_address", "phone_number", "cn_id_number"], ...] = Field(
+        PII_KINDS, description="PII kinds to replace by placeholders (empty: none)."
+    )
+    rules: Rules = Field(
+        default_factory=Rules, description="Rule thresholds (JSON), all languages."
+    )
+    language_rules: dict[str, dict[str, dict[str, Any]]] = Field(
+        default_factory=dict,
+        description='Per-language overrides, e.g. {"zh": {"c4": {"min_num_sentences": 3}}}.',
+    )
+
+    @model_validator(mode="after")
+    def _language_rules_are_valid(self) -> FilterConfig:
+        for lang in {*self.languages, *self.language_rules}:
+            self.rules_for(lang)  # raises a validation error naming the bad key
+        return self
+
+    def rules_for(self, lang: str) -> Rules:
+        merged = _merge(self.rules.model_dump(), LANGUAGE_DEFAULTS.get(lang, {}))
+        return Rules.model_validate(_merge(merged, self.language_rules.get(lang, {})))
+
+
+@dataclass
+class Outcome:
+    text: str
+    lang: str | None = None
+    lang_score: float | None = None
+    rejection: Rejection | None = None
+    counters: Counter[str] = field(default_factory=Counter)
+
+
+class FilterStage(TransformStage):
+    name = "filter"
+    summary = "Language ID, Gopher/C4/FineWeb/RefinedWeb rules, URL and safety lists, PII."
+    config_class = FilterConfig
+    config: FilterConfig
+
+    def output_schema(self, input_schema: pa.Schema | None) -> pa.Schema:
+        assert input_schema is not None
+        if LANG_SCORE.name in input_schema.names:
+            return input_schema
+        return input_schema.append(LANG_SCORE)
+
+    @cached_property
+    def _rules(self) -> dict[str, Rules]:
+        return {lang: self.config.rules_for(lang) for lang in self.config.languages}
+
+    @cached_property
+    def _lists(self) -> tuple[DomainBlocklist, UrlWords, Lexicon, Lexicon]:
+        cfg = self.config
+        return (
+            DomainBlocklist.from_files(cfg.blocked_domain_files, defaults=cfg.default_lists),
+            UrlWords.from_files(cfg.url_word_files, defaults=cfg.default_lists),
+            Lexicon.bad_words(cfg.bad_word_files, defaults=cfg.default_lists),
+            Lexicon.safety(cfg.safety_word_files, defaults=cfg.default_lists),
+        )
+
+    @cached_property
+    def _pii(self) -> PiiAnonymizer:
+        return PiiAnonymizer(self.config.pii)
+
+    def process_batch(self, batch: pa.RecordBatch) -> BatchOutput:
+        texts = batch.column("text").to_pylist()
+        urls = batch.column("url").to_pylist()
+        outcomes = [self.judge(text, url) for text, url in zip(texts, urls, strict=True)]
+        counters: Counter[str] = Counter()
+        for i, outcome in enumerate(outcomes):
+            counters.update(outcome.counters)
+            source = texts[i] if outcome.rejection else outcome.text
+            outcome.text, found = self._pii.anonymize(source)
+            counters.update({f"pii:{kind}": n for kind, n in found.items()})
+        return self._split(batch, outcomes, counters)
+
+    def judge(self, text: str, url: str | None) -> Outcome:
+        """The decision for one document: its edited text, language, and rejection if any."""
+        outcome = Outcome(text)
+        if self.config.normalize_unicode:
+            outcome.text = normalize_text(text)
+            outcome.counters["normalized"] += outcome.text != text
+        outcome.rejection = self._check_url(url)
+        if outcome.rejection:
+            return outcome
+        outcome.lang, outcome.lang_score = identify(outcome.text)
+        outcome.rejection = self._check_lang(outcome.lang, outcome.lang_score)
+        if outcome.rejection:
+            return outcome
+        if self.config.chinese_script == "simplified" and outcome.lang == "zh":
+            outcome.text = to_simplified(outcome.text)
+        outcome.rejection = self._apply_rules(outcome)
+        return outcome
+
+    def _check_url(self, url: str | None) -> Rejection | None:
+        if not url:
+            return None
+        domains, url_words, _, _ = self._lists
+        domain = domains.match(url)
+        if domain:
+            return Rejection("url:blocked_domain", domain)
+        word = url_words.match(url)
+        return Rejection("url:blocked_word", word) if word else None
+
+    def _check_lang(self, lang: str, score: float) -> Rejection | None:
+        threshold = self.config.languages.get(lang)
+        if threshold is None:
+            return Rejection("lang:not_allowed", f"{lang} {score:.2f}")
+        if score < threshold:
+            return Rejection("lang:low_score", f"{lang} {score:.2f} < {threshold}")
+        return None
+
+    def _apply_rules(self, outcome: Outcome) -> Rejection | None:
+        rules = self._rules[outcome.lang or ""]
+        doc = DocView(outcome.text, outcome.lang)
+        for enabled, check, cfg in (
+            (rules.text_quality.enabled, check_text_quality, rules.text_quality),
+            (rules.gopher_repetition.enabled, check_gopher_repetition, rules.gopher_repetition),
+            (rules.gopher_quality.enabled, check_gopher_quality, rules.gopher_quality),
+        ):
+            rejection = check(doc, cfg) if enabled else None  # type: ignore[operator]
+            if rejection:
+                return rejection
+        if rules.refinedweb.enabled:
+            text, removed, rejection = correct_refinedweb_lines(doc, rules.refinedweb)
+            outcome.counters["lines_removed:refinedweb"] += removed
+            if rejection:
+                return rejection
+            doc = DocView(text, doc.lang)
+        if rules.c4.enabled:
+            text, removed, rejection = apply_c4(doc, rules.c4, self._first_bad_word)
+            outcome.counters["lines_removed:c4"] += removed
+            if rejection:
+                return rejection
+            doc = DocView(text, doc.lang)
+        if rules.fineweb.enabled:
+            rejection = check_fineweb(doc, rules.fineweb)
+            if rejection:
+                return rejection
+        outcome.text = doc.text
+        return self._check_safety(doc)
+
+    def _first_bad_word(self, text: str) -> str | None:
+        return self._lists[2].first(text)
+
+    def _check_safety(self, doc: DocView) -> Rejection | None:
+        limit = self.config.safety_max_hits_per_100_words
+        if limit is None:
+            return None
+        hits = self._lists[3].find(doc.text)
+        total = sum(hits.values())
+        per_100 = 100 * total / max(len(doc.words), 1)
+        if total >= self.config.safety_min_hits and per_100 > limit:
+            categories = ", ".join(f"{c} {n}" for c, n in sorted(hits.items()))
+            return Rejection("safety:max_hits_per_100_words", f"{per_100:.2f} ({categories})")
+        return None
+
+    def _split(
+        self, batch: pa.RecordBatch, outcomes: list[Outcome], counters: Counter[str]
+    ) -> BatchOutput:
+        schema = self.output_schema(batch.schema)
+        columns = {name: batch.column(name) for name in batch.schema.names}
+        columns["text"] = pa.array([o.text for o in outcomes], pa.large_string())
+        columns["lang"] = pa.array([o.lang for o in outcomes], pa.string())
+        columns["lang_score"] = pa.array([o.lang_score for o in outcomes], pa.float32())
+        full = pa.RecordBatch.from_arrays([columns[name] for name in schema.names], schema=schema)
+        keep = pa.array([o.rejection is None for o in outcomes])
+        rejected = [o.rejection for o in outcomes if o.rejection is not None]
+        dropped = full.filter(pc.invert(keep))
+        dropped = pa.RecordBatch.from_arrays(
+            [
+                *dropped.columns,
+                pa.array([r.reason for r in rejected], pa.string()),
+                pa.array([r.detail for r in rejected], pa.string()),
+            ],
+            schema=rejected_schema(schema),
+        )
+        for o in outcomes:
+            if o.rejection is None and o.lang:
+                counters[f"kept_lang:{o.lang}"] += 1
+        return BatchOutput(kept=full.filter(keep), rejected=dropped, counters=counters)
