@@ -139,9 +139,9 @@ def test_gopher_quality_rejects(text: str, lang: str, expected: str) -> None:
 
 
 def test_ngram_measures() -> None:
-    words = "a b a b a b c".split()
+    words = ["a", "b", "a", "b", "a", "b", "c"]
     assert top_ngram_chars(words, 2) == 2 * 3  # "a b" three times, 2 characters each
-    assert duplicated_ngram_chars("x y z x y z".split(), 3) == 3
+    assert duplicated_ngram_chars(["x", "y", "z", "x", "y", "z"], 3) == 3
 
 
 @pytest.mark.parametrize(

@@ -107,8 +107,8 @@ class GzipMembers(io.RawIOBase):
     """Multi-member gzip decoding entirely in C (header and CRC included) with ISA-L, which
     inflates about 1.4x faster than zlib; `gzip.GzipFile` is slower still, parsing each
     member's header in Python, and Common Crawl files have one member per record. Output per
-    call is bounded by the caller's buffer, so no member can expand in memory. Raises like `gzip`: EOFError when the file
-    ends inside a member, isal_zlib.error on corrupt data."""
+    call is bounded by the caller's buffer, so no member can expand in memory. Raises like
+    `gzip`: EOFError when the file ends inside a member, isal_zlib.error on corrupt data."""
 
     def __init__(self, raw: BinaryIO) -> None:
         self._raw = raw
