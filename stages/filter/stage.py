@@ -28,7 +28,7 @@ from pydantic import Field, model_validator
 
 from pipeline.schema import rejected_schema
 from stages.base import BatchOutput, StageConfig, TransformStage
-from stages.filter.blocklists import DomainBlocklist, Lexicon, UrlWords
+from stages.filter.blocklists import DomainBlocklist, Lexicon, Lists, UrlWords
 from stages.filter.langid import identify
 from stages.filter.normalize import normalize_text, to_simplified
 from stages.filter.pii import PII_KINDS, PiiAnonymizer
@@ -124,13 +124,15 @@ class FilterStage(TransformStage):
         return {lang: self.config.rules_for(lang) for lang in self.config.languages}
 
     @cached_property
-    def _lists(self) -> tuple[DomainBlocklist, UrlWords, Lexicon, Lexicon]:
+    def _lists(self) -> Lists:
         cfg = self.config
-        return (
-            DomainBlocklist.from_files(cfg.blocked_domain_files, defaults=cfg.default_lists),
-            UrlWords.from_files(cfg.url_word_files, defaults=cfg.default_lists),
-            Lexicon.bad_words(cfg.bad_word_files, defaults=cfg.default_lists),
-            Lexicon.safety(cfg.safety_word_files, defaults=cfg.default_lists),
+        return Lists(
+            domains=DomainBlocklist.from_files(
+                cfg.blocked_domain_files, defaults=cfg.default_lists
+            ),
+            url_words=UrlWords.from_files(cfg.url_word_files, defaults=cfg.default_lists),
+            bad_words=Lexicon.bad_words(cfg.bad_word_files, defaults=cfg.default_lists),
+            safety=Lexicon.safety(cfg.safety_word_files, defaults=cfg.default_lists),
         )
 
     @cached_property
@@ -170,11 +172,10 @@ class FilterStage(TransformStage):
     def _check_url(self, url: str | None) -> Rejection | None:
         if not url:
             return None
-        domains, url_words, _, _ = self._lists
-        domain = domains.match(url)
+        domain = self._lists.domains.match(url)
         if domain:
             return Rejection("url:blocked_domain", domain)
-        word = url_words.match(url)
+        word = self._lists.url_words.match(url)
         return Rejection("url:blocked_word", word) if word else None
 
     def _check_lang(self, lang: str, score: float) -> Rejection | None:
@@ -216,13 +217,13 @@ class FilterStage(TransformStage):
         return self._check_safety(doc)
 
     def _first_bad_word(self, text: str) -> str | None:
-        return self._lists[2].first(text)
+        return self._lists.bad_words.first(text)
 
     def _check_safety(self, doc: DocView) -> Rejection | None:
         limit = self.config.safety_max_hits_per_100_words
         if limit is None:
             return None
-        hits = self._lists[3].find(doc.text)
+        hits = self._lists.safety.find(doc.text)
         total = sum(hits.values())
         per_100 = 100 * total / max(len(doc.words), 1)
         if total >= self.config.safety_min_hits and per_100 > limit:
