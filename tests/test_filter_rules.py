@@ -3,6 +3,8 @@ The rules are called directly: these tests are the rules' specification."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from stages.filter.rules import (
@@ -52,6 +54,10 @@ ZH_RULES = Rules.model_validate(
 )
 
 
+def no_bad_words(text: str) -> Counter[str]:
+    return Counter()
+
+
 def view(text: str, lang: str = "en") -> DocView:
     return DocView(text, lang)
 
@@ -76,7 +82,7 @@ def test_clean_text_passes_every_rule(text: str, lang: str) -> None:
     assert check_gopher_quality(doc, rules.gopher_quality) is None
     edited, removed, rejection = correct_refinedweb_lines(doc, rules.refinedweb)
     assert rejection is None and removed == 0 and edited == text
-    c4_text, _, rejection = apply_c4(doc, rules.c4, lambda text: None)
+    c4_text, _, rejection = apply_c4(doc, rules.c4, no_bad_words)
     assert rejection is None and c4_text == text
     assert check_fineweb(doc, rules.fineweb) is None
 
@@ -198,11 +204,20 @@ def test_refinedweb_rejects_a_document_that_loses_too_much() -> None:
 
 def test_c4_drops_lines_and_keeps_sentences() -> None:
     noisy = "Home\nPlease enable JavaScript to view the comments.\nRead our privacy policy.\n"
-    text, removed, rejection = apply_c4(view(noisy + EN), C4(), lambda text: None)
+    text, removed, rejection = apply_c4(view(noisy + EN), C4(), no_bad_words)
     assert rejection is None and removed == 3 and text == EN
     zh_noisy = "首页\n请阅读我们的隐私政策。\n"
-    text, removed, rejection = apply_c4(view(zh_noisy + ZH, "zh"), ZH_RULES.c4, lambda t: None)
+    text, removed, rejection = apply_c4(view(zh_noisy + ZH, "zh"), ZH_RULES.c4, no_bad_words)
     assert rejection is None and removed == 2 and text == ZH
+
+
+def count_bad_words(text: str) -> Counter[str]:
+    return Counter({"badword": text.count("badword")}) if "badword" in text else Counter()
+
+
+def test_c4_keeps_one_swear_word_and_code_by_default() -> None:
+    text = EN + "\nThe badword appears once in a quote.\nfunction f() { return 1; }"
+    assert apply_c4(view(text), C4(), count_bad_words)[2] is None
 
 
 @pytest.mark.parametrize(
@@ -212,14 +227,12 @@ def test_c4_drops_lines_and_keeps_sentences() -> None:
         (EN + "\nfunction f() { return 1; }", "en", "reject_curly_bracket"),
         ("One sentence here. Two sentences here.", "en", "min_num_sentences"),
         ("只有一句话。第二句话。", "zh", "min_num_sentences"),
-        (EN + "\nThis has a badword in it.", "en", "reject_bad_words"),
+        (EN + "\nThis has a badword, badword and badword in it.", "en", "reject_bad_words"),
     ],
 )
 def test_c4_rejects(text: str, lang: str, expected: str) -> None:
-    def bad_word(text: str) -> str | None:
-        return "badword" if "badword" in text else None
-
-    result = apply_c4(view(text, lang), C4(), bad_word)[2]
+    cfg = C4(reject_curly_bracket=True)  # off by default; C4's own setting is on
+    result = apply_c4(view(text, lang), cfg, count_bad_words)[2]
     assert reason(result) == f"c4:{expected}"
 
 

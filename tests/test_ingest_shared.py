@@ -95,3 +95,14 @@ def test_dolma_and_ccnet_layouts_map_to_typed_columns(shared: Path) -> None:
     row = ccnet.kept.slice(0, 1).to_pylist()[0]
     assert row["text"].startswith("We will be starting to hold weekly teleconferences")
     assert json.loads(row["meta"])["metadata"]["bucket"] == "head"
+
+
+def test_warc_1_0_angle_bracketed_uris_are_unwrapped(shared: Path) -> None:
+    # wget writes `WARC-Target-URI: <https://...>`; URL rules need the bare URI.
+    path = shared / "samples/web/dolma_wget_sample-0000.warc.gz"
+    urls = [
+        u
+        for b in IngestStage(IngestConfig()).read_file(str(path))
+        for u in b.kept.column("url").to_pylist()
+    ]
+    assert urls and all(u.startswith("http") for u in urls)

@@ -204,7 +204,7 @@ class FilterStage(TransformStage):
                 return rejection
             doc = DocView(text, doc.lang)
         if rules.c4.enabled:
-            text, removed, rejection = apply_c4(doc, rules.c4, self._first_bad_word)
+            text, removed, rejection = apply_c4(doc, rules.c4, self._lists.bad_words.find)
             outcome.counters["lines_removed:c4"] += removed
             if rejection:
                 return rejection
@@ -215,9 +215,6 @@ class FilterStage(TransformStage):
                 return rejection
         outcome.text = doc.text
         return self._check_safety(doc)
-
-    def _first_bad_word(self, text: str) -> str | None:
-        return self._lists.bad_words.first(text)
 
     def _check_safety(self, doc: DocView) -> Rejection | None:
         limit = self.config.safety_max_hits_per_100_words

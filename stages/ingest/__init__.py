@@ -187,7 +187,7 @@ class IngestStage(SourceStage):
         headers = record.headers
         base = Record(
             offset=record.offset,
-            url=headers.get("warc-target-uri"),
+            url=_target_uri(headers.get("warc-target-uri")),
             warc_record_id=headers.get("warc-record-id"),
             crawl_date=headers.get("warc-date"),
         )
@@ -274,6 +274,13 @@ class IngestStage(SourceStage):
             if fnmatch.fnmatch(input_name, pattern):
                 return source
         return self.config.source
+
+
+def _target_uri(value: str | None) -> str | None:
+    """WARC 1.0 writers (wget among them) wrap the URI in angle brackets; 1.1 does not."""
+    if value and value.startswith("<") and value.endswith(">"):
+        return value[1:-1]
+    return value
 
 
 def _reject(base: Record, reason: str, detail: str) -> Record:
