@@ -34,8 +34,9 @@ def sources() -> dict[str, list[tuple[str, str | None]]]:
     for path in ingest.list_inputs([str(SHARED / "samples")]):
         rows = []
         for out in ingest.read_file(path):
-            rows += zip(out.kept.column("text").to_pylist(), out.kept.column("url").to_pylist(),
-                        strict=True)
+            rows += zip(
+                out.kept.column("text").to_pylist(), out.kept.column("url").to_pylist(), strict=True
+            )
         docs[Path(path).name] = rows
     ref = SHARED / "reference"
     wiki = wikitext_articles(ref / "wikitext2-valid.txt") + wikitext_articles(

@@ -1,0 +1,1 @@
+"""score: learned quality scorers (quality classifier, perplexity, safety, coherence)."""
