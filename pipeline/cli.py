@@ -31,6 +31,7 @@ from pipeline.runner import (
     summary_line,
 )
 from pipeline.stagedir import NotAStageDirectory
+from pipeline.train import add_training_parsers
 from stages import STAGE_CLASSES, stage_class
 
 
@@ -117,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_run_config)
     for name in STAGE_CLASSES:
         _add_stage_parser(sub, name)
+    add_training_parsers(sub)
     return parser
 
 

@@ -113,6 +113,10 @@ def _metrics(model: Any, held_out: list[tuple[str, str]]) -> dict[str, Any]:
     chinese = np.array([_looks_chinese(text) for _, text in held_out])
     return {
         **_scores(scores, truth),
+        # Where a score falls among web documents: percentile thresholds read this table.
+        "web_percentiles": np.round(np.percentile(scores[~truth], np.arange(101)), 6).tolist()
+        if (~truth).any()
+        else [],
         "by_language": {
             "en": _scores(scores[~chinese], truth[~chinese]),
             "zh": _scores(scores[chinese], truth[chinese]),

@@ -1,0 +1,111 @@
+"""Model-training commands: `datapipe train-quality` (and the other scorers' trainers).
+
+Each command fingerprints its inputs and options and reuses an existing model when they are
+unchanged, so the default pipeline can call it on every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pipeline import __version__
+from pipeline.stagedir import file_identity, fingerprint
+from stages.score.corpus import read_texts
+from stages.score.quality import TrainOptions, train_quality_model, training_pieces
+
+
+def add_training_parsers(sub: Any) -> None:
+    _add_train_quality_parser(sub)
+
+
+def _up_to_date(model: Path, metrics_path: Path, fp: str) -> bool:
+    if not (model.exists() and metrics_path.exists()):
+        return False
+    return json.loads(metrics_path.read_text()).get("fingerprint") == fp
+
+
+def _input_identity(paths: Sequence[str]) -> list[Any]:
+    """Files (or every shard of a stage directory) with size and mtime: a changed input
+    retrains, an unchanged one reuses the model."""
+    files: list[str] = []
+    for path in paths:
+        given = Path(path)
+        files += (
+            [str(p) for p in sorted(given.rglob("*")) if p.is_file()] if given.is_dir() else [path]
+        )
+    return [file_identity(f) for f in files]
+
+
+def _add_train_quality_parser(sub: Any) -> None:
+    parser = sub.add_parser(
+        "train-quality",
+        help="train the fastText quality classifier (reference text vs web)",
+        description="Train a bilingual fastText classifier: --positive reference text "
+        "(Wikipedia, papers), --negative random web documents. Prints and saves held-out "
+        "precision, recall, F1 and score deciles (MODEL.metrics.json). Reuses MODEL when "
+        "its inputs and options are unchanged.",
+    )
+    parser.add_argument(
+        "--positive",
+        nargs="+",
+        required=True,
+        metavar="PATH",
+        help="JSONL(.gz/.zst) with a text field, WikiText files, stage dirs",
+    )
+    parser.add_argument("--negative", nargs="+", required=True, metavar="PATH")
+    parser.add_argument("--output", required=True, metavar="MODEL", help="e.g. models/quality.ftz")
+    defaults = TrainOptions()
+    for name, value in defaults.__dict__.items():
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            type=type(value),
+            default=value,
+            help=f"(default: {value})",
+        )
+    parser.add_argument("--force", action="store_true", help="retrain even if up to date")
+    parser.set_defaults(handler=_train_quality)
+
+
+def _train_quality(args: argparse.Namespace) -> None:
+    options = TrainOptions(**{k: getattr(args, k) for k in TrainOptions().__dict__})
+    output = Path(args.output)
+    fp = fingerprint(
+        {
+            "positive": _input_identity(args.positive),
+            "negative": _input_identity(args.negative),
+            "options": options.__dict__,
+            "version": __version__,
+        }
+    )
+    metrics_path = output.with_suffix(".metrics.json")
+    if not args.force and _up_to_date(output, metrics_path, fp):
+        print(
+            f"{output} is up to date (same inputs and options); --force retrains", file=sys.stderr
+        )
+        return
+    positives = training_pieces(t for p in args.positive for t in read_texts(p))
+    negatives = training_pieces(t for p in args.negative for t in read_texts(p))
+    metrics = train_quality_model(positives, negatives, output, options)
+    metrics["fingerprint"] = fp
+    metrics_path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    print(_describe_metrics(metrics), file=sys.stderr)
+
+
+def _describe_metrics(metrics: dict[str, Any]) -> str:
+    lines = [f"held-out  {'docs':>10}  precision  recall     F1"]
+    rows = [("all", metrics), *metrics["by_language"].items()]
+    for name, m in rows:
+        count = m["held_out"]["positive"] + m["held_out"]["negative"]
+        lines.append(
+            f"{name:<8}  {count:>10}  {m['precision']:>9.3f}  {m['recall']:>6.3f}  {m['f1']:>5.3f}"
+        )
+    deciles = " ".join(f"{v:.2f}" for v in metrics["score_deciles_positive"])
+    lines.append(f"score deciles, positives: {deciles}")
+    deciles = " ".join(f"{v:.2f}" for v in metrics["score_deciles_negative"])
+    lines.append(f"score deciles, negatives: {deciles}")
+    return "\n".join(lines)
