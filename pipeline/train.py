@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,13 @@ from pipeline.stagedir import file_identity, fingerprint
 from stages.score.corpus import read_texts
 from stages.score.quality import TrainOptions, train_quality_model, training_pieces
 
+# Web documents are scored for bucket cut-offs only when language ID agrees with the model.
+_CUTOFF_LANG_SCORE = 0.5
+
 
 def add_training_parsers(sub: Any) -> None:
     _add_train_quality_parser(sub)
+    _add_train_perplexity_parser(sub)
 
 
 def _up_to_date(model: Path, metrics_path: Path, fp: str) -> bool:
@@ -109,3 +113,71 @@ def _describe_metrics(metrics: dict[str, Any]) -> str:
     deciles = " ".join(f"{v:.2f}" for v in metrics["score_deciles_negative"])
     lines.append(f"score deciles, negatives: {deciles}")
     return "\n".join(lines)
+
+
+def _add_train_perplexity_parser(sub: Any) -> None:
+    parser = sub.add_parser(
+        "train-perplexity",
+        help="train a per-language n-gram language model (cc_net-style perplexity)",
+        description="Train an interpolated modified Kneser-Ney n-gram model on --input "
+        "(reference text in one language). With --cutoff-sample (web documents), the "
+        "head/middle/tail bucket cut-offs are set at the 33rd and 66th perplexity percentiles "
+        "of that sample's documents in --lang, as cc_net does. Reuses MODEL when unchanged.",
+    )
+    parser.add_argument("--input", nargs="+", required=True, metavar="PATH")
+    parser.add_argument("--output", required=True, metavar="MODEL", help="e.g. models/lm.en.npz")
+    parser.add_argument("--lang", required=True, help="en, zh, ...")
+    parser.add_argument("--order", type=int, default=3, help="n-gram order (default: 3)")
+    parser.add_argument("--min-count", type=int, default=2, help="rarer units become <unk>")
+    parser.add_argument(
+        "--cutoff-sample",
+        nargs="+",
+        default=[],
+        metavar="PATH",
+        help="web documents (files or stage dirs) for the bucket cut-offs",
+    )
+    parser.add_argument("--force", action="store_true", help="retrain even if up to date")
+    parser.set_defaults(handler=_train_perplexity)
+
+
+def _in_language(texts: Iterable[str], lang: str) -> Iterator[str]:
+    from stages.filter.langid import identify
+
+    for text in texts:
+        found, score = identify(text)
+        if found == lang and score >= _CUTOFF_LANG_SCORE:
+            yield text
+
+
+def _train_perplexity(args: argparse.Namespace) -> None:
+    from stages.score.perplexity import NgramLM
+
+    output = Path(args.output)
+    record = output.with_suffix(".fingerprint.json")
+    fp = fingerprint(
+        {
+            "input": _input_identity(args.input),
+            "lang": args.lang,
+            "order": args.order,
+            "min_count": args.min_count,
+            "cutoff_sample": _input_identity(args.cutoff_sample),
+            "version": __version__,
+        }
+    )
+    if not args.force and _up_to_date(output, record, fp):
+        print(
+            f"{output} is up to date (same inputs and options); --force retrains", file=sys.stderr
+        )
+        return
+    texts = (t for p in args.input for t in read_texts(p))
+    described = ", ".join(Path(p).name for p in args.input)
+    lm = NgramLM.train(texts, args.lang, args.order, args.min_count, description=described)
+    if args.cutoff_sample:
+        sample = _in_language((t for p in args.cutoff_sample for t in read_texts(p)), args.lang)
+        named = ", ".join(Path(p).name for p in args.cutoff_sample)
+        head, middle = lm.set_cutoffs(sample, description=named)
+        print(f"buckets: head < {head:.1f} <= middle < {middle:.1f} <= tail", file=sys.stderr)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    lm.save(output)
+    record.write_text(json.dumps({"fingerprint": fp}) + "\n")
+    print(f"{output}: {args.lang} order {args.order}, {len(lm.vocab):,} units", file=sys.stderr)
