@@ -5,48 +5,23 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
-from pipeline.cli import main
 from stages.score.quality import load_quality_model, positive_probability
 from tests.test_filter_rules import EN, ZH
 from tests.test_filter_stage import SPAM_ZH
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory, shared_path: Path) -> Path:
-    model = tmp_path_factory.mktemp("models") / "quality.ftz"
-    ref, cc = shared_path / "reference", shared_path / "samples/cc"
-    args = [
-        "train-quality",
-        "--output",
-        str(model),
-        "--positive",
-        str(ref / "wikitext2-valid.txt"),
-        str(ref / "wikitext2-test.txt"),
-        str(ref / "cmrc2018_zh_wikipedia.jsonl"),
-        str(ref / "redpajama-arxiv-sample.jsonl"),
-        "--negative",
-        str(cc / "dolma_CC-MAIN-2019-30_00140.jsonl.gz"),
-        str(cc / "llamafactory_c4_demo.jsonl"),
-        str(cc / "oscar2019_multilingual.jsonl"),
-        str(Path(__file__).parents[1] / "data_samples/generated/docs.jsonl"),
-    ]
-    assert main(args) == 0
-    mtime = model.stat().st_mtime_ns
-    assert main(args) == 0  # unchanged inputs and options: reused, not retrained
-    assert model.stat().st_mtime_ns == mtime
-    return model
+def test_training_is_reused_when_inputs_are_unchanged(
+    quality_model: Path, quality_training_args: list[str]
+) -> None:
+    from pipeline.cli import main
+
+    mtime = quality_model.stat().st_mtime_ns
+    assert main(quality_training_args) == 0
+    assert quality_model.stat().st_mtime_ns == mtime
 
 
-@pytest.fixture(scope="module")
-def shared_path() -> Path:
-    from tests.conftest import shared_dir
-
-    return shared_dir()
-
-
-def test_held_out_f1_in_both_languages(trained: Path) -> None:
+def test_held_out_f1_in_both_languages(quality_model: Path) -> None:
+    trained = quality_model
     metrics = json.loads(trained.with_suffix(".metrics.json").read_text())
     assert metrics["f1"] >= 0.9
     assert metrics["by_language"]["en"]["f1"] >= 0.9
@@ -55,9 +30,9 @@ def test_held_out_f1_in_both_languages(trained: Path) -> None:
     assert trained.stat().st_size < 5 * 2**20  # quantized
 
 
-def test_reference_like_text_scores_above_spam(trained: Path) -> None:
-    model = load_quality_model(str(trained))
-    assert load_quality_model(str(trained)) is model  # loaded once per process
+def test_reference_like_text_scores_above_spam(quality_model: Path) -> None:
+    model = load_quality_model(str(quality_model))
+    assert load_quality_model(str(quality_model)) is model  # loaded once per process
     spam = "Buy cheap watches! Best price! Click here now! " * 20
     assert positive_probability(model, EN) > positive_probability(model, spam)
     assert positive_probability(model, ZH) > positive_probability(model, SPAM_ZH)
