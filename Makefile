@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export DATAPIPE_SHARED ?= $(abspath ../shared)
 CONFIG ?= configs/default.yaml
 
-.PHONY: install pipeline test lint format bench data-samples clean
+.PHONY: install models pipeline test lint format bench data-samples clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,24 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
-pipeline: install  ## run the default pipeline on data_samples/ (output in work/)
+REF := $(DATAPIPE_SHARED)/reference
+MODELS := work/models
+
+# The score stage's models, trained from ../shared (reused while their inputs are unchanged):
+# the quality classifier separates reference text from the random web documents of the
+# Common Crawl samples; the n-gram models learn Wikipedia, with cut-offs from the same web.
+models: install
+	$(BIN)/datapipe ingest --input $(DATAPIPE_SHARED)/samples --output $(MODELS)/web \
+		--executor local --no-progress
+	$(BIN)/datapipe train-quality --output $(MODELS)/quality.ftz --negative $(MODELS)/web \
+		--positive $(REF)/wikitext2-valid.txt $(REF)/wikitext2-test.txt \
+		$(REF)/cmrc2018_zh_wikipedia.jsonl $(REF)/redpajama-arxiv-sample.jsonl
+	$(BIN)/datapipe train-perplexity --lang en --output $(MODELS)/lm.en.npz \
+		--input $(REF)/wikitext2-valid.txt $(REF)/wikitext2-test.txt --cutoff-sample $(MODELS)/web
+	$(BIN)/datapipe train-perplexity --lang zh --output $(MODELS)/lm.zh.npz \
+		--input $(REF)/cmrc2018_zh_wikipedia.jsonl --cutoff-sample $(MODELS)/web
+
+pipeline: install models  ## run the default pipeline on data_samples/ (output in work/)
 	$(BIN)/datapipe run $(CONFIG)
 
 test: install  ## the whole test suite; CI runs exactly this

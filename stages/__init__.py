@@ -11,6 +11,7 @@ from stages.base import Stage
 STAGE_CLASSES: dict[str, str] = {
     "ingest": "stages.ingest:IngestStage",
     "filter": "stages.filter.stage:FilterStage",
+    "score": "stages.score.stage:ScoreStage",
 }
 
 

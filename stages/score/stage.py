@@ -1,0 +1,185 @@
+"""score: learned scorers as typed columns, and rejection by configured thresholds.
+
+Columns added (null where a scorer is not configured or has no model for the language):
+
+| column | scorer |
+|---|---|
+| `quality_score` | fastText quality classifier: P(reference-like), `quality.py` |
+| `perplexity`, `perplexity_bucket` | n-gram LM per language, cc_net buckets, `perplexity.py` |
+| `coherence_score` | lexical cohesion of adjacent segments, `coherence.py` |
+| `safety_score` | safety-lexicon hits per 100 words (the filter's lists) |
+
+Thresholds are absolute (`min`/`max` on a column) or, for `quality_score`, a percentile of
+the web documents' scores measured when the model was trained (`min_web_percentile`), so
+thresholds mean the same on every shard without a second pass over the corpus. With
+`annotate_only` nothing is rejected: run it first, read the report, then choose thresholds.
+Models load once per worker process (cached loaders), never per batch.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipeline.schema import rejected_schema
+from stages.base import BatchOutput, StageConfig, TransformStage
+from stages.filter.blocklists import Lexicon
+from stages.filter.text import DocView
+from stages.score.coherence import coherence
+from stages.score.perplexity import load_model
+from stages.score.quality import load_quality_model, positive_probability
+
+SCORE_FIELDS = (
+    pa.field("quality_score", pa.float32()),
+    pa.field("perplexity", pa.float32()),
+    pa.field("perplexity_bucket", pa.string()),
+    pa.field("coherence_score", pa.float32()),
+    pa.field("safety_score", pa.float32()),
+)
+ScoreColumn = Literal["quality_score", "perplexity", "coherence_score", "safety_score"]
+
+
+class Threshold(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min: float | None = None
+    max: float | None = None
+    min_web_percentile: float | None = Field(None, ge=0, le=100)
+
+
+class ScoreConfig(StageConfig):
+    quality_model: str | None = Field(None, description="fastText model (train-quality).")
+    perplexity_models: dict[str, str] = Field(
+        default_factory=dict, description="Language -> n-gram model (train-perplexity)."
+    )
+    coherence: bool = Field(True, description="Compute coherence_score.")
+    safety: bool = Field(True, description="Compute safety_score from the safety lexicon.")
+    thresholds: dict[ScoreColumn, Threshold] = Field(
+        default_factory=dict,
+        description='Rejection thresholds, e.g. {"quality_score": {"min_web_percentile": 50}}.',
+    )
+    drop_perplexity_buckets: tuple[Literal["head", "middle", "tail"], ...] = Field(
+        (), description="Reject documents in these cc_net perplexity buckets."
+    )
+    annotate_only: bool = Field(False, description="Add score columns, reject nothing.")
+
+
+def _percentile_value(model_path: str, percentile: float) -> float:
+    metrics = json.loads(Path(model_path).with_suffix(".metrics.json").read_text())
+    table = metrics["web_percentiles"]
+    return float(table[round(percentile)])
+
+
+class ScoreStage(TransformStage):
+    name = "score"
+    summary = "Quality classifier, perplexity, coherence and safety scores; threshold rejection."
+    config_class = ScoreConfig
+    config: ScoreConfig
+
+    def __init__(self, config: ScoreConfig) -> None:
+        super().__init__(config)
+        models = [config.quality_model, *config.perplexity_models.values()]
+        missing = [m for m in models if m and not Path(m).exists()]
+        if missing:
+            raise FileNotFoundError(
+                f"score models not found: {', '.join(missing)}; train them with "
+                "`make models` (or datapipe train-quality / train-perplexity)"
+            )
+
+    def output_schema(self, input_schema: pa.Schema | None) -> pa.Schema:
+        assert input_schema is not None
+        schema = input_schema
+        for score_field in SCORE_FIELDS:
+            if score_field.name not in schema.names:
+                schema = schema.append(score_field)
+        return schema
+
+    @cached_property
+    def _limits(self) -> dict[str, tuple[float | None, float | None]]:
+        limits = {}
+        for column, threshold in self.config.thresholds.items():
+            low = threshold.min
+            if threshold.min_web_percentile is not None:
+                if column != "quality_score" or not self.config.quality_model:
+                    raise ValueError("min_web_percentile needs quality_score and quality_model")
+                low = _percentile_value(self.config.quality_model, threshold.min_web_percentile)
+            limits[column] = (low, threshold.max)
+        return limits
+
+    def process_batch(self, batch: pa.RecordBatch) -> BatchOutput:
+        texts = batch.column("text").to_pylist()
+        langs = (
+            batch.column("lang").to_pylist()
+            if "lang" in batch.schema.names
+            else [None] * len(texts)
+        )
+        scores = self._scores(texts, langs)
+        schema = self.output_schema(batch.schema)
+        columns = {name: batch.column(name) for name in batch.schema.names}
+        for score_field in SCORE_FIELDS:
+            columns[score_field.name] = pa.array(scores[score_field.name], score_field.type)
+        full = pa.RecordBatch.from_arrays([columns[n] for n in schema.names], schema=schema)
+        rejections = [self._rejection(scores, i) for i in range(len(texts))]
+        keep = pa.array([r is None for r in rejections])
+        dropped = full.filter(pc.invert(keep))
+        chosen = [r for r in rejections if r is not None]
+        dropped = pa.RecordBatch.from_arrays(
+            [
+                *dropped.columns,
+                pa.array([r[0] for r in chosen], pa.string()),
+                pa.array([r[1] for r in chosen], pa.string()),
+            ],
+            schema=rejected_schema(schema),
+        )
+        return BatchOutput(kept=full.filter(keep), rejected=dropped)
+
+    def _scores(self, texts: list[str], langs: list[str | None]) -> dict[str, list[Any]]:
+        n = len(texts)
+        scores: dict[str, list[Any]] = {f.name: [None] * n for f in SCORE_FIELDS}
+        for i, (text, lang) in enumerate(zip(texts, langs, strict=True)):
+            if self.config.quality_model:
+                model = load_quality_model(self.config.quality_model)
+                scores["quality_score"][i] = positive_probability(model, text)
+            lm = self._perplexity_model(lang)
+            if lm is not None:
+                perplexity = lm.perplexity(text)
+                scores["perplexity"][i] = perplexity
+                scores["perplexity_bucket"][i] = lm.bucket(perplexity) if lm.cutoffs else None
+            if self.config.coherence:
+                scores["coherence_score"][i] = coherence(text, lang).score
+            if self.config.safety:
+                hits = sum(self._safety_lexicon.find(text).values())
+                scores["safety_score"][i] = 100 * hits / max(len(DocView(text, lang).words), 1)
+        return scores
+
+    def _perplexity_model(self, lang: str | None) -> Any:
+        path = self.config.perplexity_models.get(lang or "")
+        if path is None:
+            return None
+        return load_model(path)
+
+    @cached_property
+    def _safety_lexicon(self) -> Lexicon:
+        return Lexicon.safety()
+
+    def _rejection(self, scores: dict[str, list[Any]], i: int) -> tuple[str, str] | None:
+        if self.config.annotate_only:
+            return None
+        for column, (low, high) in self._limits.items():
+            value = scores[column][i]
+            if value is None:
+                continue
+            if low is not None and value < low:
+                return f"{column}:min", f"{value:.4g} < {low:.4g}"
+            if high is not None and value > high:
+                return f"{column}:max", f"{value:.4g} > {high:.4g}"
+        bucket = scores["perplexity_bucket"][i]
+        if bucket in self.config.drop_perplexity_buckets:
+            return f"perplexity_bucket:{bucket}", f"perplexity {scores['perplexity'][i]:.1f}"
+        return None

@@ -1,0 +1,111 @@
+"""The score stage: typed score columns, thresholds with named reasons, annotate-only mode."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from pipeline.executor import LocalExecutor
+from pipeline.runner import StageRun, run_stage
+from pipeline.schema import DOCUMENT_SCHEMA, rows_to_batch
+from pipeline.shards import list_shards, read_table
+from stages.ingest import IngestConfig
+from stages.score.stage import ScoreConfig, ScoreStage
+from tests.test_filter_rules import EN, ZH
+from tests.test_filter_stage import SPAM_ZH
+
+SPAM_EN = "Buy cheap watches! Best price! Click here now! Free shipping! Order today! " * 20
+
+
+def batch(texts: list[tuple[str, str]]) -> pa.RecordBatch:
+    rows = [
+        {
+            "id": str(i),
+            "text": text,
+            "lang": lang,
+            "source": "cc",
+            "input_file": "x",
+            "input_offset": i,
+        }
+        for i, (text, lang) in enumerate(texts)
+    ]
+    return rows_to_batch(rows, DOCUMENT_SCHEMA)
+
+
+DOCS = [(EN, "en"), (SPAM_EN, "en"), (ZH, "zh"), (SPAM_ZH, "zh")]
+
+
+@pytest.fixture
+def config(quality_model: Path, perplexity_models: dict[str, str]) -> dict:
+    return {"quality_model": str(quality_model), "perplexity_models": perplexity_models}
+
+
+def test_annotate_only_adds_every_score_and_rejects_nothing(config: dict) -> None:
+    stage = ScoreStage(
+        ScoreConfig(**config, annotate_only=True, thresholds={"quality_score": {"min": 0.99}})
+    )
+    out = stage.process_batch(batch(DOCS))
+    assert out.rejected.num_rows == 0 and out.kept.num_rows == 4
+    rows = out.kept.to_pylist()
+    for row in rows:
+        assert 0 <= row["quality_score"] <= 1
+        assert row["perplexity"] > 1 and row["perplexity_bucket"] in ("head", "middle", "tail")
+        assert row["coherence_score"] is not None and row["safety_score"] is not None
+    en, spam_en, zh, spam_zh = rows
+    assert en["quality_score"] > spam_en["quality_score"]
+    assert zh["quality_score"] > spam_zh["quality_score"]
+    assert spam_zh["safety_score"] > zh["safety_score"]
+
+
+def test_thresholds_reject_with_named_reasons(config: dict) -> None:
+    stage = ScoreStage(
+        ScoreConfig(
+            **config, thresholds={"quality_score": {"min": 0.5}, "safety_score": {"max": 5.0}}
+        )
+    )
+    out = stage.process_batch(batch(DOCS))
+    assert out.kept.column("text").to_pylist() == [EN, ZH]
+    assert set(out.rejected.column("reason").to_pylist()) <= {
+        "quality_score:min",
+        "safety_score:max",
+    }
+    assert all("<" in d or ">" in d for d in out.rejected.column("reason_detail").to_pylist())
+
+
+def test_percentile_threshold_reads_the_web_distribution(config: dict, quality_model: Path) -> None:
+    metrics = json.loads(quality_model.with_suffix(".metrics.json").read_text())
+    stage = ScoreStage(
+        ScoreConfig(**config, thresholds={"quality_score": {"min_web_percentile": 99}})
+    )
+    assert stage._limits["quality_score"][0] == metrics["web_percentiles"][99]
+
+
+def test_perplexity_buckets_can_be_dropped(config: dict) -> None:
+    stage = ScoreStage(ScoreConfig(**config, drop_perplexity_buckets=("head", "middle", "tail")))
+    out = stage.process_batch(batch(DOCS))
+    assert out.kept.num_rows == 0
+    assert {r.split(":")[0] for r in out.rejected.column("reason").to_pylist()} == {
+        "perplexity_bucket"
+    }
+
+
+def test_score_stage_in_a_pipeline_run(tmp_path: Path, config: dict) -> None:
+    corpus = tmp_path / "docs.jsonl"
+    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t, _ in DOCS))
+    run_stage(
+        StageRun("ingest", IngestConfig(), [str(corpus)], str(tmp_path / "ingest")),
+        LocalExecutor(),
+        False,
+    )
+    score = ScoreConfig(**config, thresholds={"quality_score": {"min": 0.5}})
+    stats = run_stage(
+        StageRun("score", score, [str(tmp_path / "ingest")], str(tmp_path / "s")),
+        LocalExecutor(),
+        False,
+    )
+    assert stats["docs_in"] == 4 == stats["docs_kept"] + stats["docs_rejected"]
+    kept = read_table(list_shards(tmp_path / "s"))
+    assert "quality_score" in kept.schema.names
