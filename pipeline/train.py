@@ -15,15 +15,36 @@ from typing import Any
 
 from pipeline import __version__
 from pipeline.stagedir import file_identity, fingerprint
+from stages.score.classifier import (
+    NEGATIVE,
+    POSITIVE,
+    TrainOptions,
+    train_classifier,
+    training_pieces,
+)
 from stages.score.corpus import read_texts
-from stages.score.quality import TrainOptions, train_quality_model, training_pieces
 
 # Web documents are scored for bucket cut-offs only when language ID agrees with the model.
 _CUTOFF_LANG_SCORE = 0.5
 
 
 def add_training_parsers(sub: Any) -> None:
-    _add_train_quality_parser(sub)
+    _add_classifier_parser(
+        sub,
+        "train-quality",
+        ("positive", "negative"),
+        "train the fastText quality classifier (reference text vs web)",
+        "Train a bilingual fastText classifier: --positive reference text (Wikipedia, papers), "
+        "--negative random web documents.",
+    )
+    _add_classifier_parser(
+        sub,
+        "train-safety",
+        ("unsafe", "safe"),
+        "train the fastText safety classifier (labelled unsafe vs safe pages)",
+        "Train a bilingual fastText classifier: --unsafe labelled adult, gambling, violent "
+        "pages, --safe ordinary pages. The score stage's safety_model_score is P(unsafe).",
+    )
     _add_train_perplexity_parser(sub)
 
 
@@ -45,37 +66,39 @@ def _input_identity(paths: Sequence[str]) -> list[Any]:
     return [file_identity(f) for f in files]
 
 
-def _add_train_quality_parser(sub: Any) -> None:
+def _add_classifier_parser(
+    sub: Any, name: str, flags: tuple[str, str], help_text: str, description: str
+) -> None:
     parser = sub.add_parser(
-        "train-quality",
-        help="train the fastText quality classifier (reference text vs web)",
-        description="Train a bilingual fastText classifier: --positive reference text "
-        "(Wikipedia, papers), --negative random web documents. Prints and saves held-out "
-        "precision, recall, F1 and score deciles (MODEL.metrics.json). Reuses MODEL when "
-        "its inputs and options are unchanged.",
+        name,
+        help=help_text,
+        description=description + " Prints and saves held-out precision, recall, F1 and "
+        "score deciles (MODEL.metrics.json). Reuses MODEL when its inputs and options are "
+        "unchanged.",
     )
+    positive, negative = flags
     parser.add_argument(
-        "--positive",
+        "--" + positive,
+        dest="positive",
         nargs="+",
         required=True,
         metavar="PATH",
         help="JSONL(.gz/.zst) with a text field, WikiText files, stage dirs",
     )
-    parser.add_argument("--negative", nargs="+", required=True, metavar="PATH")
-    parser.add_argument("--output", required=True, metavar="MODEL", help="e.g. models/quality.ftz")
-    defaults = TrainOptions()
-    for name, value in defaults.__dict__.items():
+    parser.add_argument("--" + negative, dest="negative", nargs="+", required=True, metavar="PATH")
+    parser.add_argument("--output", required=True, metavar="MODEL", help="e.g. models/x.ftz")
+    for option, value in TrainOptions().__dict__.items():
         parser.add_argument(
-            "--" + name.replace("_", "-"),
+            "--" + option.replace("_", "-"),
             type=type(value),
             default=value,
             help=f"(default: {value})",
         )
     parser.add_argument("--force", action="store_true", help="retrain even if up to date")
-    parser.set_defaults(handler=_train_quality)
+    parser.set_defaults(handler=_train_classifier)
 
 
-def _train_quality(args: argparse.Namespace) -> None:
+def _train_classifier(args: argparse.Namespace) -> None:
     options = TrainOptions(**{k: getattr(args, k) for k in TrainOptions().__dict__})
     output = Path(args.output)
     fp = fingerprint(
@@ -83,6 +106,7 @@ def _train_quality(args: argparse.Namespace) -> None:
             "positive": _input_identity(args.positive),
             "negative": _input_identity(args.negative),
             "options": options.__dict__,
+            "labels": [POSITIVE, NEGATIVE],
             "version": __version__,
         }
     )
@@ -94,7 +118,7 @@ def _train_quality(args: argparse.Namespace) -> None:
         return
     positives = training_pieces(t for p in args.positive for t in read_texts(p))
     negatives = training_pieces(t for p in args.negative for t in read_texts(p))
-    metrics = train_quality_model(positives, negatives, output, options)
+    metrics = train_classifier(positives, negatives, output, options)
     metrics["fingerprint"] = fp
     metrics_path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     print(_describe_metrics(metrics), file=sys.stderr)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from stages.score.quality import load_quality_model, positive_probability
+from stages.score.classifier import load_classifier, positive_probability
 from tests.test_filter_rules import EN, ZH
 from tests.test_filter_stage import SPAM_ZH
 
@@ -31,8 +31,8 @@ def test_held_out_f1_in_both_languages(quality_model: Path) -> None:
 
 
 def test_reference_like_text_scores_above_spam(quality_model: Path) -> None:
-    model = load_quality_model(str(quality_model))
-    assert load_quality_model(str(quality_model)) is model  # loaded once per process
+    model = load_classifier(str(quality_model))
+    assert load_classifier(str(quality_model)) is model  # loaded once per process
     spam = "Buy cheap watches! Best price! Click here now! " * 20
     assert positive_probability(model, EN) > positive_probability(model, spam)
     assert positive_probability(model, ZH) > positive_probability(model, SPAM_ZH)

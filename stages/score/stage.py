@@ -8,6 +8,7 @@ Columns added (null where a scorer is not configured or has no model for the lan
 | `perplexity`, `perplexity_bucket` | n-gram LM per language, cc_net buckets, `perplexity.py` |
 | `coherence_score` | lexical cohesion of adjacent segments, `coherence.py` |
 | `safety_score` | safety-lexicon hits per 100 words (the filter's lists) |
+| `safety_model_score` | fastText safety classifier: P(unsafe), where labelled data exists |
 
 Thresholds are absolute (`min`/`max` on a column) or, for `quality_score`, a percentile of
 the web documents' scores measured when the model was trained (`min_web_percentile`), so
@@ -31,9 +32,9 @@ from pipeline.schema import rejected_schema
 from stages.base import BatchOutput, StageConfig, TransformStage
 from stages.filter.blocklists import Lexicon
 from stages.filter.text import DocView
+from stages.score.classifier import load_classifier, positive_probability
 from stages.score.coherence import coherence
 from stages.score.perplexity import load_model
-from stages.score.quality import load_quality_model, positive_probability
 
 SCORE_FIELDS = (
     pa.field("quality_score", pa.float32()),
@@ -41,8 +42,11 @@ SCORE_FIELDS = (
     pa.field("perplexity_bucket", pa.string()),
     pa.field("coherence_score", pa.float32()),
     pa.field("safety_score", pa.float32()),
+    pa.field("safety_model_score", pa.float32()),
 )
-ScoreColumn = Literal["quality_score", "perplexity", "coherence_score", "safety_score"]
+ScoreColumn = Literal[
+    "quality_score", "perplexity", "coherence_score", "safety_score", "safety_model_score"
+]
 
 
 class Threshold(BaseModel):
@@ -60,6 +64,7 @@ class ScoreConfig(StageConfig):
     )
     coherence: bool = Field(True, description="Compute coherence_score.")
     safety: bool = Field(True, description="Compute safety_score from the safety lexicon.")
+    safety_model: str | None = Field(None, description="fastText safety model (train-safety).")
     thresholds: dict[ScoreColumn, Threshold] = Field(
         default_factory=dict,
         description='Rejection thresholds, e.g. {"quality_score": {"min_web_percentile": 50}}.',
@@ -84,7 +89,7 @@ class ScoreStage(TransformStage):
 
     def __init__(self, config: ScoreConfig) -> None:
         super().__init__(config)
-        models = [config.quality_model, *config.perplexity_models.values()]
+        models = [config.quality_model, config.safety_model, *config.perplexity_models.values()]
         missing = [m for m in models if m and not Path(m).exists()]
         if missing:
             raise FileNotFoundError(
@@ -143,9 +148,12 @@ class ScoreStage(TransformStage):
         n = len(texts)
         scores: dict[str, list[Any]] = {f.name: [None] * n for f in SCORE_FIELDS}
         for i, (text, lang) in enumerate(zip(texts, langs, strict=True)):
-            if self.config.quality_model:
-                model = load_quality_model(self.config.quality_model)
-                scores["quality_score"][i] = positive_probability(model, text)
+            for column, path in (
+                ("quality_score", self.config.quality_model),
+                ("safety_model_score", self.config.safety_model),
+            ):
+                if path:
+                    scores[column][i] = positive_probability(load_classifier(path), text)
             lm = self._perplexity_model(lang)
             if lm is not None:
                 perplexity = lm.perplexity(text)

@@ -1,4 +1,6 @@
-"""A fastText quality classifier: reference-like text (Wikipedia, papers) against random web.
+"""Binary fastText text classifiers: the quality classifier (reference-like text such as
+Wikipedia and papers against random web) and the safety classifier (unsafe against safe pages)
+are both trained here; `positive_probability` is P(the positive class).
 
 One joint English-Chinese model. Chinese is segmented into words first (fastText splits on
 spaces), English lower-cased into word and punctuation tokens, so both share one bag of word
@@ -22,7 +24,7 @@ import numpy as np
 
 from stages.filter.text import tokenize
 
-POSITIVE, NEGATIVE = "__label__hq", "__label__lq"
+POSITIVE, NEGATIVE = "__label__positive", "__label__negative"
 _MAX_CHARS = 20_000  # a document's label is settled well before; bounds cost on giant pages
 
 
@@ -124,7 +126,7 @@ def _metrics(model: Any, held_out: list[tuple[str, str]]) -> dict[str, Any]:
     }
 
 
-def train_quality_model(
+def train_classifier(
     positives: Iterable[str], negatives: Iterable[str], output: Path, options: TrainOptions
 ) -> dict[str, Any]:
     """Train, evaluate on the held-out split, quantize, save `output` and its metrics JSON."""
@@ -173,7 +175,7 @@ def train_quality_model(
 
 
 @cache
-def load_quality_model(path: str) -> Any:
+def load_classifier(path: str) -> Any:
     """Once per worker process: Ray workers call this per batch and get the same object."""
     import fasttext
 
