@@ -109,3 +109,32 @@ def test_score_stage_in_a_pipeline_run(tmp_path: Path, config: dict) -> None:
     assert stats["docs_in"] == 4 == stats["docs_kept"] + stats["docs_rejected"]
     kept = read_table(list_shards(tmp_path / "s"))
     assert "quality_score" in kept.schema.names
+
+
+def test_models_are_reused_on_rerun(perplexity_models: dict[str, str], shared: Path) -> None:
+    from pipeline.cli import main
+
+    model = Path(perplexity_models["en"])
+    mtime = model.stat().st_mtime_ns
+    sample = [
+        str(shared / "samples/cc/dolma_CC-MAIN-2019-30_00140.jsonl.gz"),
+        str(Path(__file__).parents[1] / "data_samples/generated/docs.jsonl"),
+    ]
+    args = [
+        "train-perplexity",
+        "--lang",
+        "en",
+        "--output",
+        str(model),
+        "--input",
+        str(shared / "reference/wikitext2-valid.txt"),
+        "--cutoff-sample",
+        *sample,
+    ]
+    assert main(args) == 0
+    assert model.stat().st_mtime_ns == mtime
+
+
+def test_missing_models_are_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="make models"):
+        ScoreStage(ScoreConfig(quality_model=str(tmp_path / "nope.ftz")))
