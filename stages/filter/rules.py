@@ -12,6 +12,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -175,9 +176,13 @@ def duplicates(items: list[str]) -> tuple[int, int]:
     return count, chars
 
 
+def _ngrams(words: list[str], n: int) -> list[tuple[str, ...]]:
+    return list(zip(*(words[i:] for i in range(n)), strict=False))  # built in C, not sliced
+
+
 def top_ngram_chars(words: list[str], n: int) -> int:
     """Characters covered by the most frequent n-gram (its length times its count)."""
-    grams = Counter(zip(*(words[i:] for i in range(n)), strict=False))
+    grams = Counter(_ngrams(words, n))
     if not grams:
         return 0
     gram, count = grams.most_common(1)[0]
@@ -186,15 +191,18 @@ def top_ngram_chars(words: list[str], n: int) -> int:
 
 def duplicated_ngram_chars(words: list[str], n: int) -> int:
     """Characters in n-grams that repeat an earlier one, counting each word at most once."""
+    grams = _ngrams(words, n)
+    ends = list(
+        accumulate(map(len, words), initial=0)
+    )  # characters of words[i:j] = ends[j]-ends[i]
     seen: set[tuple[str, ...]] = set()
     chars = i = 0
-    while i + n <= len(words):
-        gram = tuple(words[i : i + n])
-        if gram in seen:
-            chars += sum(map(len, gram))
+    while i < len(grams):
+        if grams[i] in seen:
+            chars += ends[i + n] - ends[i]
             i += n
         else:
-            seen.add(gram)
+            seen.add(grams[i])
             i += 1
     return chars
 
