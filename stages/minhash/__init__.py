@@ -1,0 +1,1 @@
+"""minhash: corpus-wide MinHash near-duplicate removal (signatures so far)."""
