@@ -25,19 +25,18 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-# bench_ingest.py sits next to this file (the script's directory is first on sys.path).
-from bench_ingest import (
+# common.py sits next to this file (the script's directory is first on sys.path).
+from common import (
     MB,
     HtmlResponse,
     Timing,
-    command_line,
+    argument_parser,
     load_html_responses,
-    machine_info,
     pin_to_one_cpu,
+    report_header,
+    run_context,
     run_interleaved,
-    software_info,
     update_docs_section,
-    utc_now,
 )
 from resiliparse.parse.html import HTMLTree
 
@@ -302,10 +301,7 @@ def report(
     )
     html_mb = sum(p.html_bytes for p in pages) / MB
     return f"""\
-- Date: {context["date"]}
-- Machine: {context["machine"]}; benchmark process {context["pinning"]}
-- Software: {context["software"]}
-- Command: `{context["command"]}`
+{report_header(context)}
 - Corpus: all {len(pages)} real HTML (HTTP 200) responses of the shared sample WARCs
   ({groups}), {html_mb:.1f} MB of HTML, decoded once with `decode_html`.
 - Method: `stages.ingest.html.extract_text` as the stage calls it (resiliparse
@@ -392,11 +388,7 @@ def measure(
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=5, help="repetitions (default 5)")
-    parser.add_argument("--cpu", type=int, default=None, help="CPU to pin to (-1: no pinning)")
-    parser.add_argument("--update-docs", action="store_true", help="rewrite docs/benchmarks.md")
-    return parser.parse_args(argv)
+    return argument_parser(__doc__, repeats=5).parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -404,14 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     pinning = pin_to_one_cpu(args.cpu)
     pages = load_pages()
     timings, outputs = measure(pages, args.repeats)
-    context = {
-        "date": utc_now(),
-        "machine": machine_info(),
-        "pinning": pinning,
-        "software": software_info(("resiliparse", "trafilatura")),
-        "command": command_line(),
-        "repeats": str(args.repeats),
-    }
+    context = run_context(pinning, ("resiliparse", "trafilatura"), args.repeats)
     text = report(pages, timings, outputs, context)
     print(text)
     print_samples(pages, outputs)

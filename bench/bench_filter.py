@@ -23,36 +23,33 @@ equals ours for the same four rule sets.
 from __future__ import annotations
 
 import argparse
-import cProfile
-import gzip
 import inspect
-import io
-import json
-import pstats
 import statistics
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
-# bench_ingest.py sits next to this file (the script's directory is first on sys.path).
-from bench_ingest import (
+# common.py sits next to this file (the script's directory is first on sys.path).
+from common import (
     MB,
     Timing,
-    command_line,
-    machine_info,
+    argument_parser,
+    count_outcomes,
     paired_ratio,
+    pass_fail,
     pin_to_one_cpu,
-    run_interleaved,
+    profile_text,
+    read_jsonl,
+    record_batches,
+    report_header,
+    run_context,
+    run_interleaved_keeping_results,
     shared_dir,
-    software_info,
     update_docs_section,
-    utc_now,
 )
 
-from pipeline.schema import DOCUMENT_SCHEMA, rows_to_batch
 from stages.filter.langid import identify
 from stages.filter.rules import (
     C4,
@@ -70,7 +67,6 @@ from stages.filter.text import _SENTENCE_END, DocView, tokenize
 
 SPEED_TARGET = 2.0  # (b) and (c) must process at least 2x the documents per second of (a)
 ENGLISH_MIN_SCORE = 0.65  # FineWeb's English threshold, also our FilterConfig default
-BATCH_ROWS = 1000  # rows per record batch, as the ingest stage writes them
 RULE_SETS = ("gopher_repetition", "gopher_quality", "c4", "fineweb")
 # Ours, as compared: datatrove's C4QualityFilter has no bad-word check (C4BadWordsFilter is a
 # separate step that downloads its list), so (b) leaves it out; (c) keeps it.
@@ -199,14 +195,6 @@ class Corpus:
         )
 
 
-def _read_jsonl(path: Path) -> Iterator[dict]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as lines:
-        for line in lines:
-            if line.strip():
-                yield json.loads(line)
-
-
 def build_corpus(target_mb: float) -> Corpus:
     """English documents of the shared samples (lid.176 label en, p >= 0.65), repeated."""
     root = shared_dir()
@@ -215,7 +203,7 @@ def build_corpus(target_mb: float) -> Corpus:
     for rel, label, url_of in SOURCES:
         path = root / rel
         read = kept = 0
-        for offset, row in enumerate(_read_jsonl(path)):
+        for offset, row in enumerate(read_jsonl(path)):
             text = row.get("text") or ""
             read += 1
             lang, score = identify(text)
@@ -228,24 +216,6 @@ def build_corpus(target_mb: float) -> Corpus:
     per_copy = sum(len(d.text.encode()) for d in originals)
     copies = max(1, round(target_mb * MB / per_copy))
     return Corpus(originals, copies, selection)
-
-
-def to_batches(docs: list[Doc]) -> list:
-    rows = [
-        {
-            "id": d.id,
-            "text": d.text,
-            "url": d.url,
-            "source": "bench",
-            "input_file": d.source,
-            "input_offset": d.offset,
-        }
-        for d in docs
-    ]
-    return [
-        rows_to_batch(rows[i : i + BATCH_ROWS], DOCUMENT_SCHEMA)
-        for i in range(0, len(rows), BATCH_ROWS)
-    ]
 
 
 # --- (a), (a'): datatrove ---------------------------------------------------------------------
@@ -384,16 +354,6 @@ def our_alone(texts: list[str], rule_set: str) -> list[str | None]:
     return out
 
 
-def run_stage(stage: FilterStage, batches: list) -> Counter[str]:
-    """(c): the whole stage; returns kept count and rejections by reason."""
-    counts: Counter[str] = Counter()
-    for batch in batches:
-        out = stage.process_batch(batch)
-        counts["kept"] += out.kept.num_rows
-        counts.update(out.rejected.column("reason").to_pylist())
-    return counts
-
-
 # --- agreement ------------------------------------------------------------------------------
 
 
@@ -457,7 +417,7 @@ def check_outputs(corpus: Corpus) -> Check:
         ours.append(rejection.reason if rejection else None)
     theirs_alone = datatrove_alone(docs)
     alone = {name: agreement(theirs_alone[name], our_alone(texts, name)) for name in RULE_SETS}
-    stage_counts = run_stage(FilterStage(FilterConfig()), to_batches(docs))
+    stage_counts = count_outcomes(FilterStage(FilterConfig()), record_batches(docs))
     if sum(stage_counts.values()) != len(docs):
         raise RuntimeError("the filter stage lost documents")
     return Check(
@@ -491,40 +451,25 @@ def measure(corpus: Corpus, repeats: int) -> tuple[dict[str, Timing], dict[str, 
     """Times the four jobs; also returns what each run kept, to check against the decisions."""
     docs = corpus.docs
     texts = [d.text for d in docs]
-    batches = to_batches(docs)
+    batches = record_batches(docs)
     stage = FilterStage(FilterConfig())
-    run_stage(stage, batches[:1])  # loads lists and the fastText model outside the timing
+    count_outcomes(stage, batches[:1])  # loads lists and the fastText model outside the timing
     regex = _regex_tokenizer()
     jobs: dict[str, Callable[[], object]] = {
         "a": lambda: run_datatrove(docs),
         "a2": lambda: run_datatrove(docs, regex),
         "b": lambda: run_ours(texts),
-        "c": lambda: run_stage(stage, batches)["kept"],
+        "c": lambda: count_outcomes(stage, batches)["kept"],
     }
-    results: dict[str, set[object]] = {key: set() for key in jobs}
-
-    def recording(key: str) -> Callable[[], object]:
-        job = jobs[key]
-        return lambda: results[key].add(job())  # a set add: nothing measurable
-
-    timings = run_interleaved({key: recording(key) for key in jobs}, repeats)
-    return timings, results
+    return run_interleaved_keeping_results(jobs, repeats)
 
 
 def profile_stage(corpus: Corpus, top: int = 25) -> str:
     """cProfile of (c) on one copy of the corpus: where the whole stage spends its time."""
-    batches = to_batches(corpus.originals)
+    batches = record_batches(corpus.originals)
     stage = FilterStage(FilterConfig())
-    run_stage(stage, batches[:1])
-    profiler = cProfile.Profile()
-    profiler.enable()
-    run_stage(stage, batches)
-    profiler.disable()
-    out = io.StringIO()
-    stats = pstats.Stats(profiler, stream=out)
-    stats.sort_stats("cumulative").print_stats(top)
-    stats.sort_stats("tottime").print_stats(top)
-    return out.getvalue()
+    count_outcomes(stage, batches[:1])
+    return profile_text(lambda: count_outcomes(stage, batches), top)
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -560,7 +505,7 @@ def verdict(timings: dict[str, Timing]) -> tuple[str, bool]:
         speedup = paired_ratio(timings["a"], timings[key])
         passed = speedup >= SPEED_TARGET
         ok &= passed
-        parts.append(f"({key}) {speedup:.2f}× **{'PASS' if passed else 'FAIL'}**")
+        parts.append(f"({key}) {speedup:.2f}× {pass_fail(passed)}")
     target = f"Target: at least {SPEED_TARGET:.0f}× datatrove's throughput (a)"
     return f"{target}: " + ", ".join(parts) + ".", ok
 
@@ -620,10 +565,7 @@ def report(corpus: Corpus, timings: dict[str, Timing], check: Check, ctx: dict[s
     n = len(corpus.originals)
     dt_changes = datatrove_changes()
     return f"""\
-- Date: {ctx["date"]}
-- Machine: {ctx["machine"]}; benchmark process {ctx["pinning"]}
-- Software: {ctx["software"]}
-- Command: `{ctx["command"]}`
+{report_header(ctx)}
 - Corpus: {corpus.describe()}. English = fastText lid.176 label `en` with p ≥ 0.65 (FineWeb's
   language filter), selected once before timing, so (c) runs every step on every document.
 - datatrove as shipped: in this version its English word and sentence tokenizer is spaCy
@@ -680,13 +622,9 @@ tokenizer, shows what is left once tokens are the same):
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=3, help="repetitions (default 3)")
+    parser = argument_parser(__doc__, repeats=3, check=True)
     parser.add_argument("--target-mb", type=float, default=10.0, help="MB of text in the corpus")
-    parser.add_argument("--cpu", type=int, default=None, help="CPU to pin to (-1: no pinning)")
-    parser.add_argument("--update-docs", action="store_true", help="rewrite docs/benchmarks.md")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of (c)")
-    parser.add_argument("--check", action="store_true", help="exit 1 when the target is missed")
     return parser.parse_args(argv)
 
 
@@ -705,14 +643,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"check done ({time.perf_counter() - started:.1f}s)", file=sys.stderr)
     timings, results = measure(corpus, args.repeats)
     check_timed_results(corpus, check, results)
-    context = {
-        "date": utc_now(),
-        "machine": machine_info(),
-        "pinning": pinning,
-        "software": software_info(("datatrove", "spacy", "pyarrow", "fasttext-numpy2", "ftfy")),
-        "command": command_line(),
-        "repeats": str(args.repeats),
-    }
+    packages = ("datatrove", "spacy", "pyarrow", "fasttext-numpy2", "ftfy")
+    context = run_context(pinning, packages, args.repeats)
     text = report(corpus, timings, check, context) + "\n" + DISAGREEMENT_NOTES
     print(text)
     if args.profile:

@@ -17,193 +17,39 @@ against the target (< 1.30). Optionally compares our WARC reader with fastwarc's
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import gzip
 import os
-import platform
 import re
-import shlex
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
-from warcio.archiveiterator import ArchiveIterator
-
-REPO = Path(__file__).resolve().parents[1]
-OUT_DIR = REPO / "bench" / "out"
-DOCS_FILE = REPO / "docs" / "benchmarks.md"
-SHARED_WARCS = (
-    "samples/cc/resiliparse_CC-MAIN-2020-34_00395.warc.gz",
-    "samples/cc/whirlwind.warc.gz",
-    "samples/web/dolma_wget_sample-0000.warc.gz",
-    "samples/web/dolma_wget_sample-0001.warc.gz",
+# common.py sits next to this file (the script's directory is first on sys.path).
+from common import (
+    MB,
+    OUT_DIR,
+    REPO,
+    HtmlResponse,
+    Timing,
+    argument_parser,
+    load_html_responses,
+    paired_ratio,
+    pass_fail,
+    pin_to_one_cpu,
+    report_header,
+    run_context,
+    run_interleaved,
+    update_docs_section,
 )
-HTML_TYPES = ("text/html", "application/xhtml+xml")
+
 OVERHEAD_TARGET = 1.30
-MB = 1e6  # MB/s means 10^6 bytes of HTML (decoded HTTP body) per second
 MAX_RECORD_BYTES = 16 * 2**20
 _RECORD_ID = re.compile(rb"(?im)^WARC-Record-ID:[^\r\n]*")
-
-
-# --- shared helpers (bench_extractors.py imports these) -------------------------------------
-
-
-def shared_dir() -> Path:
-    path = Path(os.environ.get("DATAPIPE_SHARED", REPO.parent / "shared"))
-    if not path.is_dir():
-        sys.exit(f"shared data not found at {path}; set DATAPIPE_SHARED to the shared/ directory")
-    return path
-
-
-@dataclass(frozen=True)
-class HtmlResponse:
-    source: str  # shared WARC file name
-    url: str
-    body: bytes  # HTTP body after dechunking / content decoding: what decode_html receives
-    content_type: str  # HTTP Content-Type header
-    member: bytes  # the record's gzip member, as stored in the source WARC
-
-
-def _is_html_200(record: object) -> bool:
-    http = getattr(record, "http_headers", None)
-    if getattr(record, "rec_type", None) != "response" or http is None:
-        return False
-    mime = (http.get_header("Content-Type") or "").split(";")[0].strip().lower()
-    return http.get_statuscode() == "200" and mime in HTML_TYPES
-
-
-def iter_html_responses(path: Path) -> Iterator[HtmlResponse]:
-    """Every HTTP 200 HTML response of a gzip-per-record WARC, read with warcio."""
-    data = path.read_bytes()
-    with open(path, "rb") as stream:
-        records = ArchiveIterator(stream)
-        for record in records:
-            if not _is_html_200(record):
-                continue
-            body = record.content_stream().read()
-            records.read_to_end(record)
-            start, length = records.get_record_offset(), records.get_record_length()
-            yield HtmlResponse(
-                source=path.name,
-                url=record.rec_headers.get_header("WARC-Target-URI") or "",
-                body=body,
-                content_type=record.http_headers.get_header("Content-Type") or "",
-                member=data[start : start + length],
-            )
-
-
-def load_html_responses() -> list[HtmlResponse]:
-    root = shared_dir()
-    return [resp for name in SHARED_WARCS for resp in iter_html_responses(root / name)]
-
-
-def machine_info() -> str:
-    cpuinfo = Path("/proc/cpuinfo").read_text()
-    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
-    meminfo = re.search(r"^MemTotal:\s*(\d+) kB", Path("/proc/meminfo").read_text(), re.M)
-    ram = f"{int(meminfo.group(1)) / 2**20:.1f} GiB RAM" if meminfo else "RAM unknown"
-    return f"nproc {os.cpu_count()}, {model.group(1) if model else 'unknown CPU'}, {ram}"
-
-
-def software_info(packages: tuple[str, ...]) -> str:
-    versions = []
-    for name in packages:
-        try:
-            versions.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            versions.append(f"{name} (not installed)")
-    return f"Python {platform.python_version()}, " + ", ".join(versions) + f"; {git_state()}"
-
-
-def git_state() -> str:
-    def git(*args: str) -> str:
-        result = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
-        return result.stdout.strip()
-
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = " + uncommitted changes" if git("status", "--porcelain", "--untracked-files=no") else ""
-    return f"datapipe commit {commit}{dirty}"
-
-
-def command_line() -> str:
-    script = os.path.relpath(Path(sys.argv[0]).resolve(), REPO)
-    return shlex.join(["python", script, *sys.argv[1:]])
-
-
-def utc_now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def update_docs_section(name: str, body: str, path: Path = DOCS_FILE) -> None:
-    """Replace the text between `<!-- name:start -->` and `<!-- name:end -->` (append if absent)."""
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = f"{start}\n{body.strip()}\n{end}"
-    if start in text and end in text:
-        head, _, rest = text.partition(start)
-        _, _, tail = rest.partition(end)
-        text = head + block + tail
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    print(f"updated section {name!r} in {os.path.relpath(path, REPO)}")
-
-
-def pin_to_one_cpu(cpu: int | None) -> str:
-    """Run on one core so that throughput is per core; returns a description for the report."""
-    if cpu is not None and cpu < 0:
-        return "not pinned"
-    allowed = sorted(os.sched_getaffinity(0))
-    chosen = allowed[-1] if cpu is None else cpu
-    os.sched_setaffinity(0, {chosen})
-    return f"pinned to CPU {chosen}"
-
-
-@dataclass
-class Timing:
-    wall: list[float]
-    cpu: list[float]
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.wall)
-
-    @property
-    def spread(self) -> float:
-        """(max - min) / median of the wall times: how noisy this measurement was."""
-        return (max(self.wall) - min(self.wall)) / self.median
-
-
-def timed(fn: Callable[[], object], timing: Timing) -> None:
-    wall, cpu = time.perf_counter(), time.process_time()
-    fn()
-    timing.cpu.append(time.process_time() - cpu)
-    timing.wall.append(time.perf_counter() - wall)
-
-
-def run_interleaved(jobs: dict[str, Callable[[], object]], repeats: int) -> dict[str, Timing]:
-    """Each repetition runs every job once, order rotated, so machine noise hits all alike."""
-    timings = {name: Timing([], []) for name in jobs}
-    names = list(jobs)
-    for rep in range(repeats):
-        shift = rep % len(names)
-        for name in names[shift:] + names[:shift]:
-            timed(jobs[name], timings[name])
-        print(f"  repetition {rep + 1}/{repeats} done", file=sys.stderr)
-    return timings
-
-
-def paired_ratio(num: Timing, den: Timing) -> float:
-    """Median of per-repetition ratios: each pair ran back to back, so drift cancels."""
-    return statistics.median(n / d for n, d in zip(num.wall, den.wall, strict=True))
 
 
 # --- corpus ---------------------------------------------------------------------------------
@@ -503,7 +349,7 @@ def verdict(timings: dict[str, Timing]) -> tuple[str, bool]:
         ratio = paired_ratio(timings[key], timings["a"])
         passed = ratio < OVERHEAD_TARGET
         ok &= passed
-        parts.append(f"({key})/(a) = {ratio:.3f} **{'PASS' if passed else 'FAIL'}**")
+        parts.append(f"({key})/(a) = {ratio:.3f} {pass_fail(passed)}")
     target = f"Overhead target: ratio < {OVERHEAD_TARGET:.2f} (under 30% on top of the extractor)"
     return f"{target}: " + ", ".join(parts) + ".", ok
 
@@ -554,10 +400,7 @@ def report(
 ) -> str:
     target_line, _ = verdict(timings)
     return f"""\
-- Date: {context["date"]}
-- Machine: {context["machine"]}; benchmark process {context["pinning"]}
-- Software: {context["software"]}
-- Command: `{context["command"]}`
+{report_header(context)}
 - Corpus: {corpus.describe()}.
 - Check: {context["check"]}.
 - Method: {context["repeats"]} repetitions of (a), (b), (c) interleaved (order rotated each
@@ -573,14 +416,10 @@ def report(
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=5, help="repetitions (default 5)")
+    parser = argument_parser(__doc__, repeats=5, check=True)
     parser.add_argument("--target-mb", type=float, default=40.0, help="MB of HTML in the WARC")
     parser.add_argument("--out-dir", type=Path, default=OUT_DIR, help="scratch (gitignored)")
-    parser.add_argument("--cpu", type=int, default=None, help="CPU to pin to (-1: no pinning)")
     parser.add_argument("--no-fastwarc", action="store_true", help="skip the fastwarc comparison")
-    parser.add_argument("--update-docs", action="store_true", help="rewrite docs/benchmarks.md")
-    parser.add_argument("--check", action="store_true", help="exit 1 when the target is missed")
     return parser.parse_args(argv)
 
 
@@ -594,15 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"check: {check}", file=sys.stderr)
     timings = measure_ingest(corpus, args.repeats, args.out_dir)
     components = measure_components(corpus, args.repeats, not args.no_fastwarc)
-    context = {
-        "date": utc_now(),
-        "machine": machine_info(),
-        "pinning": pinning,
-        "software": software_info(("resiliparse", "pyarrow", "fastwarc")),
-        "command": command_line(),
-        "check": check,
-        "repeats": str(args.repeats),
-    }
+    context = run_context(pinning, ("resiliparse", "pyarrow", "fastwarc"), args.repeats)
+    context["check"] = check
     text = report(corpus, timings, components, context)
     print(text)
     if args.update_docs:

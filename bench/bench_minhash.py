@@ -24,23 +24,29 @@ Measured on one core, interleaved repetitions, medians:
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 import time
 from collections.abc import Callable
 
 import numpy as np
-from bench_ingest import (
+
+# common.py sits next to this file (the script's directory is first on sys.path).
+from common import (
+    MB,
+    Timing,
+    argument_parser,
     command_line,
-    machine_info,
+    machine_description,
     paired_ratio,
+    pass_fail,
     pin_to_one_cpu,
+    read_jsonl,
     run_interleaved,
     shared_dir,
-    software_info,
+    software_description,
     update_docs_section,
-    utc_now,
+    utc_timestamp,
 )
 
 from stages.minhash.signatures import MinHasher, ShingleConfig, _class_table, tokens
@@ -50,7 +56,6 @@ SOURCES = (
     ("Chinese", "reference/cmrc2018_zh_wikipedia.jsonl"),
 )
 NUM_PERM, SEED, NGRAM = 128, 1, 5
-MB = 1e6
 TARGETS = {"datasketch": 5.0, "rensa": 1.0}  # ours / theirs throughput, at least
 _DIGIT = re.compile(r"\d")
 _WORDS = re.compile(r"\w+")
@@ -61,8 +66,7 @@ def load_corpus(target_mb: float) -> tuple[list[str], list[bool], str]:
     originals: list[str] = []
     parts = []
     for name, rel in SOURCES:
-        with (root / rel).open(encoding="utf-8") as fh:
-            docs = [json.loads(line)["text"] for line in fh]
+        docs = [row["text"] for row in read_jsonl(root / rel)]
         size = sum(len(t.encode()) for t in docs)
         parts.append(f"{name} `{rel}` ({len(docs):,} docs, {size / MB:.2f} MB)")
         originals += docs
@@ -138,7 +142,9 @@ LABELS = {
 }
 
 
-def report(timings, desc: str, pinning: str, repeats: int, n_docs: int, n_bytes: int) -> str:
+def report(
+    timings: dict[str, Timing], desc: str, pinning: str, repeats: int, n_docs: int, n_bytes: int
+) -> str:
     rows = [
         "| measurement | what it runs | MB/s per core | docs/s per core | MB/s per CPU s "
         "| median s | CPU s | spread | ours (a) is × faster |",
@@ -147,7 +153,7 @@ def report(timings, desc: str, pinning: str, repeats: int, n_docs: int, n_bytes:
     for key, (name, what) in LABELS.items():
         t = timings[key]
         ratio = "—" if key == "a" else f"{paired_ratio(t, timings['a']):.2f}×"
-        cpu = sorted(t.cpu)[len(t.cpu) // 2]
+        cpu = sorted(t.cpu)[len(t.cpu) // 2]  # upper median when even
         rows.append(
             f"| {name} | {what} | {n_bytes / MB / t.median:.2f} | {n_docs / t.median:,.0f} | "
             f"{n_bytes / MB / cpu:.2f} | {t.median:.3f} | {cpu:.3f} | {t.spread:.0%} | {ratio} |"
@@ -156,13 +162,14 @@ def report(timings, desc: str, pinning: str, repeats: int, n_docs: int, n_bytes:
     for tool, key in (("datasketch", "b"), ("rensa", "c")):
         for k in (key, key + "'"):
             r = paired_ratio(timings[k], timings["a"])
-            verdict = "**PASS**" if r >= TARGETS[tool] else "**FAIL**"
-            checks.append(f"vs {LABELS[k][0].split(' ', 1)[0]} {r:.2f}× {verdict}")
+            checks.append(
+                f"vs {LABELS[k][0].split(' ', 1)[0]} {r:.2f}× {pass_fail(r >= TARGETS[tool])}"
+            )
     return "\n".join(
         [
-            f"Run {utc_now()}: `{command_line()}`; {machine_info()}; {pinning}.",
+            f"Run {utc_timestamp()}: `{command_line()}`; {machine_description()}; {pinning}.",
             "",
-            f"- Software: {software_info(('numpy', 'datasketch', 'rensa'))}.",
+            f"- Software: {software_description(('numpy', 'datasketch', 'rensa'))}.",
             f"- Corpus: {desc}; MB/s = 10^6 bytes of UTF-8 text per second.",
             f"- Parameters: num_perm {NUM_PERM}, seed {SEED}, 5-word shingles (5-character "
             "for Chinese) after lowercasing, digit folding and punctuation stripping. Ours "
@@ -185,11 +192,8 @@ def report(timings, desc: str, pinning: str, repeats: int, n_docs: int, n_bytes:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--target-mb", type=float, default=4.0)
-    parser.add_argument("--cpu", type=int, default=None, help="CPU to pin to (-1: no pinning)")
-    parser.add_argument("--update-docs", action="store_true")
+    parser = argument_parser(__doc__, repeats=5)
+    parser.add_argument("--target-mb", type=float, default=4.0, help="MB of text in the corpus")
     return parser.parse_args(argv)
 
 

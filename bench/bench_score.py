@@ -22,10 +22,7 @@ breakdown. The score models come from `make models` (work/models).
 from __future__ import annotations
 
 import argparse
-import cProfile
-import io
 import os
-import pstats
 import statistics
 import sys
 import time
@@ -35,27 +32,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# bench_ingest.py and bench_filter.py sit next to this file (the script's directory is first
-# on sys.path).
-from bench_filter import BATCH_ROWS, ENGLISH_MIN_SCORE, _read_jsonl
+# common.py and bench_filter.py sit next to this file (the script's directory is first on
+# sys.path).
+from bench_filter import ENGLISH_MIN_SCORE
 from bench_filter import SOURCES as FILTER_SOURCES
-from bench_ingest import (
+from common import (
     MB,
     REPO,
     Timing,
-    command_line,
+    argument_parser,
+    count_outcomes,
     iter_html_responses,
-    machine_info,
     paired_ratio,
+    pass_fail,
     pin_to_one_cpu,
-    run_interleaved,
+    profile_text,
+    read_jsonl,
+    record_batches,
+    report_header,
+    run_context,
+    run_interleaved_keeping_results,
     shared_dir,
-    software_info,
     update_docs_section,
-    utc_now,
 )
 
-from pipeline.schema import DOCUMENT_SCHEMA, rows_to_batch
 from stages.filter.langid import identify
 from stages.filter.stage import FilterConfig, FilterStage
 from stages.filter.text import tokenize
@@ -98,7 +98,7 @@ class Source:
 
 def _jsonl(url_of: Callable[[dict], str | None]) -> Callable[[Path], Iterator]:
     def read(path: Path) -> Iterator[tuple[int, str, str | None]]:
-        for offset, row in enumerate(_read_jsonl(path)):
+        for offset, row in enumerate(read_jsonl(path)):
             yield offset, row.get("text") or "", url_of(row)
 
     return read
@@ -207,25 +207,6 @@ def build_corpus(target_mb: float) -> Corpus:
     return Corpus(originals, copies, selection)
 
 
-def to_batches(docs: list[Doc]) -> list:
-    rows = [
-        {
-            "id": d.id,
-            "text": d.text,
-            "url": d.url,
-            "source": "bench",
-            "lang": d.lang,
-            "input_file": d.source,
-            "input_offset": d.offset,
-        }
-        for d in docs
-    ]
-    return [
-        rows_to_batch(rows[i : i + BATCH_ROWS], DOCUMENT_SCHEMA)
-        for i in range(0, len(rows), BATCH_ROWS)
-    ]
-
-
 # --- the stages -----------------------------------------------------------------------------
 
 
@@ -277,16 +258,6 @@ def make_stages(configs: dict[str, ScoreConfig]) -> dict[str, Any]:
     return {"a": FilterStage(FilterConfig()), **{k: ScoreStage(c) for k, c in configs.items()}}
 
 
-def run_stage(stage: Any, batches: list) -> Counter[str]:
-    """One stage over the batches; returns the kept count and rejections by reason."""
-    counts: Counter[str] = Counter()
-    for batch in batches:
-        out = stage.process_batch(batch)
-        counts["kept"] += out.kept.num_rows
-        counts.update(out.rejected.column("reason").to_pylist())
-    return counts
-
-
 def tokenize_all(texts: list[str], lang: str) -> int:
     """(t): one tokenization of every document, as a scorer does it."""
     return sum(len(tokenize(text, lang)) for text in texts)
@@ -334,11 +305,11 @@ def check_outputs(corpus: Corpus, configs: dict[str, ScoreConfig]) -> Check:
     """Untimed pass on the unique documents (also the warm-up): outcomes of every stage, and
     each scorer alone must give exactly the values it gives in (b)."""
     stages = make_stages(configs)
-    batches = {lang: to_batches(corpus.unique(lang)) for lang in LANGS}
+    batches = {lang: record_batches(corpus.unique(lang)) for lang in LANGS}
     outcomes: dict[str, dict[str, Counter[str]]] = {"a": {}}
     scores: dict[str, dict[str, dict[str, dict]]] = {}
     for lang in LANGS:
-        outcomes["a"][lang] = run_stage(stages["a"], batches[lang])
+        outcomes["a"][lang] = count_outcomes(stages["a"], batches[lang])
         for key in configs:
             outcomes.setdefault(key, {})[lang], rows = _scored(stages[key], batches[lang])
             scores.setdefault(key, {}).update(rows)
@@ -383,7 +354,7 @@ def measure(
     """Every measurement on each language's batches, as separate interleaved jobs; returns
     timings by `key:lang` and what each run kept (to check against the untimed pass)."""
     stages = make_stages(configs)
-    batches = {lang: to_batches(corpus.docs(lang)) for lang in LANGS}
+    batches = {lang: record_batches(corpus.docs(lang)) for lang in LANGS}
     texts = {lang: [d.text for d in corpus.docs(lang)] for lang in LANGS}
     for stage in stages.values():  # lists, models, jieba's dictionary: loaded outside timing
         for lang in LANGS:
@@ -394,16 +365,9 @@ def measure(
             if key == "t":
                 jobs[f"t:{lang}"] = lambda lang=lang: tokenize_all(texts[lang], lang)
             else:
-                stage = stages[key]
-                jobs[f"{key}:{lang}"] = lambda s=stage, b=batches[lang]: run_stage(s, b)["kept"]
-    results: dict[str, set[object]] = {job: set() for job in jobs}
-
-    def recording(job: str) -> Callable[[], object]:
-        fn = jobs[job]
-        return lambda: results[job].add(fn())  # a set add: nothing measurable
-
-    timings = run_interleaved({job: recording(job) for job in jobs}, repeats)
-    return timings, results
+                stage, part = stages[key], batches[lang]
+                jobs[f"{key}:{lang}"] = lambda s=stage, b=part: count_outcomes(s, b)["kept"]
+    return run_interleaved_keeping_results(jobs, repeats)
 
 
 def total(timings: dict[str, Timing], key: str) -> Timing:
@@ -425,17 +389,9 @@ def with_totals(timings: dict[str, Timing]) -> dict[str, Timing]:
 def profile_stage(corpus: Corpus, configs: dict[str, ScoreConfig], top: int = 30) -> str:
     """cProfile of (b) on one copy of the corpus: where the whole stage spends its time."""
     stage = ScoreStage(configs["b"])
-    batches = [b for lang in LANGS for b in to_batches(corpus.unique(lang))]
-    run_stage(stage, [b.slice(0, 20) for b in batches])
-    profiler = cProfile.Profile()
-    profiler.enable()
-    run_stage(stage, batches)
-    profiler.disable()
-    out = io.StringIO()
-    stats = pstats.Stats(profiler, stream=out)
-    stats.sort_stats("cumulative").print_stats(top)
-    stats.sort_stats("tottime").print_stats(top)
-    return out.getvalue()
+    batches = [b for lang in LANGS for b in record_batches(corpus.unique(lang))]
+    count_outcomes(stage, [b.slice(0, 20) for b in batches])
+    return profile_text(lambda: count_outcomes(stage, batches), top)
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -495,7 +451,7 @@ def verdict(timings: dict[str, Timing]) -> tuple[str, bool]:
         passed = ratio >= SPEED_TARGET
         ok &= passed
         name = "whole corpus" if lang == "all" else LANG_NAMES[lang]
-        parts.append(f"{name} {ratio:.2f}× **{'PASS' if passed else 'FAIL'}**")
+        parts.append(f"{name} {ratio:.2f}× {pass_fail(passed)}")
     return (
         "Target: the score stage processes at least as many documents per second as the filter "
         "stage, throughput ratio (b)/(a) ≥ 1.00, on the whole corpus and on each language: "
@@ -559,10 +515,7 @@ def outcome_text(check: Check) -> str:
 def report(corpus: Corpus, timings: dict[str, Timing], check: Check, ctx: dict[str, str]) -> str:
     target_line, _ = verdict(timings)
     return f"""\
-- Date: {ctx["date"]}
-- Machine: {ctx["machine"]}; benchmark process {ctx["pinning"]}
-- Software: {ctx["software"]}
-- Command: `{ctx["command"]}`
+{report_header(ctx)}
 - Corpus: {corpus.describe()}. English = fastText lid.176 label `en` with p ≥ 0.65 (the
   English documents of `bench_filter.py`), Chinese = label `zh` with p ≥ 0.5 (the filter
   stage's defaults); WARC pages are extracted with resiliparse as the ingest stage does. Each
@@ -593,14 +546,10 @@ none, and one tokenization pass, on the same batches in the same repetitions.
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=7, help="repetitions (default 7)")
+    parser = argument_parser(__doc__, repeats=7, check=True)
     parser.add_argument("--target-mb", type=float, default=7.0, help="MB of text in the corpus")
-    parser.add_argument("--cpu", type=int, default=None, help="CPU to pin to (-1: no pinning)")
     parser.add_argument("--models", type=Path, default=MODELS_DIR, help="score models directory")
-    parser.add_argument("--update-docs", action="store_true", help="rewrite docs/benchmarks.md")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of (b)")
-    parser.add_argument("--check", action="store_true", help="exit 1 when the target is missed")
     return parser.parse_args(argv)
 
 
@@ -616,17 +565,9 @@ def main(argv: list[str] | None = None) -> int:
     raw, results = measure(corpus, configs, args.repeats)
     check_timed_results(corpus, check, results)
     timings = with_totals(raw)
-    context = {
-        "date": utc_now(),
-        "machine": machine_info(),
-        "pinning": pinning,
-        "software": software_info(
-            ("pyarrow", "numpy", "fasttext-numpy2", "fasttext-predict", "rjieba", "ftfy")
-        ),
-        "command": command_line(),
-        "repeats": str(args.repeats),
-        "models": model_info(args.models.resolve()),
-    }
+    packages = ("pyarrow", "numpy", "fasttext-numpy2", "fasttext-predict", "rjieba", "ftfy")
+    context = run_context(pinning, packages, args.repeats)
+    context["models"] = model_info(args.models.resolve())
     text = report(corpus, timings, check, context)
     print(text)
     if args.profile:

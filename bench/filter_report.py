@@ -10,35 +10,36 @@ many documents of each file were kept and why the others were rejected.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+# common.py sits next to this file (the script's directory is first on sys.path).
+from common import REPO, shared_dir, update_docs_section
+
 sys.path.insert(0, str(REPO))
 
-from stages.filter.stage import FilterConfig, FilterStage  # noqa: E402
-from stages.ingest import IngestConfig, IngestStage  # noqa: E402
-from tests.reference import cmrc_paragraphs, wikitext_articles  # noqa: E402
+from stages.filter.stage import FilterConfig, FilterStage
+from stages.ingest import IngestConfig, IngestStage
+from tests.reference import cmrc_paragraphs, wikitext_articles
 
-SHARED = Path(os.environ.get("DATAPIPE_SHARED", REPO.parent / "shared"))
 DOC = REPO / "docs" / "filters.md"
-START, END = "<!-- filter_report:start -->", "<!-- filter_report:end -->"
+SECTION = "filter_report"
 
 
 def sources() -> dict[str, list[tuple[str, str | None]]]:
+    shared = shared_dir()
     ingest = IngestStage(IngestConfig())
     docs: dict[str, list[tuple[str, str | None]]] = {}
-    for path in ingest.list_inputs([str(SHARED / "samples")]):
+    for path in ingest.list_inputs([str(shared / "samples")]):
         rows = []
         for out in ingest.read_file(path):
             rows += zip(
                 out.kept.column("text").to_pylist(), out.kept.column("url").to_pylist(), strict=True
             )
         docs[Path(path).name] = rows
-    ref = SHARED / "reference"
+    ref = shared / "reference"
     wiki = wikitext_articles(ref / "wikitext2-valid.txt") + wikitext_articles(
         ref / "wikitext2-test.txt"
     )
@@ -74,16 +75,13 @@ def main() -> None:
     parser.add_argument("--update-docs", action="store_true", help="rewrite docs/filters.md")
     args = parser.parse_args()
     stamp = datetime.now(UTC).strftime("%Y-%m-%d")
-    section = (
-        f"{START}\nMeasured {stamp} with `python bench/filter_report.py --update-docs` "
-        f"(default config; ingest defaults first).\n\n{table()}\n{END}"
+    body = (
+        f"Measured {stamp} with `python bench/filter_report.py --update-docs` "
+        f"(default config; ingest defaults first).\n\n{table()}"
     )
-    print(section)
+    print(f"<!-- {SECTION}:start -->\n{body}\n<!-- {SECTION}:end -->")
     if args.update_docs:
-        text = DOC.read_text()
-        head, _, rest = text.partition(START)
-        _, _, tail = rest.partition(END)
-        DOC.write_text(head + section + tail)
+        update_docs_section(SECTION, body, DOC)
 
 
 if __name__ == "__main__":

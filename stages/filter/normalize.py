@@ -22,7 +22,7 @@ Speed: ftfy runs only on lines holding a character that its mojibake detector re
 set is derived from ftfy's own regex at import time, and the detector then runs only on a few
 characters around each one), a C1 control, an escape or a lone surrogate. Other text costs a
 few C-speed scans; pure-ASCII text without controls is returned after two. Measured on one core
-of the dev VM (AMD EPYC), `python -m stages.filter.normalize`, best of 5:
+of the dev VM (AMD EPYC), best of 5 (rerun: `python bench/bench_filter_steps.py`):
 
     English (wikitext-2 valid, 61 articles, 1.12 MB):   ~140 MB/s  (ftfy on everything: 12 MB/s)
     Chinese (CMRC 2018 zh Wikipedia, 1104 docs, 1.56 MB): ~300 MB/s  (ftfy on everything: 13 MB/s)
@@ -35,7 +35,6 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import ftfy
@@ -241,39 +240,3 @@ def to_simplified(text: str) -> str:
     if text.isascii():
         return text
     return _t2s().convert(text)
-
-
-def _benchmark() -> None:
-    """Print normalize_text throughput on the shared English and Chinese reference text."""
-    import json
-    import time
-    from pathlib import Path
-
-    ref = Path("/work/shared/reference")
-    wikitext = (ref / "wikitext2-valid.txt").read_text(encoding="utf-8")
-    english = re.split(r"\n(?= = [^=].* = \n)", wikitext)  # one document per article
-    with (ref / "cmrc2018_zh_wikipedia.jsonl").open(encoding="utf-8") as lines:
-        chinese = [json.loads(line)["text"] for line in lines if line.strip()]
-    ascii_only = [doc.encode("ascii", "ignore").decode() for doc in english]
-    broken = [doc.encode().decode("latin-1") for doc in chinese]  # worst case: all mojibake
-    runs = [("English", english), ("Chinese", chinese), ("ASCII", ascii_only)]
-    for name, docs in [*runs, ("Chinese mojibake", broken)]:
-        size = sum(len(doc.encode()) for doc in docs) / 1e6
-        ours = min(_timed(normalize_text, docs, time.perf_counter) for _ in range(5))
-        everything = functools.partial(ftfy.fix_text, config=_FTFY_CONFIG)
-        plain = _timed(everything, docs, time.perf_counter)
-        print(
-            f"{name}: {len(docs)} docs, {size:.2f} MB: normalize_text {size / ours:.0f} MB/s, "
-            f"ftfy on everything {size / plain:.1f} MB/s"
-        )
-
-
-def _timed(func: Callable[[str], str], docs: list[str], clock: Callable[[], float]) -> float:
-    start = clock()
-    for doc in docs:
-        func(doc)
-    return clock() - start
-
-
-if __name__ == "__main__":
-    _benchmark()

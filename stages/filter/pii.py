@@ -38,7 +38,8 @@ Precision over recall, where the two conflict:
 Speed: all patterns are precompiled; e-mails are searched only from each "@", IPv6 only if
 ":hex:" occurs, and the numeric patterns only in short windows around IPv4-shaped runs or 7+
 digits joined by at most two separators, which one C-speed regex scan finds. Measured on one
-core of the dev VM (AMD EPYC), `python -m stages.filter.pii`, all four kinds, best of 5:
+core of the dev VM (AMD EPYC), all four kinds, best of 5 (rerun:
+`python bench/bench_filter_steps.py`):
 
     English (wikitext-2 valid, 61 articles, 1.12 MB):   ~150 MB/s  (0 replacements)
     Chinese (CMRC 2018 zh Wikipedia, 1104 docs, 1.56 MB): ~230 MB/s  (0 replacements)
@@ -271,30 +272,3 @@ def _splice(text: str, replacements: list[Replacement], counts: Counter[str]) ->
         pos = end
     parts.append(text[pos:])
     return "".join(parts)
-
-
-def _benchmark() -> None:
-    """Print anonymize throughput on the shared English and Chinese reference text."""
-    import json
-    import time
-    from pathlib import Path
-
-    ref = Path("/work/shared/reference")
-    wikitext = (ref / "wikitext2-valid.txt").read_text(encoding="utf-8")
-    english = re.split(r"\n(?= = [^=].* = \n)", wikitext)  # one document per article
-    with (ref / "cmrc2018_zh_wikipedia.jsonl").open(encoding="utf-8") as lines:
-        chinese = [json.loads(line)["text"] for line in lines if line.strip()]
-    anonymizer = PiiAnonymizer()
-    for name, docs in (("English", english), ("Chinese", chinese)):
-        size = sum(len(doc.encode()) for doc in docs) / 1e6
-        best = float("inf")
-        found: Counter[str] = Counter()
-        for _ in range(5):
-            start = time.perf_counter()
-            found = sum((anonymizer.anonymize(doc)[1] for doc in docs), Counter())
-            best = min(best, time.perf_counter() - start)
-        print(f"{name}: {len(docs)} docs, {size:.2f} MB, {size / best:.0f} MB/s, found {found}")
-
-
-if __name__ == "__main__":
-    _benchmark()
