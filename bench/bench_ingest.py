@@ -147,7 +147,7 @@ def stage_read(path: Path) -> tuple[int, int]:
     """(b): IngestStage.read_file; returns (document rows kept + rejected, kept text chars)."""
     import pyarrow.compute as pc
 
-    from stages.ingest import IngestConfig, IngestStage
+    from stages.ingest.stage import IngestConfig, IngestStage
 
     stage = IngestStage(IngestConfig(extractor="resiliparse"))
     rows = chars = 0
@@ -160,7 +160,7 @@ def stage_read(path: Path) -> tuple[int, int]:
 
 def stage_read_only(path: Path) -> None:
     """(b) as timed: consume the batches and nothing else."""
-    from stages.ingest import IngestConfig, IngestStage
+    from stages.ingest.stage import IngestConfig, IngestStage
 
     stage = IngestStage(IngestConfig(extractor="resiliparse"))
     for _ in stage.read_file(str(path)):
@@ -171,7 +171,7 @@ def run_whole_stage(path: Path, output_dir: Path) -> dict[str, object]:
     """(c): run_stage into a fresh directory (a finished one would be skipped)."""
     from pipeline.executor import LocalExecutor
     from pipeline.runner import StageRun, run_stage
-    from stages.ingest import IngestConfig
+    from stages.ingest.stage import IngestConfig
 
     run = StageRun("ingest", IngestConfig(), [str(path)], str(output_dir), 128 * 2**20)
     stats = run_stage(run, LocalExecutor(), progress=False)

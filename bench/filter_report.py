@@ -21,7 +21,7 @@ from common import REPO, shared_dir, update_docs_section
 sys.path.insert(0, str(REPO))
 
 from stages.filter.stage import FilterConfig, FilterStage
-from stages.ingest import IngestConfig, IngestStage
+from stages.ingest.stage import IngestConfig, IngestStage
 from tests.reference import cmrc_paragraphs, wikitext_articles
 
 DOC = REPO / "docs" / "filters.md"

@@ -9,7 +9,7 @@ from stages.base import Stage
 
 # name -> "module:Class", in the order the default pipeline runs them.
 STAGE_CLASSES: dict[str, str] = {
-    "ingest": "stages.ingest:IngestStage",
+    "ingest": "stages.ingest.stage:IngestStage",
     "filter": "stages.filter.stage:FilterStage",
     "score": "stages.score.stage:ScoreStage",
 }

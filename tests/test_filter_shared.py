@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from stages.filter.stage import FilterConfig, FilterStage
-from stages.ingest import IngestConfig, IngestStage
+from stages.ingest.stage import IngestConfig, IngestStage
 from tests.reference import cmrc_paragraphs, wikitext_articles
 
 

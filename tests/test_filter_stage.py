@@ -14,7 +14,7 @@ from pipeline.runner import StageRun, run_stage
 from pipeline.schema import DOCUMENT_SCHEMA, rejected_schema, rows_to_batch
 from pipeline.shards import list_shards, read_table
 from stages.filter.stage import FilterConfig, FilterStage
-from stages.ingest import IngestConfig
+from stages.ingest.stage import IngestConfig
 from tests.test_filter_rules import EN, ZH
 
 SPAM_ZH = (

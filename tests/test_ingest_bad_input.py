@@ -11,7 +11,7 @@ from pathlib import Path
 
 import zstandard
 
-from stages.ingest import IngestConfig, IngestStage
+from stages.ingest.stage import IngestConfig, IngestStage
 
 HTML = "<html><body><article><p>{}</p></article></body></html>"
 SENTENCE = "The harbour lights came on one by one as the fishing boats returned home. "

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from stages.ingest import IngestConfig, IngestStage
+from stages.ingest.stage import IngestConfig, IngestStage
 from tests.conftest import GENERATED
 
 MANIFEST = json.loads((GENERATED / "MANIFEST.json").read_text())["files"]

@@ -13,7 +13,7 @@ from fastwarc.warc import ArchiveIterator as FastArchiveIterator
 from fastwarc.warc import WarcRecordType
 from warcio.archiveiterator import ArchiveIterator
 
-from stages.ingest import IngestConfig, IngestStage
+from stages.ingest.stage import IngestConfig, IngestStage
 from tests.conftest import shared_dir
 
 DOCUMENT_TYPES = {"response", "resource", "conversion"}

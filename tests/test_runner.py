@@ -22,7 +22,7 @@ from pipeline.shards import list_shards, read_table
 from pipeline.stagedir import NotAStageDirectory
 from stages import STAGE_CLASSES
 from stages.base import BatchOutput, StageConfig, TransformStage
-from stages.ingest import IngestConfig
+from stages.ingest.stage import IngestConfig
 from tests.conftest import REPO
 
 WORDS = [

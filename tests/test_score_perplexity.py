@@ -15,7 +15,7 @@ import pytest
 
 from stages.filter.langid import identify
 from stages.filter.text import tokenize
-from stages.ingest import IngestConfig, IngestStage
+from stages.ingest.stage import IngestConfig, IngestStage
 from stages.score.perplexity import NgramLM, load_model
 from tests.reference import cmrc_paragraphs, wikitext_articles
 

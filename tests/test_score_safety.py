@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from pipeline.cli import main
-from stages.ingest import IngestConfig, IngestStage
+from stages.ingest.stage import IngestConfig, IngestStage
 from stages.score.classifier import load_classifier, positive_probability
 from stages.score.stage import ScoreConfig, ScoreStage
 from tests.conftest import GENERATED

@@ -12,7 +12,7 @@ from pipeline.executor import LocalExecutor
 from pipeline.runner import StageRun, run_stage
 from pipeline.schema import DOCUMENT_SCHEMA, rows_to_batch
 from pipeline.shards import list_shards, read_table
-from stages.ingest import IngestConfig
+from stages.ingest.stage import IngestConfig
 from stages.score.stage import ScoreConfig, ScoreStage
 from tests.test_filter_rules import EN, ZH
 from tests.test_filter_stage import SPAM_ZH

@@ -12,7 +12,7 @@ from pipeline.executor import LocalExecutor
 from pipeline.runner import StageRun, run_stage
 from pipeline.schema import DOCUMENT_SCHEMA, rejected_schema
 from pipeline.shards import list_shards, read_table
-from stages.ingest import IngestConfig
+from stages.ingest.stage import IngestConfig
 
 
 def ingest_shared(shared: Path, out: Path) -> Path:

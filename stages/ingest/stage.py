@@ -1,0 +1,288 @@
+"""ingest: Common Crawl WARC (HTML), WET, JSONL and Parquet files into document batches.
+
+Every document-bearing record leaves as a kept row or a rejected row with a reason:
+response/resource/conversion records for WARC and WET, non-blank lines for JSONL, rows for
+Parquet. Other WARC record types (request, metadata, warcinfo) carry no document and are
+counted as `skipped_record:<type>`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from pipeline.schema import DOCUMENT_SCHEMA, rejected_schema, rows_to_batch
+from stages.base import BatchOutput, SourceStage, StageConfig
+from stages.ingest.html import (
+    HTML_CONTENT_TYPES,
+    Extractor,
+    decode_html,
+    extract_text,
+    looks_binary,
+)
+from stages.ingest.records import (
+    JsonFields,
+    Record,
+    iter_jsonl,
+    iter_parquet,
+    meta_json,
+    rejected,
+)
+from stages.ingest.streams import (
+    DECOMPRESSION_ERRORS,
+    InputFormatError,
+    format_from_name,
+    open_decompressed,
+    sniff_format,
+    strip_compression,
+)
+from stages.ingest.warc import (
+    DOCUMENT_RECORD_TYPES,
+    HttpError,
+    MalformedRecord,
+    WarcRecord,
+    iter_warc_records,
+    parse_http_response,
+)
+
+# Rejected rows keep at most this much text: enough to audit, not a second copy of a giant page.
+AUDIT_TEXT_CHARS = 10_000
+_JSON_DEFAULTS = JsonFields()
+
+
+class IngestConfig(StageConfig):
+    extractor: Extractor = Field(
+        "resiliparse",
+        description="HTML text extractor for WARC responses (resiliparse is ~20x faster; "
+        "see docs/benchmarks.md).",
+    )
+    main_content: bool = Field(
+        True, description="Keep only main content (drop navigation, footers) with resiliparse."
+    )
+    source: str = Field("cc", description="Mixture bucket written to the `source` column.")
+    source_by_file: dict[str, str] = Field(
+        default_factory=dict,
+        description="Glob on the input file name -> source; first match wins over `source`.",
+    )
+    text_fields: tuple[str, ...] = Field(
+        _JSON_DEFAULTS.text, description="JSON/Parquet text field paths (dotted), first found."
+    )
+    url_fields: tuple[str, ...] = Field(_JSON_DEFAULTS.url, description="JSON/Parquet url paths.")
+    date_fields: tuple[str, ...] = Field(
+        _JSON_DEFAULTS.date, description="JSON/Parquet crawl date paths."
+    )
+    max_record_bytes: int = Field(
+        16 * 2**20, gt=0, description="Largest raw record (WARC payload, JSON line) read."
+    )
+    max_text_bytes: int = Field(
+        1_000_000, gt=0, description="Documents whose text is longer (UTF-8 bytes) are rejected."
+    )
+    batch_rows: int = Field(1000, gt=0, description="Rows per output record batch.")
+
+
+def _is_input_file(path: Path, root: Path) -> bool:
+    """Directory scans skip `_`/`.` names (Hadoop's convention: markers, labels, hidden files)
+    and `.json`, which in a data directory is usually a manifest; name such files explicitly."""
+    if any(part.startswith(("_", ".")) for part in path.relative_to(root).parts):
+        return False
+    if strip_compression(path.name).endswith(".json"):
+        return False
+    return path.is_file() and format_from_name(path.name) is not None
+
+
+def document_id(input_name: str, offset: int) -> str:
+    """Stable across reruns and unique within a corpus whose input file names are unique."""
+    return hashlib.blake2b(f"{input_name}:{offset}".encode(), digest_size=16).hexdigest()
+
+
+class IngestStage(SourceStage):
+    name = "ingest"
+    summary = "Read WARC/WET/JSONL/Parquet files (plain, .gz, .zst) into document shards."
+    config_class = IngestConfig
+    config: IngestConfig
+
+    def output_schema(self, input_schema: Any = None) -> Any:
+        return DOCUMENT_SCHEMA
+
+    def list_inputs(self, paths: Sequence[str]) -> list[str]:
+        files: list[str] = []
+        for given in paths:
+            path = Path(given)
+            if path.is_dir():
+                files += [str(p) for p in sorted(path.rglob("*")) if _is_input_file(p, path)]
+            elif path.is_file():
+                files.append(str(path))
+            else:
+                raise FileNotFoundError(f"input {given!r} does not exist")
+        names = Counter(os.path.basename(f) for f in files)
+        clashes = sorted(name for name, count in names.items() if count > 1)
+        if clashes:
+            raise ValueError(
+                f"input file names must be unique (they seed document ids); repeated: {clashes}"
+            )
+        return files
+
+    def read_file(self, path: str) -> Iterator[BatchOutput]:
+        counters: Counter[str] = Counter()
+        records = self._records(path, counters)
+        while chunk := list(islice(records, self.config.batch_rows)):
+            yield self._to_batch(chunk, path, Counter(counters))
+            counters.clear()
+        if counters:  # records skipped after the last document (or in a file without any)
+            yield self._to_batch([], path, counters)
+
+    def _records(self, path: str, counters: Counter[str]) -> Iterator[Record]:
+        try:
+            kind = sniff_format(path)
+        except InputFormatError as err:
+            yield rejected(0, "unreadable_file", f"{path}: {err}")
+            return
+        if kind == "parquet":
+            yield from self._guarded(iter_parquet(path, self._json_fields(), 1024), path, None)
+            return
+        reader = open_decompressed(path)
+        try:
+            if kind == "warc":
+                records = self._warc_documents(reader, counters)
+            else:
+                records = iter_jsonl(reader, self._json_fields(), self.config.max_record_bytes)
+            yield from self._guarded(records, path, reader)
+        finally:
+            reader.close()
+
+    def _guarded(self, records: Iterable[Record], path: str, reader: Any) -> Iterator[Record]:
+        """Turn a decompression or parse failure into one rejected record that ends the file."""
+        import pyarrow as pa
+
+        try:
+            yield from records
+        except (*DECOMPRESSION_ERRORS, pa.ArrowException, OSError) as err:
+            offset = reader.position if reader is not None else 0
+            reason = "truncated_input" if isinstance(err, EOFError) else "corrupt_input"
+            detail = f"{path}: {type(err).__name__}: {err} (decompressed offset {offset})"
+            yield rejected(offset, reason, detail)
+
+    def _json_fields(self) -> JsonFields:
+        cfg = self.config
+        return JsonFields(text=cfg.text_fields, url=cfg.url_fields, date=cfg.date_fields)
+
+    def _warc_documents(self, reader: Any, counters: Counter[str]) -> Iterator[Record]:
+        for item in iter_warc_records(reader, self.config.max_record_bytes):
+            if isinstance(item, MalformedRecord):
+                yield rejected(item.offset, "malformed_warc_record", item.detail)
+            elif item.record_type in DOCUMENT_RECORD_TYPES:
+                yield self._warc_document(item)
+            else:
+                counters[f"skipped_record:{item.record_type or 'unknown'}"] += 1
+
+    def _warc_document(self, record: WarcRecord) -> Record:
+        headers = record.headers
+        base = Record(
+            offset=record.offset,
+            url=_target_uri(headers.get("warc-target-uri")),
+            warc_record_id=headers.get("warc-record-id"),
+            crawl_date=headers.get("warc-date"),
+        )
+        if record.payload is None:
+            return _reject(base, "record_too_large", f"payload of {record.content_length} bytes")
+        if record.record_type == "conversion":
+            return self._wet_text(base, record.payload)
+        content_type = headers.get("content-type", "")
+        if record.record_type == "resource":
+            return self._html_text(base, record.payload, content_type)
+        try:
+            response = parse_http_response(record.payload, self.config.max_record_bytes)
+        except HttpError as err:
+            return _reject(base, err.reason, err.detail)
+        if response.status != 200:
+            return _reject(base, "http_status", f"HTTP {response.status}")
+        return self._html_text(base, response.body, response.headers.get("content-type", ""))
+
+    def _wet_text(self, base: Record, payload: bytes) -> Record:
+        try:
+            base.text = payload.decode("utf-8").strip()
+        except UnicodeDecodeError as err:
+            base.text = payload.decode("utf-8", "replace")
+            return _reject(base, "invalid_utf8", str(err))
+        return base
+
+    def _html_text(self, base: Record, body: bytes, content_type: str) -> Record:
+        mime = content_type.split(";")[0].strip().lower()
+        if mime and mime not in HTML_CONTENT_TYPES:
+            return _reject(base, "non_html_content_type", mime)
+        if looks_binary(body):
+            return _reject(base, "binary_payload", f"{len(body)} bytes declared {mime or 'none'}")
+        html, charset = decode_html(body, content_type)
+        try:
+            base.text = extract_text(html, self.config.extractor, self.config.main_content)
+        except Exception as err:  # extractors raise assorted parser errors on hostile HTML
+            return _reject(base, "extraction_failed", f"{type(err).__name__}: {err}")
+        base.meta = {"charset": charset, "content_type": mime or None}
+        return base
+
+    def _to_batch(self, chunk: list[Record], path: str, counters: Counter[str]) -> BatchOutput:
+        input_name = os.path.basename(path)
+        source = self._source_for(input_name)
+        kept: list[dict[str, Any]] = []
+        dropped: list[dict[str, Any]] = []
+        for record in chunk:
+            self._check_size(record)
+            row = {
+                "id": document_id(input_name, record.offset),
+                "text": record.text,
+                "url": record.url,
+                "source": source,
+                "warc_record_id": record.warc_record_id,
+                "crawl_date": record.crawl_date,
+                "input_file": path,
+                "input_offset": record.offset,
+                "meta": meta_json(record.meta),
+            }
+            if record.reason is None:
+                kept.append(row)
+            else:
+                row["text"] = record.text[:AUDIT_TEXT_CHARS]
+                row.update(reason=record.reason, reason_detail=record.reason_detail)
+                dropped.append(row)
+        return BatchOutput(
+            kept=rows_to_batch(kept, DOCUMENT_SCHEMA),
+            rejected=rows_to_batch(dropped, rejected_schema(DOCUMENT_SCHEMA)),
+            counters=counters,
+        )
+
+    def _check_size(self, record: Record) -> None:
+        if record.reason is not None:
+            return
+        if not record.text.strip():
+            record.reason, record.reason_detail = "empty_document", None
+            return
+        size = len(record.text.encode("utf-8"))
+        if size > self.config.max_text_bytes:
+            record.reason = "document_too_large"
+            record.reason_detail = f"{size} bytes of text > {self.config.max_text_bytes}"
+
+    def _source_for(self, input_name: str) -> str:
+        for pattern, source in self.config.source_by_file.items():
+            if fnmatch.fnmatch(input_name, pattern):
+                return source
+        return self.config.source
+
+
+def _target_uri(value: str | None) -> str | None:
+    """WARC 1.0 writers (wget among them) wrap the URI in angle brackets; 1.1 does not."""
+    if value and value.startswith("<") and value.endswith(">"):
+        return value[1:-1]
+    return value
+
+
+def _reject(base: Record, reason: str, detail: str) -> Record:
+    base.reason, base.reason_detail = reason, detail
+    return base
