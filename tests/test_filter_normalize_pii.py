@@ -465,3 +465,8 @@ def test_full_width_digits_are_a_known_miss() -> None:
     # in full-width digits are a documented miss.
     text = "电话１３８００１３８０００"
     assert anonymize(text) == (text, {})
+
+
+def test_fediverse_handles_are_not_emails() -> None:
+    text, counts = PiiAnonymizer().anonymize("Thanks to @mhoye@mastodon.social for the tip.")
+    assert text == "Thanks to @mhoye@mastodon.social for the tip." and not counts

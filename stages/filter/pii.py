@@ -66,7 +66,8 @@ Span = tuple[int, int]
 
 _AT = re.compile("@")
 # Anchored at the "@": the local part is found backwards (at most 64 characters by RFC 5321).
-_EMAIL_LOCAL = re.compile(r"(?<![A-Za-z0-9_%+-])[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*\Z")
+# A local part right after another "@" is a fediverse handle (@user@host), public by design.
+_EMAIL_LOCAL = re.compile(r"(?<![A-Za-z0-9_%+@-])[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*\Z")
 _EMAIL_DOMAIN = re.compile(
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
     r"([A-Za-z]{2,63}|xn--[A-Za-z0-9-]{2,59})"
