@@ -22,7 +22,7 @@ sys.path.insert(0, str(REPO))
 
 from stages.filter.stage import FilterConfig, FilterStage
 from stages.ingest.stage import IngestConfig, IngestStage
-from tests.reference import cmrc_paragraphs, wikitext_articles
+from stages.score.corpus import cmrc_paragraphs, wikitext_articles
 
 DOC = REPO / "docs" / "filters.md"
 SECTION = "filter_report"

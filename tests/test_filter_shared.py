@@ -10,7 +10,7 @@ import pytest
 
 from stages.filter.stage import FilterConfig, FilterStage
 from stages.ingest.stage import IngestConfig, IngestStage
-from tests.reference import cmrc_paragraphs, wikitext_articles
+from stages.score.corpus import cmrc_paragraphs, wikitext_articles
 
 
 @pytest.fixture(scope="module")

@@ -24,8 +24,7 @@ from stages.score.coherence import (
     CoherenceResult,
     coherence,
 )
-from stages.score.corpus import detokenize_wikitext
-from tests.reference import cmrc_paragraphs, wikitext_articles
+from stages.score.corpus import cmrc_paragraphs, detokenize_wikitext, wikitext_articles
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“(])|(?<=[。！？])")
 _WORD = re.compile(r"[A-Za-z]{4,}")
