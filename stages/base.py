@@ -25,7 +25,10 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict
+
+from pipeline.schema import rejected_schema
 
 
 class StageConfig(BaseModel):
@@ -42,6 +45,24 @@ class BatchOutput:
     rejected: pa.RecordBatch
     # Stage-specific counts worth reporting (e.g. WARC records skipped by type).
     counters: Counter[str] = field(default_factory=Counter)
+
+
+def split_by_rejections(
+    batch: pa.RecordBatch,
+    rejections: Sequence[tuple[str, str | None] | None],
+    counters: Counter[str] | None = None,
+) -> BatchOutput:
+    """Kept rows (no rejection) and rejected rows with their `reason` and `reason_detail`,
+    from one `(reason, detail)` or None per row of `batch`."""
+    keep = pa.array([r is None for r in rejections])
+    chosen = [r for r in rejections if r is not None]
+    dropped = batch.filter(pc.invert(keep))
+    reasons = pa.array([reason for reason, _ in chosen], pa.string())
+    details = pa.array([detail for _, detail in chosen], pa.string())
+    rejected = pa.RecordBatch.from_arrays(
+        [*dropped.columns, reasons, details], schema=rejected_schema(batch.schema)
+    )
+    return BatchOutput(kept=batch.filter(keep), rejected=rejected, counters=counters or Counter())
 
 
 class Stage(ABC):

@@ -17,11 +17,10 @@ import pytest
 from pipeline.config import load_config
 from pipeline.executor import LocalExecutor
 from pipeline.runner import StageFailed, StageRun, run_pipeline, run_stage
-from pipeline.schema import rejected_schema
 from pipeline.shards import list_shards, read_table
 from pipeline.stagedir import NotAStageDirectory
 from stages import STAGE_CLASSES
-from stages.base import BatchOutput, StageConfig, TransformStage
+from stages.base import BatchOutput, StageConfig, TransformStage, split_by_rejections
 from stages.ingest.stage import IngestConfig
 from tests.conftest import REPO
 
@@ -146,16 +145,13 @@ class MaxWordsStage(TransformStage):
         if self.config.crash_on_url in batch.column("url").to_pylist():
             raise RuntimeError(f"cannot handle {self.config.crash_on_url}")
         words = pc.list_value_length(pc.utf8_split_whitespace(batch.column("text")))
-        long_docs = pc.greater(words, self.config.max_words)
-        rejected = batch.filter(long_docs)
-        reason = pa.array(["too_many_words"] * rejected.num_rows, pa.string())
-        detail = pa.nulls(rejected.num_rows, pa.string())
-        rejected = pa.RecordBatch.from_arrays(
-            [*rejected.columns, reason, detail], schema=rejected_schema(batch.schema)
+        too_long = pc.greater(words, self.config.max_words).to_pylist()
+        out = split_by_rejections(
+            batch, [("too_many_words", None) if t else None for t in too_long]
         )
         if self.config.lose_rows:
-            rejected = rejected.slice(0, 0)
-        return BatchOutput(kept=batch.filter(pc.invert(long_docs)), rejected=rejected)
+            out.rejected = out.rejected.slice(0, 0)
+        return out
 
 
 @pytest.fixture

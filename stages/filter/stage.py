@@ -23,11 +23,9 @@ from functools import cached_property
 from typing import Any, Literal
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
-from pipeline.schema import rejected_schema
-from stages.base import BatchOutput, StageConfig, TransformStage
+from stages.base import BatchOutput, StageConfig, TransformStage, split_by_rejections
 from stages.filter.blocklists import DomainBlocklist, Lexicon, Lists, UrlWords
 from stages.filter.langid import identify
 from stages.filter.normalize import normalize_text, to_simplified
@@ -237,18 +235,10 @@ class FilterStage(TransformStage):
         columns["lang"] = pa.array([o.lang for o in outcomes], pa.string())
         columns["lang_score"] = pa.array([o.lang_score for o in outcomes], pa.float32())
         full = pa.RecordBatch.from_arrays([columns[name] for name in schema.names], schema=schema)
-        keep = pa.array([o.rejection is None for o in outcomes])
-        rejected = [o.rejection for o in outcomes if o.rejection is not None]
-        dropped = full.filter(pc.invert(keep))
-        dropped = pa.RecordBatch.from_arrays(
-            [
-                *dropped.columns,
-                pa.array([r.reason for r in rejected], pa.string()),
-                pa.array([r.detail for r in rejected], pa.string()),
-            ],
-            schema=rejected_schema(schema),
-        )
         for o in outcomes:
             if o.rejection is None and o.lang:
                 counters[f"kept_lang:{o.lang}"] += 1
-        return BatchOutput(kept=full.filter(keep), rejected=dropped, counters=counters)
+        rejections = [
+            (o.rejection.reason, o.rejection.detail) if o.rejection else None for o in outcomes
+        ]
+        return split_by_rejections(full, rejections, counters)

@@ -25,11 +25,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.schema import rejected_schema
-from stages.base import BatchOutput, StageConfig, TransformStage
+from stages.base import BatchOutput, StageConfig, TransformStage, split_by_rejections
 from stages.filter.blocklists import Lexicon
 from stages.filter.text import DocView
 from stages.score.classifier import load_classifier, positive_probability
@@ -131,18 +129,7 @@ class ScoreStage(TransformStage):
             columns[score_field.name] = pa.array(scores[score_field.name], score_field.type)
         full = pa.RecordBatch.from_arrays([columns[n] for n in schema.names], schema=schema)
         rejections = [self._rejection(scores, i) for i in range(len(texts))]
-        keep = pa.array([r is None for r in rejections])
-        dropped = full.filter(pc.invert(keep))
-        chosen = [r for r in rejections if r is not None]
-        dropped = pa.RecordBatch.from_arrays(
-            [
-                *dropped.columns,
-                pa.array([r[0] for r in chosen], pa.string()),
-                pa.array([r[1] for r in chosen], pa.string()),
-            ],
-            schema=rejected_schema(schema),
-        )
-        return BatchOutput(kept=full.filter(keep), rejected=dropped)
+        return split_by_rejections(full, rejections)
 
     def _scores(self, texts: list[str], langs: list[str | None]) -> dict[str, list[Any]]:
         n = len(texts)
