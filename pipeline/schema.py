@@ -45,7 +45,3 @@ def rows_to_batch(rows: Iterable[Mapping[str, Any]], schema: pa.Schema) -> pa.Re
         for name, values in columns.items():
             values.append(row.get(name))
     return pa.RecordBatch.from_pydict(columns, schema=schema)
-
-
-def empty_batch(schema: pa.Schema) -> pa.RecordBatch:
-    return pa.RecordBatch.from_pylist([], schema=schema)

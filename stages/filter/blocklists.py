@@ -422,17 +422,20 @@ def default_lists(
     extra_url_words: Iterable[str | Path] = (),
     extra_bad_words: Iterable[str | Path] = (),
     extra_safety: Iterable[str | Path] = (),
+    *,
+    shipped: bool = True,
 ) -> Lists:
-    """Shipped lists plus the given extra files (cached: built once per process and file set).
+    """The shipped lists (unless `shipped` is False) plus the given extra files; cached, so
+    built once per process and file set.
 
     Call it inside the worker, not in the driver, so each Ray worker builds the lists once
     instead of receiving pickled copies.
     """
     return Lists(
-        domains=DomainBlocklist.from_files(extra_domains, defaults=True),
-        url_words=UrlWords.from_files(extra_url_words, defaults=True),
-        bad_words=Lexicon.bad_words(extra_bad_words),
-        safety=Lexicon.safety(extra_safety),
+        domains=DomainBlocklist.from_files(extra_domains, defaults=shipped),
+        url_words=UrlWords.from_files(extra_url_words, defaults=shipped),
+        bad_words=Lexicon.bad_words(extra_bad_words, defaults=shipped),
+        safety=Lexicon.safety(extra_safety, defaults=shipped),
     )
 
 

@@ -26,7 +26,7 @@ import pyarrow as pa
 from pydantic import Field, model_validator
 
 from stages.base import BatchOutput, StageConfig, TransformStage, split_by_rejections
-from stages.filter.blocklists import DomainBlocklist, Lexicon, Lists, UrlWords
+from stages.filter.blocklists import Lists, default_lists
 from stages.filter.langid import identify
 from stages.filter.normalize import normalize_text, to_simplified
 from stages.filter.pii import PII_KINDS, PiiAnonymizer
@@ -124,13 +124,12 @@ class FilterStage(TransformStage):
     @cached_property
     def _lists(self) -> Lists:
         cfg = self.config
-        return Lists(
-            domains=DomainBlocklist.from_files(
-                cfg.blocked_domain_files, defaults=cfg.default_lists
-            ),
-            url_words=UrlWords.from_files(cfg.url_word_files, defaults=cfg.default_lists),
-            bad_words=Lexicon.bad_words(cfg.bad_word_files, defaults=cfg.default_lists),
-            safety=Lexicon.safety(cfg.safety_word_files, defaults=cfg.default_lists),
+        return default_lists(
+            cfg.blocked_domain_files,
+            cfg.url_word_files,
+            cfg.bad_word_files,
+            cfg.safety_word_files,
+            shipped=cfg.default_lists,
         )
 
     @cached_property

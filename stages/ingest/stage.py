@@ -17,6 +17,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from pydantic import Field
 
 from pipeline.schema import DOCUMENT_SCHEMA, rejected_schema, rows_to_batch
@@ -109,7 +110,7 @@ class IngestStage(SourceStage):
     config_class = IngestConfig
     config: IngestConfig
 
-    def output_schema(self, input_schema: Any = None) -> Any:
+    def output_schema(self, input_schema: pa.Schema | None = None) -> pa.Schema:
         return DOCUMENT_SCHEMA
 
     def list_inputs(self, paths: Sequence[str]) -> list[str]:
@@ -160,8 +161,6 @@ class IngestStage(SourceStage):
 
     def _guarded(self, records: Iterable[Record], path: str, reader: Any) -> Iterator[Record]:
         """Turn a decompression or parse failure into one rejected record that ends the file."""
-        import pyarrow as pa
-
         try:
             yield from records
         except (*DECOMPRESSION_ERRORS, pa.ArrowException, OSError) as err:
