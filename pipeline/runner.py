@@ -3,11 +3,15 @@
 Resume: a stage directory whose recorded fingerprint (stage, config, inputs, code version)
 matches is reused; tasks with a marker are skipped, the rest are redone from scratch. A
 complete stage (`_SUCCESS`) with the same fingerprint is skipped entirely.
+
+A global stage first runs the steps its plan yields (each a set of tasks with markers, so
+they resume the same way), then one apply task per input shard like a transform stage.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 from collections import Counter
@@ -19,11 +23,25 @@ from tqdm import tqdm
 
 from pipeline import __version__
 from pipeline.config import PipelineConfig
+from pipeline.exchange import WORK_DIR
 from pipeline.executor import Executor, LocalExecutor, RayExecutor, RaySettings
 from pipeline.shards import list_shards
-from pipeline.stagedir import SUCCESS_FILE, StageDir, file_identity, fingerprint
-from pipeline.tasks import TaskSpec, build_stage, run_task
-from stages.base import SourceStage, StageConfig
+from pipeline.stagedir import (
+    SUCCESS_FILE,
+    StageDir,
+    file_identity,
+    fingerprint,
+    read_markers,
+)
+from pipeline.tasks import (
+    StepTaskSpec,
+    TaskSpec,
+    build_stage,
+    run_step_task,
+    run_task,
+    step_tasks_dir,
+)
+from stages.base import GlobalStage, SourceStage, StageConfig, Step
 
 
 class StageFailed(RuntimeError):
@@ -87,6 +105,70 @@ def _aggregate(tasks: dict[int, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _run_tasks(
+    fn: Any, specs: list[Any], total: int, desc: str, executor: Executor, progress: bool
+) -> None:
+    """Run `specs` (the unfinished ones of `total` tasks); raise StageFailed naming failures."""
+    failures: list[str] = []
+    with tqdm(
+        total=total,
+        initial=total - len(specs),
+        desc=desc,
+        unit="task",
+        disable=not progress,
+        file=sys.stderr,
+    ) as bar:
+        for spec, outcome in executor.map_unordered(fn, specs):
+            if isinstance(outcome, BaseException):
+                failures.append(f"  {spec.label}: {type(outcome).__name__}: {outcome}")
+            bar.update(1)
+    if failures:
+        raise StageFailed(
+            f"stage {desc}: {len(failures)} of {total} tasks failed "
+            f"(finished tasks are kept; rerun to retry the rest):\n" + "\n".join(failures)
+        )
+
+
+def _run_step(
+    step: Step,
+    run: StageRun,
+    config: dict[str, Any],
+    files: list[str],
+    output_dir: str,
+    executor: Executor,
+    progress: bool,
+) -> list[dict[str, Any]]:
+    done = read_markers(step_tasks_dir(output_dir, step.name))
+    specs = [
+        StepTaskSpec(run.name, config, step, i, tuple(files), output_dir)
+        for i in range(step.tasks)
+        if i not in done
+    ]
+    _run_tasks(run_step_task, specs, step.tasks, f"{run.name}:{step.name}", executor, progress)
+    done = read_markers(step_tasks_dir(output_dir, step.name))
+    return [done[i] for i in range(step.tasks)]
+
+
+def _run_steps(
+    stage: GlobalStage,
+    run: StageRun,
+    config: dict[str, Any],
+    files: list[str],
+    output_dir: str,
+    executor: Executor,
+    progress: bool,
+) -> dict[str, Any]:
+    """Drive the stage's plan; finished steps are replayed from their markers on resume."""
+    plan = stage.plan(files)
+    try:
+        step = next(plan)
+        while True:
+            results = _run_step(step, run, config, files, output_dir, executor, progress)
+            step = plan.send(results)
+    except StopIteration as finished:
+        return finished.value
+
+
 def run_stage(run: StageRun, executor: Executor, progress: bool = True) -> dict[str, Any]:
     started = time.perf_counter()
     # Absolute paths: Ray workers on other nodes (or in another working directory) see them too.
@@ -107,38 +189,30 @@ def run_stage(run: StageRun, executor: Executor, progress: bool = True) -> dict[
         stats["skipped"] = True
         return stats
     resumed = stage_dir.prepare(fp, description)
+    stage = build_stage(run.name, config)
+    if (line := stage.describe()) is not None:
+        print(f"{run.name}: {line}", file=sys.stderr)
+    steps = None
+    if isinstance(stage, GlobalStage):
+        steps = _run_steps(stage, run, config, files, output_dir, executor, progress)
     done = stage_dir.finished_tasks() if resumed else {}
     specs = [
         TaskSpec(run.name, config, i, path, output_dir, run.shard_target_bytes)
         for i, path in enumerate(files)
         if i not in done
     ]
-    failures: list[str] = []
-    with tqdm(
-        total=len(files),
-        initial=len(done),
-        desc=run.name,
-        unit="file",
-        disable=not progress,
-        file=sys.stderr,
-    ) as bar:
-        for spec, outcome in executor.map_unordered(run_task, specs):
-            if isinstance(outcome, BaseException):
-                failures.append(f"  {spec.input_path}: {type(outcome).__name__}: {outcome}")
-            bar.update(1)
-    if failures:
-        raise StageFailed(
-            f"stage {run.name}: {len(failures)} of {len(files)} tasks failed "
-            f"(finished tasks are kept; rerun to retry the rest):\n" + "\n".join(failures)
-        )
+    _run_tasks(run_task, specs, len(files), run.name, executor, progress)
     stats = {
         "stage": run.name,
         "fingerprint": fp,
         **_aggregate(stage_dir.finished_tasks()),
+        **({"steps": steps} if steps is not None else {}),
         "wall_seconds": round(time.perf_counter() - started, 3),
         "resumed_tasks": len(done),
     }
     stage_dir.finalize(stats)
+    # The steps' intermediate files are not needed once the stage is complete.
+    shutil.rmtree(Path(output_dir) / WORK_DIR, ignore_errors=True)
     return stats
 
 

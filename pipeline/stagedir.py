@@ -3,6 +3,7 @@
 part-*.arrow            kept documents
 rejected/part-*.arrow   rejected documents with `reason`, `reason_detail`
 _tasks/NNNNN.json       one marker per finished task (its stats and outputs)
+_work/<step>/           a global stage's step files and markers (removed once complete)
 _config.json            stage name, config, inputs and their fingerprint
 stats.json              counts that reconcile: docs_in == docs_kept + docs_rejected
 _SUCCESS                written last: the stage is complete for this fingerprint
@@ -32,6 +33,11 @@ def file_identity(path: str) -> list[Any]:
     """What tells us an input changed without reading it: name, size, modification time."""
     stat = Path(path).stat()
     return [path, stat.st_size, stat.st_mtime_ns]
+
+
+def read_markers(directory: Path) -> dict[int, dict[str, Any]]:
+    """Finished tasks' markers (`NNNNN.json`) in `directory`, by task index."""
+    return {int(p.stem): json.loads(p.read_text()) for p in sorted(directory.glob("*.json"))}
 
 
 class NotAStageDirectory(RuntimeError):
@@ -69,8 +75,7 @@ class StageDir:
         return False
 
     def finished_tasks(self) -> dict[int, dict[str, Any]]:
-        markers = sorted((self.path / TASKS_DIR).glob("*.json"))
-        return {int(p.stem): json.loads(p.read_text()) for p in markers}
+        return read_markers(self.path / TASKS_DIR)
 
     def stats(self) -> dict[str, Any]:
         return json.loads((self.path / STATS_FILE).read_text())

@@ -3,6 +3,7 @@
 `run_task` is a plain function of a picklable `TaskSpec`, so the local executor calls it
 directly and the Ray executor ships it to a worker; only a small stats dict travels back.
 Its last act is the task marker: a task without one is redone on resume, from scratch.
+`run_step_task` is the same for one task of a global stage's step (`StepTaskSpec`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.exchange import WORK_DIR, Exchange
 from pipeline.schema import rejected_schema
 from pipeline.shards import (
     RollingShardWriter,
@@ -25,7 +27,7 @@ from pipeline.shards import (
     shard_schema,
 )
 from stages import stage_class
-from stages.base import BatchOutput, SourceStage, Stage, TransformStage
+from stages.base import BatchOutput, GlobalStage, SourceStage, Stage, Step, TransformStage
 
 TASKS_DIR = "_tasks"
 REJECTED_DIR = "rejected"
@@ -43,6 +45,34 @@ class TaskSpec:
     @property
     def marker(self) -> Path:
         return Path(self.output_dir) / TASKS_DIR / f"{self.index:05d}.json"
+
+    @property
+    def label(self) -> str:
+        return self.input_path
+
+
+@dataclass(frozen=True)
+class StepTaskSpec:
+    """Task `index` of a global stage's `step`; its marker lives in the step's directory."""
+
+    stage: str
+    config: dict[str, Any]
+    step: Step
+    index: int
+    shards: tuple[str, ...]
+    output_dir: str
+
+    @property
+    def marker(self) -> Path:
+        return step_tasks_dir(self.output_dir, self.step.name) / f"{self.index:05d}.json"
+
+    @property
+    def label(self) -> str:
+        return f"step {self.step.name} task {self.index}"
+
+
+def step_tasks_dir(output_dir: str | Path, step: str) -> Path:
+    return Path(output_dir) / WORK_DIR / step / TASKS_DIR
 
 
 class ReconciliationError(RuntimeError):
@@ -84,8 +114,13 @@ def _batches(stage: Stage, spec: TaskSpec) -> Iterator[tuple[int | None, BatchOu
     elif isinstance(stage, TransformStage):
         for batch in read_shard(spec.input_path):
             yield batch.num_rows, stage.process_batch(batch)
+    elif isinstance(stage, GlobalStage):
+        work, first_row = Exchange(spec.output_dir), 0
+        for batch in read_shard(spec.input_path):
+            yield batch.num_rows, stage.apply_batch(work, spec.index, first_row, batch)
+            first_row += batch.num_rows
     else:
-        raise TypeError(f"stage {stage.name} is not shard-parallel")
+        raise TypeError(f"stage {stage.name} has no per-shard transform")
 
 
 def _text_bytes(batch: pa.RecordBatch) -> int:
@@ -144,6 +179,18 @@ def run_task(spec: TaskSpec) -> dict[str, Any]:
         "output_bytes": kept.bytes_written,
         "seconds": round(time.perf_counter() - started, 3),
     }
+    spec.marker.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(spec.marker, result)
+    return result
+
+
+def run_step_task(spec: StepTaskSpec) -> dict[str, Any]:
+    started = time.perf_counter()
+    stage = build_stage(spec.stage, spec.config)
+    if not isinstance(stage, GlobalStage):
+        raise TypeError(f"stage {spec.stage} has no steps")
+    result = stage.run_step(Exchange(spec.output_dir), spec.step, spec.index, spec.shards)
+    result = {**result, "seconds": round(time.perf_counter() - started, 3)}
     spec.marker.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(spec.marker, result)
     return result

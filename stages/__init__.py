@@ -12,6 +12,7 @@ STAGE_CLASSES: dict[str, str] = {
     "ingest": "stages.ingest.stage:IngestStage",
     "filter": "stages.filter.stage:FilterStage",
     "score": "stages.score.stage:ScoreStage",
+    "minhash": "stages.minhash.stage:MinhashStage",
 }
 
 

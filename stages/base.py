@@ -11,24 +11,30 @@ Two kinds exist today:
   executor runs one task per input shard and streams the shard's batches through it.
 
 Both are shard-parallel (`parallelism = "shard"`): a task needs only its own shard, so memory
-per worker is bounded by shard size. Global stages (LSH clustering, substring dedup, LDA,
-tokenizer training) will declare their map and reduce steps the same way; see
-docs/architecture.md.
+per worker is bounded by shard size.
+
+* `GlobalStage` (MinHash clustering, substring dedup, LDA...) needs the whole corpus. It plans
+  steps of tasks (per shard or per partition) that exchange files through a
+  `pipeline.exchange.Exchange`, then applies the result to each shard like a transform; see
+  docs/architecture.md.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict
 
 from pipeline.schema import rejected_schema
+
+if TYPE_CHECKING:
+    from pipeline.exchange import Exchange
 
 
 class StageConfig(BaseModel):
@@ -69,10 +75,14 @@ class Stage(ABC):
     name: ClassVar[str]
     summary: ClassVar[str]
     config_class: ClassVar[type[StageConfig]]
-    parallelism: ClassVar[Literal["shard"]] = "shard"
+    parallelism: ClassVar[Literal["shard", "global"]] = "shard"
 
     def __init__(self, config: StageConfig) -> None:
         self.config = config
+
+    def describe(self) -> str | None:
+        """A line the runner prints before the stage starts (derived parameters), or None."""
+        return None
 
     @abstractmethod
     def output_schema(self, input_schema: pa.Schema | None) -> pa.Schema:
@@ -97,3 +107,46 @@ class TransformStage(Stage):
     @abstractmethod
     def process_batch(self, batch: pa.RecordBatch) -> BatchOutput:
         """Split `batch` into kept rows (possibly edited or with new columns) and rejected rows."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a global stage: `tasks` tasks, each run as `run_step(work, step, index)`."""
+
+    name: str  # unique within the stage; also the directory of the step's files
+    tasks: int
+    params: dict[str, Any] = field(default_factory=dict)  # JSON-able, passed to every task
+
+
+# What `GlobalStage.plan` is: it yields steps, receives each step's task results (in task
+# order), and returns a JSON-able summary that goes into stats.json.
+StepPlan = Generator[Step, list[dict[str, Any]], dict[str, Any]]
+
+
+class GlobalStage(Stage):
+    """A corpus-wide stage: planned steps of tasks, then `apply_batch` over every input shard.
+
+    The executor runs each step's tasks in parallel and the next step only when all finished,
+    so a step may read everything earlier steps wrote. The plan decides the next step from the
+    results of the last (e.g. iterate until converged); it must be deterministic, because on
+    resume the runner replays it and skips the tasks that already finished.
+    """
+
+    parallelism = "global"
+
+    @abstractmethod
+    def plan(self, shards: Sequence[str]) -> StepPlan:
+        """The steps to run over the input shards (sorted paths; their index is their id)."""
+
+    @abstractmethod
+    def run_step(
+        self, work: Exchange, step: Step, index: int, shards: Sequence[str]
+    ) -> dict[str, Any]:
+        """Run task `index` of `step`; return a small JSON-able result for `plan`."""
+
+    @abstractmethod
+    def apply_batch(
+        self, work: Exchange, shard: int, first_row: int, batch: pa.RecordBatch
+    ) -> BatchOutput:
+        """Split one batch of input shard `shard` (rows from `first_row` on) by the steps'
+        outcome into kept and rejected rows."""

@@ -1,15 +1,21 @@
 """LSH banding and clustering kernels: the per-partition work of the minhash stage.
 
 These are the pure functions the distributed steps of docs/dedup.md run inside each task:
-band keys (map), star edges from a partition's buckets (bucket), and a union-find over an
-edge list (the single-partition reference the distributed components step is tested against).
+band keys (signatures step), star edges from a partition's buckets (buckets step), exact
+Jaccard of shingle sets (verification), one round of large-star or small-star over the edges
+of a partition's nodes (components), and a union-find over an edge list: the single-machine
+reference the distributed components are tested against.
+
+Edges are int64 arrays of shape (k, 2). The components steps exchange them as *directed
+records* (`EDGE_RECORD`: node, neighbour), both directions of every edge, partitioned by
+`node_partition(node)`, so a task sees every neighbour of each node it owns.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from stages.minhash.signatures import _fmix64_np
+from stages.minhash.signatures import fmix64_np
 
 # Mixed into each band's key so equal row values in different bands never share a bucket.
 _BAND_SALT = np.uint64(0x9E3779B97F4A7C15)
@@ -25,7 +31,7 @@ def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
     keys = keys.copy()
     with np.errstate(over="ignore"):
         for r in range(rows):  # rows is small (a few dozen): the loop is over columns
-            keys = _fmix64_np(keys ^ values[:, :, r])
+            keys = fmix64_np(keys ^ values[:, :, r])
     return keys
 
 
@@ -34,6 +40,8 @@ def star_edges(keys: np.ndarray, docs: np.ndarray) -> np.ndarray:
 
     A bucket of m documents yields m - 1 edges, not m(m-1)/2 pairs: enough to connect them.
     """
+    if len(keys) == 0:
+        return np.empty((0, 2), dtype=np.int64)
     order = np.lexsort((docs, keys))
     keys, docs = keys[order], docs[order]
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
@@ -41,6 +49,71 @@ def star_edges(keys: np.ndarray, docs: np.ndarray) -> np.ndarray:
     edges = np.stack([first, docs], axis=1)
     edges = edges[edges[:, 0] != edges[:, 1]]
     return np.unique(edges, axis=0)
+
+
+EDGE_RECORD = np.dtype([("node", "<i8"), ("nbr", "<i8")])
+
+
+def node_partition(nodes: np.ndarray, n_partitions: int) -> np.ndarray:
+    """Partition of each node: a hash, so partitions stay balanced whatever the node ids."""
+    with np.errstate(over="ignore"):
+        return (fmix64_np(nodes.astype(np.uint64)) % np.uint64(n_partitions)).astype(np.int64)
+
+
+def directed_records(edges: np.ndarray) -> np.ndarray:
+    """Both directions of every edge as EDGE_RECORD rows."""
+    records = np.empty(2 * len(edges), dtype=EDGE_RECORD)
+    records["node"] = np.concatenate([edges[:, 0], edges[:, 1]])
+    records["nbr"] = np.concatenate([edges[:, 1], edges[:, 0]])
+    return records
+
+
+def _grouped(node: np.ndarray, nbr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(node, nbr) pairs sorted and unique, and the start index of each node's group."""
+    pairs = np.unique(np.stack([node, nbr], axis=1), axis=0)
+    node, nbr = pairs[:, 0], pairs[:, 1]
+    starts = np.flatnonzero(np.r_[True, node[1:] != node[:-1]]) if len(node) else np.r_[0:0]
+    return node, nbr, starts
+
+
+def large_star(node: np.ndarray, nbr: np.ndarray) -> tuple[np.ndarray, int]:
+    """One large-star round over every neighbour of the given nodes (Kiveris et al. 2014).
+
+    Each node u links each larger neighbour v to m(u), the smallest of u and its neighbours.
+    Returns the new edges (v, m(u)) and how many nodes are not yet a leaf or a star centre (a
+    node with a smaller neighbour and more than one neighbour): when no partition has any, the
+    graph is a set of stars around each component's smallest node and the rounds stop.
+    """
+    node, nbr, starts = _grouped(node, nbr)
+    if len(node) == 0:
+        return np.empty((0, 2), dtype=np.int64), 0
+    sizes = np.diff(np.r_[starts, len(node)])
+    smallest = np.minimum(node[starts], nbr[starts])  # nbr sorted within a group
+    not_star = int(np.count_nonzero((nbr[starts] < node[starts]) & (sizes > 1)))
+    m = np.repeat(smallest, sizes)
+    larger = nbr > node
+    return np.unique(np.stack([nbr[larger], m[larger]], axis=1), axis=0), not_star
+
+
+def small_star(node: np.ndarray, nbr: np.ndarray) -> np.ndarray:
+    """One small-star round: each node u links itself and its smaller neighbours to the
+    smallest of them. Uses only the records whose neighbour is smaller than the node."""
+    smaller = nbr < node
+    node, nbr, starts = _grouped(node[smaller], nbr[smaller])
+    if len(node) == 0:
+        return np.empty((0, 2), dtype=np.int64)
+    m = np.repeat(nbr[starts], np.diff(np.r_[starts, len(node)]))
+    edges = np.concatenate(
+        [np.stack([node[starts], nbr[starts]], axis=1), np.stack([nbr, m], axis=1)]
+    )
+    return np.unique(edges[edges[:, 0] != edges[:, 1]], axis=0)
+
+
+def exact_jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Jaccard similarity of two sorted arrays of unique shingle hashes."""
+    shared = np.intersect1d(a, b, assume_unique=True).size
+    union = a.size + b.size - shared
+    return shared / union if union else 0.0
 
 
 def components(edges: np.ndarray) -> dict[int, int]:

@@ -212,7 +212,7 @@ def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
     return _POW_CACHE["p"], _POW_CACHE["q"]
 
 
-def _fmix64_np(h: np.ndarray) -> np.ndarray:
+def fmix64_np(h: np.ndarray) -> np.ndarray:
     h = h ^ (h >> np.uint64(33))
     h *= np.uint64(0xFF51AFD7ED558CCD)
     h ^= h >> np.uint64(33)
@@ -230,9 +230,7 @@ def _fmix32_np(h: np.ndarray) -> np.ndarray:
     return h
 
 
-def _batch_shingle_hashes(
-    texts: Sequence[str], cfg: ShingleConfig
-) -> tuple[np.ndarray, np.ndarray]:
+def batch_shingle_hashes(texts: Sequence[str], cfg: ShingleConfig) -> tuple[np.ndarray, np.ndarray]:
     """(shingle hashes uint32 in document order, shingle count per document)."""
     n_docs = len(texts)
     if cfg.lowercase:
@@ -265,7 +263,7 @@ def _batch_shingle_hashes(
     with np.errstate(over="ignore"):
         prefix = np.zeros(len(cp) + 1, dtype=np.uint64)
         np.cumsum(cp * pw[: len(cp)], out=prefix[1:])
-        tok = _fmix64_np((prefix[ends] - prefix[starts]) * inv[starts])
+        tok = fmix64_np((prefix[ends] - prefix[starts]) * inv[starts])
     n_tok = len(tok)
     tok_doc = np.searchsorted(doc_start, starts, side="right") - 1
     tok_count = np.bincount(tok_doc, minlength=n_docs)
@@ -307,17 +305,17 @@ def _batch_shingle_hashes(
                 power = (power * Q_SHINGLE) & MASK64
         sums[short_idx] = s
     with np.errstate(over="ignore"):
-        hashes = (_fmix64_np(sums) >> np.uint64(32)).astype(np.uint32)
+        hashes = (fmix64_np(sums) >> np.uint64(32)).astype(np.uint32)
     counts = np.bincount(tok_doc[keep], minlength=n_docs)
     return hashes, counts
 
 
 def shingle_hashes(text: str, cfg: ShingleConfig = ShingleConfig()) -> np.ndarray:
     """uint32 hashes of the document's shingles, in order (duplicates kept)."""
-    return _batch_shingle_hashes([text], cfg)[0]
+    return batch_shingle_hashes([text], cfg)[0]
 
 
-def _iter_batches(texts: Sequence[str]) -> list[tuple[int, int]]:
+def text_batches(texts: Sequence[str]) -> list[tuple[int, int]]:
     bounds, start, size = [], 0, 0
     for i, text in enumerate(texts):
         size += len(text) + 1
@@ -401,8 +399,8 @@ class MinHasher:
     def signatures(self, texts: Sequence[str], cfg: ShingleConfig = ShingleConfig()) -> np.ndarray:
         """(n_docs, num_perm) signatures, vectorized across documents and shingles."""
         parts = []
-        for lo, hi in _iter_batches(texts):
-            hashes, counts = _batch_shingle_hashes(texts[lo:hi], cfg)
+        for lo, hi in text_batches(texts):
+            hashes, counts = batch_shingle_hashes(texts[lo:hi], cfg)
             parts.append(self.signatures_from_hashes(hashes, counts))
         if not parts:
             return np.full((0, self.num_perm), self.max_hash, dtype=self.dtype)

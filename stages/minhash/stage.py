@@ -1,0 +1,420 @@
+"""The minhash stage: corpus-wide near-duplicate removal with MinHash LSH (docs/dedup.md).
+
+Steps (each a set of tasks; files go through `pipeline.exchange.Exchange`):
+
+1. `signatures` (per shard): shingle hashes, MinHash signatures, one key per band. Band rows
+   `(key, node)` go to partition `key mod P`; each document's id, keeper score and (with
+   `verify`) its sorted shingle set are saved for random access.
+2. `buckets` (per partition): documents sharing a band key are candidates; each bucket yields
+   star edges (smallest node, other node), routed by a hash of the pair.
+3. `pairs` (per partition): each candidate pair once (a pair shares many bands), kept only if
+   its exact shingle Jaccard clears the threshold when `verify` is on.
+4. `star-NNN` (per partition, repeated): alternating large-star and small-star rounds over
+   node-partitioned edges until every component is a star around its smallest node.
+5. `clusters` (per partition): each star is a cluster; its keeper is the member with the
+   highest keeper score, then the smallest document id. Assignments go to their shard.
+6. apply (per shard): members that are not their cluster's keeper are rejected
+   (`minhash_duplicate`, with the cluster id, keeper id and cluster size).
+
+A node is `(shard index << 32) | row`: it depends only on the sorted input shards, never on
+partition or worker count, and so does every step's output.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from pydantic import Field, model_validator
+
+from pipeline.exchange import Exchange
+from pipeline.shards import read_shard
+from stages.base import BatchOutput, GlobalStage, StageConfig, Step, StepPlan, split_by_rejections
+from stages.minhash.lsh import (
+    EDGE_RECORD,
+    band_keys,
+    directed_records,
+    exact_jaccard,
+    large_star,
+    node_partition,
+    small_star,
+    star_edges,
+)
+from stages.minhash.signatures import (
+    MinHasher,
+    ShingleConfig,
+    batch_shingle_hashes,
+    optimal_bands,
+    s_curve_threshold,
+    text_batches,
+)
+
+BAND_RECORD = np.dtype([("key", "<u8"), ("node", "<i8")])
+CLUSTER_RECORD = np.dtype([("node", "<i8"), ("keeper", "<i8"), ("root", "<i8"), ("size", "<i8")])
+REASON = "minhash_duplicate"
+MAX_ROUNDS = 200  # large-star/small-star needs O(log^2 n) rounds; this is a bug guard
+
+
+class MinhashConfig(StageConfig):
+    threshold: float = Field(
+        0.85, gt=0, lt=1, description="Jaccard similarity at which two documents are duplicates"
+    )
+    lsh_threshold: float = Field(
+        0.65,
+        gt=0,
+        lt=1,
+        description="bands x rows minimize the false positive + negative area around this "
+        "(below `threshold`, so recall at `threshold` is >= 0.99; verification restores "
+        "precision)",
+    )
+    num_perm: int = Field(256, ge=1, description="MinHash permutations")
+    bands: int | None = Field(None, ge=1, description="LSH bands (with rows; default: chosen)")
+    rows: int | None = Field(None, ge=1, description="rows per band (with bands)")
+    seed: int = Field(1, description="seed of the permutations (datasketch's)")
+    ngram: int = Field(5, ge=1, description="words per shingle")
+    cjk_ngram: int = Field(5, ge=1, description="characters per shingle in CJK documents")
+    lowercase: bool = True
+    fold_digits: bool = Field(True, description="every digit becomes 0 before shingling")
+    strip_punctuation: bool = Field(True, description="tokens are runs of word characters")
+    verify: bool = Field(
+        True, description="keep a candidate pair only if its exact shingle Jaccard >= threshold"
+    )
+    keeper_score: str | None = Field(
+        "quality_score",
+        description="column whose highest value keeps a cluster's copy (then smallest id); "
+        "ignored when the input has no such column",
+    )
+    partitions: int | None = Field(
+        None, ge=1, description="partitions of band keys and edges (default: one per shard)"
+    )
+
+    @model_validator(mode="after")
+    def _bands_and_rows(self) -> MinhashConfig:
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError("give both bands and rows, or neither (then they are chosen)")
+        if self.bands is not None and self.bands * (self.rows or 0) > self.num_perm:
+            raise ValueError(f"bands x rows = {self.bands * (self.rows or 0)} > num_perm")
+        return self
+
+    def bands_rows(self) -> tuple[int, int]:
+        if self.bands is not None and self.rows is not None:
+            return self.bands, self.rows
+        return optimal_bands(self.lsh_threshold, self.num_perm)
+
+    def shingles(self) -> ShingleConfig:
+        return ShingleConfig(
+            self.ngram, self.cjk_ngram, self.lowercase, self.fold_digits, self.strip_punctuation
+        )
+
+
+def candidate_probability(similarity: float, bands: int, rows: int) -> float:
+    """Probability that a pair at this Jaccard shares at least one band: the S-curve."""
+    return float(1 - (1 - similarity**rows) ** bands)
+
+
+def size_bin(size: int) -> str:
+    """Cluster sizes 2-9 exactly, then decades (10-99, 100-999, ...)."""
+    if size < 10:
+        return str(size)
+    low = 10 ** (len(str(size)) - 1)
+    return f"{low}-{10 * low - 1}"
+
+
+def _nodes(shard: int, rows: np.ndarray) -> np.ndarray:
+    return (np.int64(shard) << np.int64(32)) | rows.astype(np.int64)
+
+
+class _ShardAttributes:
+    """Random access to the ids, keeper scores and shingle sets the signatures step saved."""
+
+    def __init__(self, work: Exchange) -> None:
+        self.work = work
+        self._cache: dict[tuple[int, str], np.ndarray] = {}
+
+    def get(self, shard: int, name: str) -> np.ndarray:
+        key = (shard, name)
+        if key not in self._cache:
+            self._cache[key] = self.work.load("signatures", f"{shard:05d}.{name}")
+        return self._cache[key]
+
+    def column(self, nodes: np.ndarray, name: str) -> np.ndarray:
+        """`name` of every node, gathered shard by shard."""
+        shards, rows = nodes >> 32, nodes & 0xFFFFFFFF
+        out = None
+        for shard in np.unique(shards):
+            mask = shards == shard
+            values = np.asarray(self.get(int(shard), name)[rows[mask]])
+            if out is None:
+                out = np.empty(len(nodes), dtype=values.dtype)
+            elif out.dtype != values.dtype:  # fixed-width ids differ in width between shards
+                out = out.astype(np.promote_types(out.dtype, values.dtype))
+            out[mask] = values
+        return out if out is not None else np.empty(0)
+
+    def shingle_set(self, node: int) -> np.ndarray:
+        shard, row = node >> 32, node & 0xFFFFFFFF
+        offsets = self.get(shard, "offsets")
+        return self.get(shard, "shingles")[offsets[row] : offsets[row + 1]]
+
+
+class MinhashStage(GlobalStage):
+    name = "minhash"
+    summary = "remove near-duplicate documents across the corpus (MinHash LSH, exact options)"
+    config_class = MinhashConfig
+
+    def __init__(self, config: MinhashConfig) -> None:
+        super().__init__(config)
+        self.config: MinhashConfig = config
+        self.bands, self.rows = config.bands_rows()
+        self._assignments: dict[int, np.ndarray] = {}
+
+    def output_schema(self, input_schema: pa.Schema | None) -> pa.Schema:
+        assert input_schema is not None
+        return input_schema
+
+    def describe(self) -> str:
+        cfg = self.config
+        recall = candidate_probability(cfg.threshold, self.bands, self.rows)
+        verify = (
+            f"verified at exact Jaccard >= {cfg.threshold}" if cfg.verify else "no verification"
+        )
+        return (
+            f"{cfg.num_perm} permutations, {self.bands} bands x {self.rows} rows, S-curve "
+            f"threshold {s_curve_threshold(self.bands, self.rows):.3f}, P(candidate) "
+            f"{recall:.4f} at Jaccard {cfg.threshold}; {verify}"
+        )
+
+    # --- plan -------------------------------------------------------------------------------
+
+    def plan(self, shards: Sequence[str]) -> StepPlan:
+        partitions = self.config.partitions or max(len(shards), 1)
+        signed = yield Step("signatures", len(shards), {"partitions": partitions})
+        yield Step("buckets", partitions, {"partitions": partitions})
+        paired = yield Step("pairs", partitions, {"partitions": partitions})
+        edges, rounds = "pairs", 0
+        while True:
+            large = rounds % 2 == 0
+            step = Step(
+                f"star-{rounds:03d}",
+                partitions,
+                {"partitions": partitions, "input": edges, "large": large},
+            )
+            results = yield step
+            edges, rounds = step.name, rounds + 1
+            if large and sum(r["not_star"] for r in results) == 0:
+                break
+            if rounds >= MAX_ROUNDS:
+                raise RuntimeError(f"connected components did not converge in {MAX_ROUNDS} rounds")
+        clustered = yield Step("clusters", partitions, {"input": edges, "shards": len(shards)})
+        return self._summary(signed, paired, rounds, clustered)
+
+    def _summary(
+        self,
+        signed: list[dict[str, Any]],
+        paired: list[dict[str, Any]],
+        rounds: int,
+        clustered: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        sizes: Counter[str] = Counter()
+        for result in clustered:
+            sizes.update(result["cluster_sizes"])
+
+        def total(results: list[dict[str, Any]], key: str) -> int:
+            return sum(r[key] for r in results)
+
+        return {
+            "num_perm": self.config.num_perm,
+            "bands": self.bands,
+            "rows": self.rows,
+            "s_curve_threshold": round(s_curve_threshold(self.bands, self.rows), 4),
+            "partitions": len(paired),
+            "documents": total(signed, "documents"),
+            "documents_without_shingles": total(signed, "empty"),
+            "candidate_pairs": total(paired, "candidates"),
+            "pairs_failing_verification": total(paired, "unverified"),
+            "component_rounds": rounds,
+            "clusters": total(clustered, "clusters"),
+            "documents_in_clusters": total(clustered, "members"),
+            "cluster_sizes": dict(sorted(sizes.items(), key=lambda kv: int(kv[0].split("-")[0]))),
+        }
+
+    def run_step(
+        self, work: Exchange, step: Step, index: int, shards: Sequence[str]
+    ) -> dict[str, Any]:
+        if step.name == "signatures":
+            return self._signatures(work, index, shards[index], step.params["partitions"])
+        if step.name == "buckets":
+            return self._buckets(work, index, step.params["partitions"])
+        if step.name == "pairs":
+            return self._pairs(work, index, step.params["partitions"])
+        if step.name.startswith("star-"):
+            return self._star_round(work, step, index)
+        if step.name == "clusters":
+            return self._clusters(work, index, step.params["input"], step.params["shards"])
+        raise ValueError(f"minhash has no step {step.name!r}")
+
+    # --- steps ------------------------------------------------------------------------------
+
+    def _signatures(self, work: Exchange, shard: int, path: str, partitions: int) -> dict:
+        cfg = self.config
+        hasher, shingle_cfg = MinHasher(cfg.num_perm, cfg.seed), cfg.shingles()
+        keys, nodes, ids, scores, sets, set_sizes = [], [], [], [], [], []
+        first_row = empty = 0
+        for batch in read_shard(path):
+            texts = batch.column("text").to_pylist()
+            ids.append(np.array([i.encode() for i in batch.column("id").to_pylist()], np.bytes_))
+            scores.append(self._keeper_scores(batch))
+            for lo, hi in text_batches(texts):
+                hashes, counts = batch_shingle_hashes(texts[lo:hi], shingle_cfg)
+                signatures = hasher.signatures_from_hashes(hashes, counts)
+                rows = np.arange(first_row + lo, first_row + hi)[counts > 0]
+                empty += int(np.count_nonzero(counts == 0))
+                doc_keys = band_keys(signatures[counts > 0], self.bands, self.rows)
+                keys.append(doc_keys.ravel())
+                nodes.append(np.repeat(_nodes(shard, rows), self.bands))
+                if cfg.verify:
+                    unique, sizes = _shingle_sets(hashes, counts)
+                    sets.append(unique)
+                    set_sizes.append(sizes)
+            first_row += batch.num_rows
+        records = np.empty(sum(map(len, keys)), dtype=BAND_RECORD)
+        records["key"] = np.concatenate(keys) if keys else []
+        records["node"] = np.concatenate(nodes) if nodes else []
+        partition = (records["key"] % np.uint64(partitions)).astype(np.int64)
+        work.write_partitioned("signatures", shard, records, partition, partitions)
+        prefix = f"{shard:05d}"
+        work.save("signatures", f"{prefix}.ids", np.concatenate(ids) if ids else np.array([], "S1"))
+        work.save("signatures", f"{prefix}.score", np.concatenate(scores) if scores else [])
+        if cfg.verify:
+            sizes = np.concatenate(set_sizes) if set_sizes else np.zeros(0, np.int64)
+            work.save("signatures", f"{prefix}.offsets", np.r_[0, np.cumsum(sizes)])
+            work.save(
+                "signatures",
+                f"{prefix}.shingles",
+                np.concatenate(sets) if sets else np.zeros(0, np.uint32),
+            )
+        return {"documents": first_row, "empty": empty}
+
+    def _keeper_scores(self, batch: pa.RecordBatch) -> np.ndarray:
+        """Keeper score per row; NaN (never preferred) when the column or a value is missing."""
+        column = self.config.keeper_score
+        if column is None or column not in batch.schema.names:
+            return np.full(batch.num_rows, np.nan)
+        values = batch.column(column).to_numpy(zero_copy_only=False)
+        return np.asarray(values, dtype=np.float64)
+
+    def _buckets(self, work: Exchange, partition: int, partitions: int) -> dict:
+        records = work.read_partition("signatures", partition, BAND_RECORD)
+        edges = star_edges(records["key"], records["node"])
+        # A pair of near-duplicates shares many bands, so it is found in many partitions:
+        # route pairs by their own hash so the pairs step sees (and verifies) each once.
+        pairs = np.empty(len(edges), dtype=EDGE_RECORD)
+        pairs["node"], pairs["nbr"] = edges[:, 0], edges[:, 1]
+        with np.errstate(over="ignore"):
+            pair_hash = edges[:, 0] * np.int64(0x9E3779B97F4A7C1) ^ edges[:, 1]
+        routed = node_partition(pair_hash, partitions)
+        work.write_partitioned("buckets", partition, pairs, routed, partitions)
+        return {"bucket_edges": len(edges)}
+
+    def _pairs(self, work: Exchange, partition: int, partitions: int) -> dict:
+        records = work.read_partition("buckets", partition, EDGE_RECORD)
+        edges = np.unique(np.stack([records["node"], records["nbr"]], axis=1), axis=0)
+        candidates, unverified = len(edges), 0
+        if self.config.verify and len(edges):
+            attributes = _ShardAttributes(work)
+            similar = np.array(
+                [
+                    exact_jaccard(attributes.shingle_set(a), attributes.shingle_set(b))
+                    >= self.config.threshold
+                    for a, b in edges.tolist()
+                ]
+            )
+            unverified = int(np.count_nonzero(~similar))
+            edges = edges[similar]
+        self._write_edges(work, "pairs", partition, edges, partitions)
+        return {"candidates": candidates, "unverified": unverified}
+
+    def _write_edges(
+        self, work: Exchange, step: str, task: int, edges: np.ndarray, partitions: int
+    ) -> None:
+        records = directed_records(edges)
+        work.write_partitioned(
+            step, task, records, node_partition(records["node"], partitions), partitions
+        )
+
+    def _star_round(self, work: Exchange, step: Step, partition: int) -> dict:
+        records = work.read_partition(step.params["input"], partition, EDGE_RECORD)
+        if step.params["large"]:
+            edges, not_star = large_star(records["node"], records["nbr"])
+        else:
+            edges, not_star = small_star(records["node"], records["nbr"]), 0
+        self._write_edges(work, step.name, partition, edges, step.params["partitions"])
+        return {"edges": len(edges), "not_star": not_star}
+
+    def _clusters(self, work: Exchange, partition: int, edges_step: str, shards: int) -> dict:
+        records = work.read_partition(edges_step, partition, EDGE_RECORD)
+        # In a star the centre (the component's smallest node) is the only node with a
+        # larger neighbour: those records list each cluster's centre and its other members.
+        centre = records[records["node"] < records["nbr"]]
+        roots = np.unique(centre["node"])
+        root = np.concatenate([roots, centre["node"]])
+        member = np.concatenate([roots, centre["nbr"]])
+        attributes = _ShardAttributes(work)
+        score = attributes.column(member, "score")
+        _, id_rank = np.unique(attributes.column(member, "ids"), return_inverse=True)
+        # Keeper first in each cluster: highest score (NaN last), then smallest id.
+        order = np.lexsort((id_rank, np.nan_to_num(-score, nan=np.inf), root))
+        root, member = root[order], member[order]
+        starts = np.flatnonzero(np.r_[True, root[1:] != root[:-1]]) if len(root) else root
+        sizes = np.diff(np.r_[starts, len(root)])
+        out = np.empty(len(member), dtype=CLUSTER_RECORD)
+        out["node"], out["root"] = member, root
+        out["keeper"] = np.repeat(member[starts], sizes)
+        out["size"] = np.repeat(sizes, sizes)
+        work.write_partitioned("clusters", partition, out, member >> 32, shards)
+        histogram = Counter(size_bin(int(s)) for s in sizes)
+        return {"clusters": len(starts), "members": len(member), "cluster_sizes": histogram}
+
+    # --- apply ------------------------------------------------------------------------------
+
+    def apply_batch(
+        self, work: Exchange, shard: int, first_row: int, batch: pa.RecordBatch
+    ) -> BatchOutput:
+        if shard not in self._assignments:
+            found = work.read_partition("clusters", shard, CLUSTER_RECORD)
+            self._assignments[shard] = np.sort(found, order="node")
+        assigned = self._assignments[shard]
+        nodes = _nodes(shard, np.arange(first_row, first_row + batch.num_rows))
+        at = np.searchsorted(assigned["node"], nodes)
+        hit = at < len(assigned)
+        hit[hit] = assigned["node"][at[hit]] == nodes[hit]
+        rejections: list[tuple[str, str | None] | None] = [None] * batch.num_rows
+        duplicate = np.flatnonzero(hit)
+        duplicate = duplicate[assigned["keeper"][at[duplicate]] != nodes[duplicate]]
+        if len(duplicate):
+            rows = assigned[at[duplicate]]
+            attributes = _ShardAttributes(work)
+            keeper_ids = attributes.column(rows["keeper"], "ids")
+            root_ids = attributes.column(rows["root"], "ids")
+            for i, row, keeper, root in zip(duplicate, rows, keeper_ids, root_ids, strict=True):
+                detail = {
+                    "cluster_id": root.decode(),
+                    "keeper_id": keeper.decode(),
+                    "cluster_size": int(row["size"]),
+                }
+                rejections[i] = (REASON, json.dumps(detail))
+        counters = Counter({"cluster_keepers": int(np.count_nonzero(hit)) - len(duplicate)})
+        return split_by_rejections(batch, rejections, counters)
+
+
+def _shingle_sets(hashes: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each document's sorted unique shingle hashes, concatenated, and their counts."""
+    doc = np.repeat(np.arange(len(counts)), counts)
+    order = np.lexsort((hashes, doc))
+    doc, hashes = doc[order], hashes[order]
+    first = np.r_[True, (doc[1:] != doc[:-1]) | (hashes[1:] != hashes[:-1])]
+    return hashes[first], np.bincount(doc[first], minlength=len(counts))
