@@ -157,16 +157,23 @@ def _run_steps(
     output_dir: str,
     executor: Executor,
     progress: bool,
-) -> dict[str, Any]:
-    """Drive the stage's plan; finished steps are replayed from their markers on resume."""
+) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
+    """Drive the stage's plan; finished steps are replayed from their markers on resume.
+    Returns the plan's summary and, per step, its wall and summed task seconds."""
     plan = stage.plan(files)
+    timings: dict[str, dict[str, float]] = {}
     try:
         step = next(plan)
         while True:
+            started = time.perf_counter()
             results = _run_step(step, run, config, files, output_dir, executor, progress)
+            timings[step.name] = {
+                "wall": round(time.perf_counter() - started, 3),
+                "tasks": round(sum(r["seconds"] for r in results), 3),
+            }
             step = plan.send(results)
     except StopIteration as finished:
-        return finished.value
+        return finished.value, timings
 
 
 def run_stage(run: StageRun, executor: Executor, progress: bool = True) -> dict[str, Any]:
@@ -192,9 +199,10 @@ def run_stage(run: StageRun, executor: Executor, progress: bool = True) -> dict[
     stage = build_stage(run.name, config)
     if (line := stage.describe()) is not None:
         print(f"{run.name}: {line}", file=sys.stderr)
-    steps = None
+    global_stats: dict[str, Any] = {}
     if isinstance(stage, GlobalStage):
-        steps = _run_steps(stage, run, config, files, output_dir, executor, progress)
+        summary, timings = _run_steps(stage, run, config, files, output_dir, executor, progress)
+        global_stats = {"steps": summary, "step_seconds": timings}
     done = stage_dir.finished_tasks() if resumed else {}
     specs = [
         TaskSpec(run.name, config, i, path, output_dir, run.shard_target_bytes)
@@ -206,7 +214,7 @@ def run_stage(run: StageRun, executor: Executor, progress: bool = True) -> dict[
         "stage": run.name,
         "fingerprint": fp,
         **_aggregate(stage_dir.finished_tasks()),
-        **({"steps": steps} if steps is not None else {}),
+        **global_stats,
         "wall_seconds": round(time.perf_counter() - started, 3),
         "resumed_tasks": len(done),
     }

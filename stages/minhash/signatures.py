@@ -425,6 +425,7 @@ def _gauss_legendre(lo: float, hi: float, order: int = 96) -> tuple[np.ndarray, 
     return lo + half * (x + 1), half * w
 
 
+@lru_cache(maxsize=64)  # every task of a stage rebuilds its config; the search costs ~10 ms
 def optimal_bands(
     threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5
 ) -> tuple[int, int]:

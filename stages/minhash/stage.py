@@ -5,15 +5,14 @@ Steps (each a set of tasks; files go through `pipeline.exchange.Exchange`):
 1. `signatures` (per shard): shingle hashes, MinHash signatures, one key per band. Band rows
    `(key, node)` go to partition `key mod P`; each document's id, keeper score and (with
    `verify`) its sorted shingle set are saved for random access.
-2. `buckets` (per partition): documents sharing a band key are candidates; each bucket yields
-   star edges (smallest node, other node), routed by a hash of the pair.
-3. `pairs` (per partition): each candidate pair once (a pair shares many bands), kept only if
-   its exact shingle Jaccard clears the threshold when `verify` is on.
-4. `star-NNN` (per partition, repeated): alternating large-star and small-star rounds over
+2. `buckets` (per partition): documents sharing a band key are candidates. Without `verify`
+   a bucket yields star edges (smallest node, other node); with it, every pair of members
+   whose exact shingle Jaccard clears the threshold ends up connected (`_PairVerifier.link`).
+3. `star-NNN` (per partition, repeated): alternating large-star and small-star rounds over
    node-partitioned edges until every component is a star around its smallest node.
-5. `clusters` (per partition): each star is a cluster; its keeper is the member with the
+4. `clusters` (per partition): each star is a cluster; its keeper is the member with the
    highest keeper score, then the smallest document id. Assignments go to their shard.
-6. apply (per shard): members that are not their cluster's keeper are rejected
+5. apply (per shard): members that are not their cluster's keeper are rejected
    (`minhash_duplicate`, with the cluster id, keeper id and cluster size).
 
 A node is `(shard index << 32) | row`: it depends only on the sorted input shards, never on
@@ -24,7 +23,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -46,6 +45,7 @@ from stages.minhash.lsh import (
 )
 from stages.minhash.signatures import (
     MinHasher,
+    Scheme,
     ShingleConfig,
     batch_shingle_hashes,
     optimal_bands,
@@ -57,6 +57,9 @@ BAND_RECORD = np.dtype([("key", "<u8"), ("node", "<i8")])
 CLUSTER_RECORD = np.dtype([("node", "<i8"), ("keeper", "<i8"), ("root", "<i8"), ("size", "<i8")])
 REASON = "minhash_duplicate"
 MAX_ROUNDS = 200  # large-star/small-star needs O(log^2 n) rounds; this is a bug guard
+# Comparisons a bucket member may make: bounds the work of a bucket of many mutually dissimilar
+# documents (LSH false positives); a bucket that reaches it is counted in the stats.
+MAX_COMPARISONS = 64
 
 
 class MinhashConfig(StageConfig):
@@ -72,12 +75,17 @@ class MinhashConfig(StageConfig):
         "precision)",
     )
     num_perm: int = Field(256, ge=1, description="MinHash permutations")
-    bands: int | None = Field(None, ge=1, description="LSH bands (with rows; default: chosen)")
-    rows: int | None = Field(None, ge=1, description="rows per band (with bands)")
+    bands: int | None = Field(
+        None, ge=1, description="LSH bands; with rows, overrides the choice from lsh_threshold"
+    )
+    rows: int | None = Field(None, ge=1, description="rows per band; given with bands")
     seed: int = Field(1, description="seed of the permutations (datasketch's)")
+    scheme: Scheme = Field(
+        "affine32", description="datasketch's permutation scheme (affine32: >= 2.0; legacy)"
+    )
     ngram: int = Field(5, ge=1, description="words per shingle")
     cjk_ngram: int = Field(5, ge=1, description="characters per shingle in CJK documents")
-    lowercase: bool = True
+    lowercase: bool = Field(True, description="lower-case before shingling")
     fold_digits: bool = Field(True, description="every digit becomes 0 before shingling")
     strip_punctuation: bool = Field(True, description="tokens are runs of word characters")
     verify: bool = Field(
@@ -89,7 +97,7 @@ class MinhashConfig(StageConfig):
         "ignored when the input has no such column",
     )
     partitions: int | None = Field(
-        None, ge=1, description="partitions of band keys and edges (default: one per shard)"
+        None, ge=1, description="partitions of band keys and edges; None: one per input shard"
     )
 
     @model_validator(mode="after")
@@ -193,9 +201,8 @@ class MinhashStage(GlobalStage):
     def plan(self, shards: Sequence[str]) -> StepPlan:
         partitions = self.config.partitions or max(len(shards), 1)
         signed = yield Step("signatures", len(shards), {"partitions": partitions})
-        yield Step("buckets", partitions, {"partitions": partitions})
-        paired = yield Step("pairs", partitions, {"partitions": partitions})
-        edges, rounds = "pairs", 0
+        bucketed = yield Step("buckets", partitions, {"partitions": partitions})
+        edges, rounds = "buckets", 0
         while True:
             large = rounds % 2 == 0
             step = Step(
@@ -210,12 +217,12 @@ class MinhashStage(GlobalStage):
             if rounds >= MAX_ROUNDS:
                 raise RuntimeError(f"connected components did not converge in {MAX_ROUNDS} rounds")
         clustered = yield Step("clusters", partitions, {"input": edges, "shards": len(shards)})
-        return self._summary(signed, paired, rounds, clustered)
+        return self._summary(signed, bucketed, rounds, clustered)
 
     def _summary(
         self,
         signed: list[dict[str, Any]],
-        paired: list[dict[str, Any]],
+        bucketed: list[dict[str, Any]],
         rounds: int,
         clustered: list[dict[str, Any]],
     ) -> dict[str, Any]:
@@ -231,11 +238,13 @@ class MinhashStage(GlobalStage):
             "bands": self.bands,
             "rows": self.rows,
             "s_curve_threshold": round(s_curve_threshold(self.bands, self.rows), 4),
-            "partitions": len(paired),
+            "partitions": len(bucketed),
             "documents": total(signed, "documents"),
             "documents_without_shingles": total(signed, "empty"),
-            "candidate_pairs": total(paired, "candidates"),
-            "pairs_failing_verification": total(paired, "unverified"),
+            "edges": total(bucketed, "edges"),
+            "pairs_verified": total(bucketed, "verified"),
+            "pairs_failing_verification": total(bucketed, "failed"),
+            "buckets_over_comparison_limit": total(bucketed, "comparison_limit"),
             "component_rounds": rounds,
             "clusters": total(clustered, "clusters"),
             "documents_in_clusters": total(clustered, "members"),
@@ -249,8 +258,6 @@ class MinhashStage(GlobalStage):
             return self._signatures(work, index, shards[index], step.params["partitions"])
         if step.name == "buckets":
             return self._buckets(work, index, step.params["partitions"])
-        if step.name == "pairs":
-            return self._pairs(work, index, step.params["partitions"])
         if step.name.startswith("star-"):
             return self._star_round(work, step, index)
         if step.name == "clusters":
@@ -261,7 +268,7 @@ class MinhashStage(GlobalStage):
 
     def _signatures(self, work: Exchange, shard: int, path: str, partitions: int) -> dict:
         cfg = self.config
-        hasher, shingle_cfg = MinHasher(cfg.num_perm, cfg.seed), cfg.shingles()
+        hasher, shingle_cfg = MinHasher(cfg.num_perm, cfg.seed, cfg.scheme), cfg.shingles()
         keys, nodes, ids, scores, sets, set_sizes = [], [], [], [], [], []
         first_row = empty = 0
         for batch in read_shard(path):
@@ -309,34 +316,24 @@ class MinhashStage(GlobalStage):
 
     def _buckets(self, work: Exchange, partition: int, partitions: int) -> dict:
         records = work.read_partition("signatures", partition, BAND_RECORD)
-        edges = star_edges(records["key"], records["node"])
-        # A pair of near-duplicates shares many bands, so it is found in many partitions:
-        # route pairs by their own hash so the pairs step sees (and verifies) each once.
-        pairs = np.empty(len(edges), dtype=EDGE_RECORD)
-        pairs["node"], pairs["nbr"] = edges[:, 0], edges[:, 1]
-        with np.errstate(over="ignore"):
-            pair_hash = edges[:, 0] * np.int64(0x9E3779B97F4A7C1) ^ edges[:, 1]
-        routed = node_partition(pair_hash, partitions)
-        work.write_partitioned("buckets", partition, pairs, routed, partitions)
-        return {"bucket_edges": len(edges)}
-
-    def _pairs(self, work: Exchange, partition: int, partitions: int) -> dict:
-        records = work.read_partition("buckets", partition, EDGE_RECORD)
-        edges = np.unique(np.stack([records["node"], records["nbr"]], axis=1), axis=0)
-        candidates, unverified = len(edges), 0
-        if self.config.verify and len(edges):
-            attributes = _ShardAttributes(work)
-            similar = np.array(
-                [
-                    exact_jaccard(attributes.shingle_set(a), attributes.shingle_set(b))
-                    >= self.config.threshold
-                    for a, b in edges.tolist()
-                ]
-            )
-            unverified = int(np.count_nonzero(~similar))
-            edges = edges[similar]
-        self._write_edges(work, "pairs", partition, edges, partitions)
-        return {"candidates": candidates, "unverified": unverified}
+        if not self.config.verify:
+            edges = star_edges(records["key"], records["node"])
+            self._write_edges(work, "buckets", partition, edges, partitions)
+            return {"edges": len(edges), "verified": 0, "failed": 0, "comparison_limit": 0}
+        verifier = _PairVerifier(_ShardAttributes(work), self.config.threshold)
+        edges, limited_buckets = [], 0
+        for members in bucket_members(records["key"], records["node"]):
+            found, limited = verifier.link(members)
+            edges += found
+            limited_buckets += limited
+        edges_array = np.unique(np.array(edges, dtype=np.int64).reshape(-1, 2), axis=0)
+        self._write_edges(work, "buckets", partition, edges_array, partitions)
+        return {
+            "edges": len(edges_array),
+            "verified": verifier.passed,
+            "failed": verifier.failed,
+            "comparison_limit": limited_buckets,
+        }
 
     def _write_edges(
         self, work: Exchange, step: str, task: int, edges: np.ndarray, partitions: int
@@ -413,8 +410,66 @@ class MinhashStage(GlobalStage):
 
 def _shingle_sets(hashes: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each document's sorted unique shingle hashes, concatenated, and their counts."""
-    doc = np.repeat(np.arange(len(counts)), counts)
-    order = np.lexsort((hashes, doc))
-    doc, hashes = doc[order], hashes[order]
-    first = np.r_[True, (doc[1:] != doc[:-1]) | (hashes[1:] != hashes[:-1])]
-    return hashes[first], np.bincount(doc[first], minlength=len(counts))
+    doc = np.repeat(np.arange(len(counts), dtype=np.uint64), counts)
+    keys = np.unique((doc << np.uint64(32)) | hashes.astype(np.uint64))  # one sort, by doc
+    sizes = np.bincount((keys >> np.uint64(32)).astype(np.int64), minlength=len(counts))
+    return (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32), sizes
+
+
+def bucket_members(keys: np.ndarray, nodes: np.ndarray) -> Iterator[list[int]]:
+    """The nodes of every bucket with more than one, each sorted, buckets in key order."""
+    order = np.lexsort((nodes, keys))
+    keys, nodes = keys[order], nodes[order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else keys
+    ends = np.r_[starts[1:], len(keys)]
+    for lo, hi in zip(
+        starts[ends - starts > 1].tolist(), ends[ends - starts > 1].tolist(), strict=True
+    ):
+        yield nodes[lo:hi].tolist()
+
+
+class _PairVerifier:
+    """Exact-Jaccard links within buckets; each pair is compared at most once per task."""
+
+    def __init__(self, attributes: _ShardAttributes, threshold: float) -> None:
+        self.attributes, self.threshold = attributes, threshold
+        self._seen: dict[tuple[int, int], bool] = {}
+        self.passed = self.failed = 0
+
+    def similar(self, a: int, b: int) -> bool:
+        if (a, b) not in self._seen:
+            jac = exact_jaccard(self.attributes.shingle_set(a), self.attributes.shingle_set(b))
+            self._seen[a, b] = ok = jac >= self.threshold
+            self.passed, self.failed = self.passed + ok, self.failed + (not ok)
+        return self._seen[a, b]
+
+    def link(self, members: list[int]) -> tuple[list[tuple[int, int]], int]:
+        """Edges that connect every similar pair of the bucket's members.
+
+        Each member is verified against one earlier member of every group (connected set)
+        the bucket has so far, and joins each group it is similar to; pairs already in one
+        group are never compared. An exact-copy bucket of m costs m - 1 comparisons, a bucket
+        of m dissimilar documents m(m-1)/2, cut at MAX_COMPARISONS per member. Returns the
+        edges and 1 if that limit cut a member's comparisons short."""
+        group = list(range(len(members)))  # union-find over positions in the bucket
+
+        def find(i: int) -> int:
+            while group[i] != i:
+                group[i] = group[group[i]]
+                i = group[i]
+            return i
+
+        edges, limited = [], 0
+        for j, member in enumerate(members):
+            compared = 0
+            for i in range(j):
+                if find(i) == find(j):
+                    continue
+                if compared == MAX_COMPARISONS:
+                    limited = 1
+                    break
+                compared += 1
+                if self.similar(members[i], member):
+                    edges.append((members[i], member))
+                    group[find(i)] = find(j)
+        return edges, limited
