@@ -49,7 +49,8 @@ from common import (
     utc_timestamp,
 )
 
-from stages.minhash.signatures import MinHasher, ShingleConfig, _class_table, tokens
+from stages.codepoints import class_table
+from stages.minhash.signatures import MinHasher, ShingleConfig, tokens
 
 SOURCES = (
     ("English", "samples/cc/llamafactory_c4_demo.jsonl"),
@@ -203,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     pinning = pin_to_one_cpu(args.cpu)
     texts, cjk, desc = load_corpus(args.target_mb)
     n_bytes = sum(len(t.encode()) for t in texts)
-    _class_table()  # one-time code point table (~0.2 s), built before timing
+    class_table()  # one-time code point table (~0.2 s), built before timing
     jobs = jobs_for(texts, cjk)
     for job in jobs.values():  # warm-up
         job()

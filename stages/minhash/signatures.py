@@ -73,26 +73,25 @@ from typing import Literal
 
 import numpy as np
 
+from stages.codepoints import (
+    ALPHA,
+    CJK,
+    CJK_RANGES,
+    DIGIT,
+    NONSPACE,
+    P_TOKEN,
+    WORD,
+    class_table,
+    fmix64_np,
+    token_hashes,
+)
+
 Scheme = Literal["affine32", "legacy"]
 
-P_TOKEN = 0x9E3779B97F4A7C15
 Q_SHINGLE = 0xC2B2AE3D27D4EB4F
 MASK64 = (1 << 64) - 1
 MAX_HASH = (1 << 32) - 1
 MERSENNE_PRIME = (1 << 61) - 1
-# Han (Unified Ideographs, Ext. A-F, compatibility) and Japanese kana: scripts written
-# without spaces between words. Hangul is written with spaces and is shingled by words.
-CJK_RANGES = (
-    (0x3040, 0x30FF),
-    (0x31F0, 0x31FF),
-    (0x3400, 0x4DBF),
-    (0x4E00, 0x9FFF),
-    (0xF900, 0xFAFF),
-    (0xFF66, 0xFF9F),
-    (0x20000, 0x2FA1F),
-)
-_N_CODEPOINTS = 0x110000
-_WORD, _NONSPACE, _ALPHA, _CJK, _DIGIT = 1, 2, 4, 8, 16
 _BATCH_CHARS = 1 << 21  # code points per vectorized batch in signatures()
 _PERM_CHUNK = 8192  # shingles per (num_perm x chunk) permutation block
 
@@ -171,56 +170,6 @@ def shingles(text: str, cfg: ShingleConfig = ShingleConfig()) -> list[bytes]:
 # --- vectorized path ---------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
-def _class_table() -> np.ndarray:
-    """uint8 class bits for every code point (built once, ~0.3 s)."""
-    table = np.zeros(_N_CODEPOINTS, dtype=np.uint8)
-    everything = "".join(map(chr, range(_N_CODEPOINTS)))
-    for bit, pattern in (
-        (_WORD, r"\w+"),
-        (_NONSPACE, r"\S+"),
-        (_ALPHA, r"[^\W\d_]+"),
-        (_DIGIT, r"\d+"),
-    ):
-        for m in re.finditer(pattern, everything):
-            table[m.start() : m.end()] |= bit
-    for lo, hi in CJK_RANGES:
-        table[lo : hi + 1] |= _CJK
-    # str.isalpha and re's [^\W\d_] agree except on a few marks; the definition is isalpha
-    alpha = np.fromiter(map(str.isalpha, everything), dtype=bool, count=_N_CODEPOINTS)
-    table[alpha] |= _ALPHA
-    table[~alpha] &= np.uint8(0xFF ^ _ALPHA)
-    return table
-
-
-_POW_CACHE: dict[str, np.ndarray] = {}
-
-
-def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(P**i, P**-i) mod 2**64 for i < n, cached and grown by doubling."""
-    have = _POW_CACHE.get("p")
-    if have is None or len(have) < n:
-        size = max(n, 2 * len(have) if have is not None else 1 << 16)
-        inv = pow(P_TOKEN, -1, 1 << 64)
-        with np.errstate(over="ignore"):
-            p = np.full(size, P_TOKEN, dtype=np.uint64)
-            p[0] = 1
-            q = np.full(size, inv, dtype=np.uint64)
-            q[0] = 1
-            _POW_CACHE["p"] = np.cumprod(p, dtype=np.uint64)
-            _POW_CACHE["q"] = np.cumprod(q, dtype=np.uint64)
-    return _POW_CACHE["p"], _POW_CACHE["q"]
-
-
-def fmix64_np(h: np.ndarray) -> np.ndarray:
-    h = h ^ (h >> np.uint64(33))
-    h *= np.uint64(0xFF51AFD7ED558CCD)
-    h ^= h >> np.uint64(33)
-    h *= np.uint64(0xC4CEB9FE1A85EC53)
-    h ^= h >> np.uint64(33)
-    return h
-
-
 def _fmix32_np(h: np.ndarray) -> np.ndarray:
     h = h ^ (h >> np.uint32(16))
     h *= np.uint32(0x85EBCA6B)
@@ -238,15 +187,15 @@ def batch_shingle_hashes(texts: Sequence[str], cfg: ShingleConfig) -> tuple[np.n
     lengths = np.fromiter(map(len, texts), dtype=np.int64, count=n_docs) + 1  # + separator
     joined = "\n".join(texts) + "\n"  # "\n" is neither a word nor a non-space character
     cp = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    cls = _class_table()[cp]
+    cls = class_table()[cp]
     if cfg.fold_digits:
-        cp = np.where(cls & _DIGIT, np.uint32(48), cp)
-    inside = (cls & (_WORD if cfg.strip_punctuation else _NONSPACE)) != 0
+        cp = np.where(cls & DIGIT, np.uint32(48), cp)
+    inside = (cls & (WORD if cfg.strip_punctuation else NONSPACE)) != 0
     doc_start = np.zeros(n_docs, dtype=np.int64)
     np.cumsum(lengths[:-1], out=doc_start[1:])
     # per-document script: more than half of the letters CJK
-    alpha = np.add.reduceat((cls & _ALPHA) != 0, doc_start) if n_docs else np.zeros(0)
-    cjk = np.add.reduceat((cls & _CJK) != 0, doc_start) if n_docs else np.zeros(0)
+    alpha = np.add.reduceat((cls & ALPHA) != 0, doc_start) if n_docs else np.zeros(0)
+    cjk = np.add.reduceat((cls & CJK) != 0, doc_start) if n_docs else np.zeros(0)
     doc_cjk = 2 * cjk > alpha
     if doc_cjk.any():
         char_mode = np.repeat(doc_cjk, lengths)
@@ -258,12 +207,7 @@ def batch_shingle_hashes(texts: Sequence[str], cfg: ShingleConfig) -> tuple[np.n
         edges = np.diff(inside.view(np.int8), prepend=np.int8(0), append=np.int8(0))
         starts = np.flatnonzero(edges == 1)
         ends = np.flatnonzero(edges == -1)
-    # token hashes from one prefix sum of c_i * P**i
-    pw, inv = _powers(len(cp) + 1)
-    with np.errstate(over="ignore"):
-        prefix = np.zeros(len(cp) + 1, dtype=np.uint64)
-        np.cumsum(cp * pw[: len(cp)], out=prefix[1:])
-        tok = fmix64_np((prefix[ends] - prefix[starts]) * inv[starts])
+    tok = token_hashes(cp, starts, ends)
     n_tok = len(tok)
     tok_doc = np.searchsorted(doc_start, starts, side="right") - 1
     tok_count = np.bincount(tok_doc, minlength=n_docs)

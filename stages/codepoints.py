@@ -1,0 +1,90 @@
+"""Vectorized text kernels shared by stages: code point classes and token hashes.
+
+Text is handled as a numpy array of Unicode code points (UTF-32), so tokenization and hashing
+run without a Python loop per token. Used by the minhash signatures and substring dedup.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import numpy as np
+
+P_TOKEN = 0x9E3779B97F4A7C15
+_N_CODEPOINTS = 0x110000
+WORD, NONSPACE, ALPHA, CJK, DIGIT = 1, 2, 4, 8, 16
+# Han (Unified Ideographs, Ext. A-F, compatibility) and Japanese kana: scripts written
+# without spaces between words. Hangul is written with spaces and is shingled by words.
+CJK_RANGES = (
+    (0x3040, 0x30FF),
+    (0x31F0, 0x31FF),
+    (0x3400, 0x4DBF),
+    (0x4E00, 0x9FFF),
+    (0xF900, 0xFAFF),
+    (0xFF66, 0xFF9F),
+    (0x20000, 0x2FA1F),
+)
+
+
+@lru_cache(maxsize=1)
+def class_table() -> np.ndarray:
+    """uint8 class bits for every code point (built once, ~0.3 s)."""
+    table = np.zeros(_N_CODEPOINTS, dtype=np.uint8)
+    everything = "".join(map(chr, range(_N_CODEPOINTS)))
+    for bit, pattern in (
+        (WORD, r"\w+"),
+        (NONSPACE, r"\S+"),
+        (ALPHA, r"[^\W\d_]+"),
+        (DIGIT, r"\d+"),
+    ):
+        for m in re.finditer(pattern, everything):
+            table[m.start() : m.end()] |= bit
+    for lo, hi in CJK_RANGES:
+        table[lo : hi + 1] |= CJK
+    # str.isalpha and re's [^\W\d_] agree except on a few marks; the definition is isalpha
+    alpha = np.fromiter(map(str.isalpha, everything), dtype=bool, count=_N_CODEPOINTS)
+    table[alpha] |= ALPHA
+    table[~alpha] &= np.uint8(0xFF ^ ALPHA)
+    return table
+
+
+_POW_CACHE: dict[str, np.ndarray] = {}
+
+
+def powers(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(P**i, P**-i) mod 2**64 for i < n, cached and grown by doubling."""
+    have = _POW_CACHE.get("p")
+    if have is None or len(have) < n:
+        size = max(n, 2 * len(have) if have is not None else 1 << 16)
+        inv = pow(P_TOKEN, -1, 1 << 64)
+        with np.errstate(over="ignore"):
+            p = np.full(size, P_TOKEN, dtype=np.uint64)
+            p[0] = 1
+            q = np.full(size, inv, dtype=np.uint64)
+            q[0] = 1
+            _POW_CACHE["p"] = np.cumprod(p, dtype=np.uint64)
+            _POW_CACHE["q"] = np.cumprod(q, dtype=np.uint64)
+    return _POW_CACHE["p"], _POW_CACHE["q"]
+
+
+def fmix64_np(h: np.ndarray) -> np.ndarray:
+    h = h ^ (h >> np.uint64(33))
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xC4CEB9FE1A85EC53)
+    h ^= h >> np.uint64(33)
+    return h
+
+
+def token_hashes(cp: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """uint64 hash of each token ``cp[start:end]``: ``fmix64(sum_i c_i * P**i)`` mod 2**64.
+
+    One prefix sum ``H[i] = sum_{j<i} c_j * P**j`` serves every token: its hash is the
+    difference of two prefix values scaled by ``P**-start`` (P is odd, so invertible).
+    """
+    pw, inv = powers(len(cp) + 1)
+    with np.errstate(over="ignore"):
+        prefix = np.zeros(len(cp) + 1, dtype=np.uint64)
+        np.cumsum(cp.astype(np.uint64) * pw[: len(cp)], out=prefix[1:])
+        return fmix64_np((prefix[ends] - prefix[starts]) * inv[starts])
