@@ -13,6 +13,7 @@ STAGE_CLASSES: dict[str, str] = {
     "filter": "stages.filter.stage:FilterStage",
     "score": "stages.score.stage:ScoreStage",
     "minhash": "stages.minhash.stage:MinhashStage",
+    "substring": "stages.substring.stage:SubstringStage",
 }
 
 

@@ -49,23 +49,22 @@ def class_table() -> np.ndarray:
     return table
 
 
-_POW_CACHE: dict[str, np.ndarray] = {}
+_POW_CACHE: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
 
-def powers(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(P**i, P**-i) mod 2**64 for i < n, cached and grown by doubling."""
-    have = _POW_CACHE.get("p")
-    if have is None or len(have) < n:
-        size = max(n, 2 * len(have) if have is not None else 1 << 16)
-        inv = pow(P_TOKEN, -1, 1 << 64)
+def powers(n: int, base: int = P_TOKEN) -> tuple[np.ndarray, np.ndarray]:
+    """(base**i, base**-i) mod 2**64 for i < n (base odd), cached and grown by doubling."""
+    have = _POW_CACHE.get(base)
+    if have is None or len(have[0]) < n:
+        size = max(n, 2 * len(have[0]) if have is not None else 1 << 16)
+        inv = pow(base, -1, 1 << 64)
         with np.errstate(over="ignore"):
-            p = np.full(size, P_TOKEN, dtype=np.uint64)
+            p = np.full(size, base, dtype=np.uint64)
             p[0] = 1
             q = np.full(size, inv, dtype=np.uint64)
             q[0] = 1
-            _POW_CACHE["p"] = np.cumprod(p, dtype=np.uint64)
-            _POW_CACHE["q"] = np.cumprod(q, dtype=np.uint64)
-    return _POW_CACHE["p"], _POW_CACHE["q"]
+            _POW_CACHE[base] = (np.cumprod(p, dtype=np.uint64), np.cumprod(q, dtype=np.uint64))
+    return _POW_CACHE[base]
 
 
 def fmix64_np(h: np.ndarray) -> np.ndarray:
@@ -88,3 +87,16 @@ def token_hashes(cp: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.nda
         prefix = np.zeros(len(cp) + 1, dtype=np.uint64)
         np.cumsum(cp.astype(np.uint64) * pw[: len(cp)], out=prefix[1:])
         return fmix64_np((prefix[ends] - prefix[starts]) * inv[starts])
+
+
+def window_hashes(values: np.ndarray, width: int, base: int) -> np.ndarray:
+    """uint64 hash of every run of `width` consecutive `values` (len - width + 1 of them):
+    ``fmix64(sum_j v_{i+j} * base**j)``, from one prefix sum like `token_hashes`."""
+    n = len(values) - width + 1
+    if n <= 0:
+        return np.zeros(0, dtype=np.uint64)
+    pw, inv = powers(len(values) + 1, base)
+    with np.errstate(over="ignore"):
+        prefix = np.zeros(len(values) + 1, dtype=np.uint64)
+        np.cumsum(values * pw[: len(values)], out=prefix[1:])
+        return fmix64_np((prefix[width : width + n] - prefix[:n]) * inv[:n])
