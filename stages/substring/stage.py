@@ -20,6 +20,8 @@ first in corpus order (policy `keep_first`). Steps:
 
 from __future__ import annotations
 
+import math
+import os
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -50,6 +52,7 @@ WINDOW_RECORD = np.dtype(
 REMOVAL_RECORD = np.dtype([("node", "<i8"), ("token", "<u4")])
 REMOVED_COLUMN = pa.field("substring_removed", pa.list_(pa.list_(pa.int64(), 2)))
 REASON = "substring_too_short"
+BYTES_PER_TOKEN = 3  # a CJK character is 3 UTF-8 bytes and one token; English words are longer
 
 
 class SubstringConfig(StageConfig):
@@ -70,7 +73,13 @@ class SubstringConfig(StageConfig):
         50, ge=0, description="reject a document left with fewer tokens after removal"
     )
     partitions: int | None = Field(
-        None, ge=1, description="partitions of the window hashes; None: one per input shard"
+        None,
+        ge=1,
+        description="partitions of the window records; None: enough that each holds about "
+        "partition_mb (at least one per input shard)",
+    )
+    partition_mb: int = Field(
+        256, ge=1, description="target window records per partition (sets a task's memory)"
     )
 
 
@@ -101,8 +110,16 @@ class SubstringStage(GlobalStage):
             f"documents left with < {cfg.min_remaining_tokens} tokens are rejected"
         )
 
+    def partitions(self, shards: Sequence[str]) -> int:
+        """Configured, or from the input size: a window record (28 bytes) per token, and at
+        most one token per BYTES_PER_TOKEN bytes of shard (CJK text's worst case)."""
+        if self.config.partitions:
+            return self.config.partitions
+        records = sum(os.path.getsize(s) for s in shards) / BYTES_PER_TOKEN * WINDOW_RECORD.itemsize
+        return max(len(shards), 1, math.ceil(records / (self.config.partition_mb * 2**20)))
+
     def plan(self, shards: Sequence[str]) -> StepPlan:
-        partitions = self.config.partitions or max(len(shards), 1)
+        partitions = self.partitions(shards)
         mapped = yield Step("windows", len(shards), {"partitions": partitions})
         reduced = yield Step("repeats", partitions, {"shards": len(shards)})
         totals: Counter[str] = Counter()
@@ -168,14 +185,24 @@ class SubstringStage(GlobalStage):
         texts = _ShardTexts(work)
         unit_key = span_key if self.config.mode == "spans" else normalized_line
         remove, occurrences, collisions = [], 0, 0
+        nodes = candidates["node"].tolist()
+        offsets, lengths = candidates["offset"].tolist(), candidates["length"].tolist()
         starts = np.flatnonzero(np.r_[True, candidates["hash"][1:] != candidates["hash"][:-1]])
-        for lo, hi in zip(starts, np.r_[starts[1:], len(candidates)], strict=True):
-            copies: dict[str, list[int]] = defaultdict(list)
+        for lo, hi in zip(
+            starts.tolist(), np.r_[starts[1:], len(candidates)].tolist(), strict=True
+        ):
+            # Identical bytes are the same unit; byte variants (other whitespace) are compared
+            # by their keys, computed once per variant.
+            variants: dict[bytes, list[int]] = defaultdict(list)
             for i in range(lo, hi):  # sorted by node, token: corpus order
-                copies[unit_key(texts.window(candidates[i]).decode())].append(i)
+                variants[texts.window(nodes[i], offsets[i], lengths[i])].append(i)
+            copies: dict[str, list[int]] = defaultdict(list)
+            for raw, members in variants.items():
+                copies[unit_key(raw.decode())] += members
             collisions += len(copies) > 1
             for members in copies.values():
                 if len(members) > 1:
+                    members.sort()  # corpus order across byte variants
                     occurrences += len(members)
                     remove += members[1:] if self.config.policy == "keep_first" else members
         out = np.empty(len(remove), dtype=REMOVAL_RECORD)
@@ -271,12 +298,12 @@ class _ShardTexts:
         self.work = work
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
-    def window(self, record: np.void) -> bytes:
-        shard, row = int(record["node"]) >> 32, int(record["node"]) & 0xFFFFFFFF
+    def window(self, node: int, offset: int, length: int) -> bytes:
+        shard, row = node >> 32, node & 0xFFFFFFFF
         if shard not in self._cache:
             text = self.work.load("windows", f"{shard:05d}.text")
             offsets = self.work.load("windows", f"{shard:05d}.offsets")
             self._cache[shard] = (text, offsets)
-        text, offsets = self._cache[shard]
-        start = int(offsets[row]) + int(record["offset"])
-        return text[start : start + int(record["length"])].tobytes()
+        text, doc_offsets = self._cache[shard]
+        start = int(doc_offsets[row]) + offset
+        return text[start : start + length].tobytes()
