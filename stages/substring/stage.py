@@ -185,8 +185,10 @@ class SubstringStage(GlobalStage):
         texts = _ShardTexts(work)
         unit_key = span_key if self.config.mode == "spans" else normalized_line
         remove, occurrences, collisions = [], 0, 0
-        nodes = candidates["node"].tolist()
-        offsets, lengths = candidates["offset"].tolist(), candidates["length"].tolist()
+        shard_of = (candidates["node"] >> 32).tolist()
+        begins = texts.starts(candidates["node"], candidates["offset"])
+        ends = (begins + candidates["length"]).tolist()
+        begins = begins.tolist()
         starts = np.flatnonzero(np.r_[True, candidates["hash"][1:] != candidates["hash"][:-1]])
         for lo, hi in zip(
             starts.tolist(), np.r_[starts[1:], len(candidates)].tolist(), strict=True
@@ -195,10 +197,12 @@ class SubstringStage(GlobalStage):
             # by their keys, computed once per variant.
             variants: dict[bytes, list[int]] = defaultdict(list)
             for i in range(lo, hi):  # sorted by node, token: corpus order
-                variants[texts.window(nodes[i], offsets[i], lengths[i])].append(i)
-            copies: dict[str, list[int]] = defaultdict(list)
-            for raw, members in variants.items():
-                copies[unit_key(raw.decode())] += members
+                variants[texts.text(shard_of[i])[begins[i] : ends[i]].tobytes()].append(i)
+            copies: dict[Any, list[int]] = variants
+            if len(variants) > 1:
+                copies = defaultdict(list)
+                for raw, members in variants.items():
+                    copies[unit_key(raw.decode())] += members
             collisions += len(copies) > 1
             for members in copies.values():
                 if len(members) > 1:
@@ -220,7 +224,7 @@ class SubstringStage(GlobalStage):
     ) -> BatchOutput:
         if shard not in self._removals:
             found = work.read_partition("repeats", shard, REMOVAL_RECORD)
-            self._removals[shard] = np.sort(found, order=["node", "token"])
+            self._removals[shard] = found[np.lexsort((found["token"], found["node"]))]
         removals = self._removals[shard]
         nodes = _nodes(shard, np.arange(first_row, first_row + batch.num_rows))
         lo = np.searchsorted(removals["node"], nodes, side="left")
@@ -292,18 +296,23 @@ def _with_columns(
 
 
 class _ShardTexts:
-    """Random access to the UTF-8 text the windows step saved for each shard."""
+    """Random access to the UTF-8 text the windows step saved for each shard (memory-mapped:
+    a task reads only the pages of the windows it verifies)."""
 
     def __init__(self, work: Exchange) -> None:
         self.work = work
-        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._texts: dict[int, memoryview] = {}
 
-    def window(self, node: int, offset: int, length: int) -> bytes:
-        shard, row = node >> 32, node & 0xFFFFFFFF
-        if shard not in self._cache:
-            text = self.work.load("windows", f"{shard:05d}.text")
-            offsets = self.work.load("windows", f"{shard:05d}.offsets")
-            self._cache[shard] = (text, offsets)
-        text, doc_offsets = self._cache[shard]
-        start = int(doc_offsets[row]) + offset
-        return text[start : start + length].tobytes()
+    def text(self, shard: int) -> memoryview:
+        if shard not in self._texts:
+            self._texts[shard] = memoryview(self.work.load("windows", f"{shard:05d}.text"))
+        return self._texts[shard]
+
+    def starts(self, nodes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """Byte position of each window in its shard's text."""
+        shards, rows = nodes >> 32, nodes & 0xFFFFFFFF
+        out = offsets.astype(np.int64)
+        for shard in np.unique(shards).tolist():
+            mask = shards == shard
+            out[mask] += self.work.load("windows", f"{shard:05d}.offsets")[rows[mask]]
+        return out
