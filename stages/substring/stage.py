@@ -179,8 +179,10 @@ class SubstringStage(GlobalStage):
     def _repeats(self, work: Exchange, partition: int, shards: int) -> dict:
         found = work.read_partition("windows", partition, WINDOW_RECORD)
         found = found[np.lexsort((found["token"], found["node"], found["hash"]))]
-        hashes = found["hash"]
-        repeated = np.r_[hashes[1:] == hashes[:-1], False] | np.r_[False, hashes[1:] == hashes[:-1]]
+        same_as_next = found["hash"][1:] == found["hash"][:-1]
+        repeated = np.zeros(len(found), dtype=bool)
+        repeated[:-1] |= same_as_next
+        repeated[1:] |= same_as_next
         candidates = found[repeated]
         texts = _ShardTexts(work)
         unit_key = span_key if self.config.mode == "spans" else normalized_line
