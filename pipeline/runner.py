@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from pipeline import __version__
 from pipeline.config import PipelineConfig
-from pipeline.exchange import WORK_DIR
+from pipeline.exchange import WORK_DIR, Exchange
 from pipeline.executor import Executor, LocalExecutor, RayExecutor, RaySettings
 from pipeline.shards import list_shards
 from pipeline.stagedir import (
@@ -138,14 +138,25 @@ def _run_step(
     executor: Executor,
     progress: bool,
 ) -> list[dict[str, Any]]:
-    done = read_markers(step_tasks_dir(output_dir, step.name))
+    """Run the step's unfinished tasks; return every task's result in task order. A marker
+    left by a different plan (other tasks or params under the same step name) is not reused."""
+    markers = step_tasks_dir(output_dir, step.name)
+
+    def finished() -> dict[int, dict[str, Any]]:
+        found = read_markers(markers)
+        return {i: r for i, r in found.items() if r.get("step") == step.identity()}
+
+    done = finished()
     specs = [
-        StepTaskSpec(run.name, config, step, i, tuple(files), output_dir)
+        StepTaskSpec(
+            run.name, config, step, i, files[i] if step.over == "shards" else None, output_dir
+        )
         for i in range(step.tasks)
         if i not in done
     ]
     _run_tasks(run_step_task, specs, step.tasks, f"{run.name}:{step.name}", executor, progress)
-    done = read_markers(step_tasks_dir(output_dir, step.name))
+    Exchange(output_dir).mark_complete(step.name, step.tasks)
+    done = finished()
     return [done[i] for i in range(step.tasks)]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -39,9 +40,18 @@ def list_shards(directory: str | Path) -> list[Path]:
     return sorted(Path(directory).glob(f"part-*{SHARD_SUFFIX}"))
 
 
+def temporary_path(path: Path) -> Path:
+    """A name for `path` while it is written: unique per writer, so two attempts of one task
+    (a Ray retry while the first still runs) never truncate each other's file."""
+    return path.with_name(f"{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}{TMP_SUFFIX}")
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + TMP_SUFFIX)
-    tmp.write_bytes(data)
+    tmp = temporary_path(path)
+    with tmp.open("wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
     os.replace(tmp, path)
 
 
@@ -68,6 +78,7 @@ class RollingShardWriter:
         self.written: list[str] = []
         self.bytes_written = 0
         self._sink: pa.OSFile | None = None
+        self._tmp: Path | None = None
         self._writer: pa.ipc.RecordBatchStreamWriter | None = None
 
     def write(self, batch: pa.RecordBatch) -> None:
@@ -86,17 +97,17 @@ class RollingShardWriter:
 
     def _open(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        name = self.name_for(len(self.written))
-        self._sink = pa.OSFile(str(self.directory / (name + TMP_SUFFIX)), "wb")
+        self._tmp = temporary_path(self.directory / self.name_for(len(self.written)))
+        self._sink = pa.OSFile(str(self._tmp), "wb")
         self._writer = pa.ipc.new_stream(self._sink, self.schema)
 
     def _close_current(self) -> None:
-        if self._writer is None or self._sink is None:
+        if self._writer is None or self._sink is None or self._tmp is None:
             return
         self._writer.close()
         self.bytes_written += self._sink.tell()
         self._sink.close()
         name = self.name_for(len(self.written))
-        os.replace(self.directory / (name + TMP_SUFFIX), self.directory / name)
+        os.replace(self._tmp, self.directory / name)
         self.written.append(name)
         self._writer = self._sink = None

@@ -59,7 +59,7 @@ class StepTaskSpec:
     config: dict[str, Any]
     step: Step
     index: int
-    shards: tuple[str, ...]
+    input_path: str | None  # the task's input shard, for a step over shards
     output_dir: str
 
     @property
@@ -189,8 +189,12 @@ def run_step_task(spec: StepTaskSpec) -> dict[str, Any]:
     stage = build_stage(spec.stage, spec.config)
     if not isinstance(stage, GlobalStage):
         raise TypeError(f"stage {spec.stage} has no steps")
-    result = stage.run_step(Exchange(spec.output_dir), spec.step, spec.index, spec.shards)
-    result = {**result, "seconds": round(time.perf_counter() - started, 3)}
+    result = stage.run_step(Exchange(spec.output_dir), spec.step, spec.index, spec.input_path)
+    result = {
+        **result,
+        "seconds": round(time.perf_counter() - started, 3),
+        "step": spec.step.identity(),
+    }
     spec.marker.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(spec.marker, result)
     return result

@@ -27,6 +27,7 @@ from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict
@@ -111,11 +112,29 @@ class TransformStage(Stage):
 
 @dataclass(frozen=True)
 class Step:
-    """One step of a global stage: `tasks` tasks, each run as `run_step(work, step, index)`."""
+    """One step of a global stage: `tasks` tasks, each run as `run_step(work, step, index, ...)`.
+
+    A step `over="shards"` has one task per input shard and each task is given its shard's
+    path; a step over partitions is given none (it reads what earlier steps wrote).
+    """
 
     name: str  # unique within the stage; also the directory of the step's files
     tasks: int
     params: dict[str, Any] = field(default_factory=dict)  # JSON-able, passed to every task
+    over: Literal["shards", "partitions"] = "partitions"
+
+    def identity(self) -> dict[str, Any]:
+        """What a finished task's marker records, so a changed plan never reuses it."""
+        return {"name": self.name, "tasks": self.tasks, "params": self.params, "over": self.over}
+
+
+def node_ids(shard: int, rows: np.ndarray) -> np.ndarray:
+    """Global stages name a document by its position: `(shard index << 32) | row`."""
+    return (np.int64(shard) << np.int64(32)) | rows.astype(np.int64)
+
+
+def node_shard_row(nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return nodes >> 32, nodes & 0xFFFFFFFF
 
 
 # What `GlobalStage.plan` is: it yields steps, receives each step's task results (in task
@@ -139,10 +158,9 @@ class GlobalStage(Stage):
         """The steps to run over the input shards (sorted paths; their index is their id)."""
 
     @abstractmethod
-    def run_step(
-        self, work: Exchange, step: Step, index: int, shards: Sequence[str]
-    ) -> dict[str, Any]:
-        """Run task `index` of `step`; return a small JSON-able result for `plan`."""
+    def run_step(self, work: Exchange, step: Step, index: int, shard: str | None) -> dict[str, Any]:
+        """Run task `index` of `step` (`shard`: its input shard for a step over shards); return
+        a small JSON-able result for `plan`."""
 
     @abstractmethod
     def apply_batch(

@@ -7,6 +7,7 @@ run without a Python loop per token. Used by the minhash signatures and substrin
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -50,21 +51,27 @@ def class_table() -> np.ndarray:
 
 
 _POW_CACHE: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+_CACHED_POWERS = 1 << 23  # 128 MB of powers per base at most
 
 
 def powers(n: int, base: int = P_TOKEN) -> tuple[np.ndarray, np.ndarray]:
-    """(base**i, base**-i) mod 2**64 for i < n (base odd), cached and grown by doubling."""
+    """(base**i, base**-i) mod 2**64 for i < n (base odd), cached and grown by doubling up
+    to _CACHED_POWERS entries (a longer text computes its own, not kept: a worker's memory
+    must not stay at the size of the largest document it ever saw)."""
     have = _POW_CACHE.get(base)
-    if have is None or len(have[0]) < n:
-        size = max(n, 2 * len(have[0]) if have is not None else 1 << 16)
-        inv = pow(base, -1, 1 << 64)
-        with np.errstate(over="ignore"):
-            p = np.full(size, base, dtype=np.uint64)
-            p[0] = 1
-            q = np.full(size, inv, dtype=np.uint64)
-            q[0] = 1
-            _POW_CACHE[base] = (np.cumprod(p, dtype=np.uint64), np.cumprod(q, dtype=np.uint64))
-    return _POW_CACHE[base]
+    if have is not None and len(have[0]) >= n:
+        return have
+    size = max(n, 2 * len(have[0]) if have is not None else 1 << 16)
+    inv = pow(base, -1, 1 << 64)
+    with np.errstate(over="ignore"):
+        p = np.full(size, base, dtype=np.uint64)
+        p[0] = 1
+        q = np.full(size, inv, dtype=np.uint64)
+        q[0] = 1
+        computed = (np.cumprod(p, dtype=np.uint64), np.cumprod(q, dtype=np.uint64))
+    if size <= _CACHED_POWERS:
+        _POW_CACHE[base] = computed
+    return computed
 
 
 def fmix64_np(h: np.ndarray) -> np.ndarray:
@@ -100,3 +107,18 @@ def window_hashes(values: np.ndarray, width: int, base: int) -> np.ndarray:
         prefix = np.zeros(len(values) + 1, dtype=np.uint64)
         np.cumsum(values * pw[: len(values)], out=prefix[1:])
         return fmix64_np((prefix[width : width + n] - prefix[:n]) * inv[:n])
+
+
+def char_batches(texts: Sequence[str], max_chars: int) -> list[tuple[int, int]]:
+    """(lo, hi) slices of `texts` of about `max_chars` characters each (a longer text is a
+    slice by itself): bounds the memory of the vectorized kernels, which use ~50 bytes per
+    character, whatever the size of a record batch."""
+    bounds, start, size = [], 0, 0
+    for i, text in enumerate(texts):
+        size += len(text) + 1
+        if size >= max_chars:
+            bounds.append((start, i + 1))
+            start, size = i + 1, 0
+    if start < len(texts) or not bounds:
+        bounds.append((start, len(texts)))
+    return bounds

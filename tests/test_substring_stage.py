@@ -10,7 +10,7 @@ range of the original text. A document with something removed and fewer than
 `min_remaining_tokens` tokens left in the cut text is rejected (`substring_too_short`, original
 text); otherwise it is kept cut. Lines mode: lines with content, identity the line's
 whitespace-separated words; a removed line goes with its newline (the last line: with the
-newline before it).
+line break before it, "\r\n" included).
 
 The stage must agree exactly: kept and rejected documents in order with their texts, ranges
 and reason, the step statistics (windows, repeated occurrences, windows removed, no hash
@@ -110,11 +110,15 @@ def content_lines(text: str) -> list[tuple[str, int, int]]:
 
 def line_cuts(text: str, removed: set[int]) -> list[list[int]]:
     """Removed lines (indexes among the lines with content) with their newline, as ranges."""
-    size = len(text.encode())
+    encoded = text.encode()
+    size = len(encoded)
     marked = [False] * size
     for index, (_, lo, hi) in enumerate(content_lines(text)):
         if index in removed:
-            lo, hi = (lo, hi + 1) if hi < size else (max(lo - 1, 0), hi)
+            if hi < size:
+                hi += 1
+            elif lo > 0:
+                lo -= 2 if encoded[lo - 2 : lo] == b"\r\n" else 1
             marked[lo:hi] = [True] * (hi - lo)
     return byte_runs(marked)
 

@@ -81,6 +81,7 @@ from stages.codepoints import (
     NONSPACE,
     P_TOKEN,
     WORD,
+    char_batches,
     class_table,
     fmix64_np,
     token_hashes,
@@ -260,15 +261,7 @@ def shingle_hashes(text: str, cfg: ShingleConfig = ShingleConfig()) -> np.ndarra
 
 
 def text_batches(texts: Sequence[str]) -> list[tuple[int, int]]:
-    bounds, start, size = [], 0, 0
-    for i, text in enumerate(texts):
-        size += len(text) + 1
-        if size >= _BATCH_CHARS:
-            bounds.append((start, i + 1))
-            start, size = i + 1, 0
-    if start < len(texts) or not bounds:
-        bounds.append((start, len(texts)))
-    return bounds
+    return char_batches(texts, _BATCH_CHARS)
 
 
 class MinHasher:

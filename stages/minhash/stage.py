@@ -32,7 +32,17 @@ from pydantic import Field, model_validator
 
 from pipeline.exchange import Exchange
 from pipeline.shards import read_shard
-from stages.base import BatchOutput, GlobalStage, StageConfig, Step, StepPlan, split_by_rejections
+from stages.base import (
+    BatchOutput,
+    GlobalStage,
+    StageConfig,
+    Step,
+    StepPlan,
+    node_ids,
+    node_shard_row,
+    split_by_rejections,
+)
+from stages.codepoints import fmix64_np
 from stages.minhash.lsh import (
     EDGE_RECORD,
     band_keys,
@@ -132,36 +142,36 @@ def size_bin(size: int) -> str:
     return f"{low}-{10 * low - 1}"
 
 
-def _nodes(shard: int, rows: np.ndarray) -> np.ndarray:
-    return (np.int64(shard) << np.int64(32)) | rows.astype(np.int64)
-
-
 class _ShardAttributes:
-    """Random access to the ids, keeper scores and shingle sets the signatures step saved."""
+    """Random access to what the signatures step saved per shard: ids (a UTF-8 blob with
+    offsets), keeper scores, shingle-set digests and (with verify) sorted shingle sets."""
 
     def __init__(self, work: Exchange) -> None:
         self.work = work
-        self._cache: dict[tuple[int, str], np.ndarray] = {}
 
     def get(self, shard: int, name: str) -> np.ndarray:
-        key = (shard, name)
-        if key not in self._cache:
-            self._cache[key] = self.work.load("signatures", f"{shard:05d}.{name}")
-        return self._cache[key]
+        return self.work.load("signatures", f"{shard:05d}.{name}")
 
     def column(self, nodes: np.ndarray, name: str) -> np.ndarray:
-        """`name` of every node, gathered shard by shard."""
-        shards, rows = nodes >> 32, nodes & 0xFFFFFFFF
-        out = None
-        for shard in np.unique(shards):
+        """A numeric attribute (`score`, `digest`) of every node, gathered shard by shard."""
+        shards, rows = node_shard_row(nodes)
+        out = np.empty(
+            len(nodes), dtype=self.get(int(shards[0]), name).dtype if len(nodes) else float
+        )
+        for shard in np.unique(shards).tolist():
             mask = shards == shard
-            values = np.asarray(self.get(int(shard), name)[rows[mask]])
-            if out is None:
-                out = np.empty(len(nodes), dtype=values.dtype)
-            elif out.dtype != values.dtype:  # fixed-width ids differ in width between shards
-                out = out.astype(np.promote_types(out.dtype, values.dtype))
-            out[mask] = values
-        return out if out is not None else np.empty(0)
+            out[mask] = self.get(shard, name)[rows[mask]]
+        return out
+
+    def ids(self, nodes: np.ndarray) -> list[bytes]:
+        """The UTF-8 document id of every node."""
+        shards, rows = node_shard_row(nodes)
+        out: list[bytes] = [b""] * len(nodes)
+        for shard in np.unique(shards).tolist():
+            blob, offsets = self.get(shard, "ids"), self.get(shard, "id_offsets")
+            for i in np.flatnonzero(shards == shard).tolist():
+                out[i] = blob[offsets[rows[i]] : offsets[rows[i] + 1]].tobytes()
+        return out
 
     def shingle_set(self, node: int) -> np.ndarray:
         shard, row = node >> 32, node & 0xFFFFFFFF
@@ -200,7 +210,7 @@ class MinhashStage(GlobalStage):
 
     def plan(self, shards: Sequence[str]) -> StepPlan:
         partitions = self.config.partitions or max(len(shards), 1)
-        signed = yield Step("signatures", len(shards), {"partitions": partitions})
+        signed = yield Step("signatures", len(shards), {"partitions": partitions}, over="shards")
         bucketed = yield Step("buckets", partitions, {"partitions": partitions})
         edges, rounds = "buckets", 0
         while True:
@@ -251,11 +261,10 @@ class MinhashStage(GlobalStage):
             "cluster_sizes": dict(sorted(sizes.items(), key=lambda kv: int(kv[0].split("-")[0]))),
         }
 
-    def run_step(
-        self, work: Exchange, step: Step, index: int, shards: Sequence[str]
-    ) -> dict[str, Any]:
+    def run_step(self, work: Exchange, step: Step, index: int, shard: str | None) -> dict[str, Any]:
         if step.name == "signatures":
-            return self._signatures(work, index, shards[index], step.params["partitions"])
+            assert shard is not None
+            return self._signatures(work, index, shard, step.params["partitions"])
         if step.name == "buckets":
             return self._buckets(work, index, step.params["partitions"])
         if step.name.startswith("star-"):
@@ -269,11 +278,11 @@ class MinhashStage(GlobalStage):
     def _signatures(self, work: Exchange, shard: int, path: str, partitions: int) -> dict:
         cfg = self.config
         hasher, shingle_cfg = MinHasher(cfg.num_perm, cfg.seed, cfg.scheme), cfg.shingles()
-        keys, nodes, ids, scores, sets, set_sizes = [], [], [], [], [], []
+        keys, nodes, ids, scores, digests, sets, set_sizes = [], [], [], [], [], [], []
         first_row = empty = 0
         for batch in read_shard(path):
             texts = batch.column("text").to_pylist()
-            ids.append(np.array([i.encode() for i in batch.column("id").to_pylist()], np.bytes_))
+            ids += [i.encode() for i in batch.column("id").to_pylist()]
             scores.append(self._keeper_scores(batch))
             for lo, hi in text_batches(texts):
                 hashes, counts = batch_shingle_hashes(texts[lo:hi], shingle_cfg)
@@ -282,9 +291,10 @@ class MinhashStage(GlobalStage):
                 empty += int(np.count_nonzero(counts == 0))
                 doc_keys = band_keys(signatures[counts > 0], self.bands, self.rows)
                 keys.append(doc_keys.ravel())
-                nodes.append(np.repeat(_nodes(shard, rows), self.bands))
+                nodes.append(np.repeat(node_ids(shard, rows), self.bands))
+                unique, sizes = _shingle_sets(hashes, counts)
+                digests.append(_set_digests(unique, sizes))
                 if cfg.verify:
-                    unique, sizes = _shingle_sets(hashes, counts)
                     sets.append(unique)
                     set_sizes.append(sizes)
             first_row += batch.num_rows
@@ -294,8 +304,15 @@ class MinhashStage(GlobalStage):
         partition = (records["key"] % np.uint64(partitions)).astype(np.int64)
         work.write_partitioned("signatures", shard, records, partition, partitions)
         prefix = f"{shard:05d}"
-        work.save("signatures", f"{prefix}.ids", np.concatenate(ids) if ids else np.array([], "S1"))
+        work.save("signatures", f"{prefix}.ids", np.frombuffer(b"".join(ids), np.uint8))
+        id_offsets = np.r_[0, np.cumsum([len(i) for i in ids], dtype=np.int64)]
+        work.save("signatures", f"{prefix}.id_offsets", id_offsets)
         work.save("signatures", f"{prefix}.score", np.concatenate(scores) if scores else [])
+        work.save(
+            "signatures",
+            f"{prefix}.digest",
+            np.concatenate(digests) if digests else np.zeros(0, np.uint64),
+        )
         if cfg.verify:
             sizes = np.concatenate(set_sizes) if set_sizes else np.zeros(0, np.int64)
             work.save("signatures", f"{prefix}.offsets", np.r_[0, np.cumsum(sizes)])
@@ -322,8 +339,10 @@ class MinhashStage(GlobalStage):
             return {"edges": len(edges), "verified": 0, "failed": 0, "comparison_limit": 0}
         verifier = _PairVerifier(_ShardAttributes(work), self.config.threshold)
         edges, limited_buckets = [], 0
+        attributes = verifier.attributes
         for members in bucket_members(records["key"], records["node"]):
-            found, limited = verifier.link(members)
+            digests = attributes.column(np.array(members, dtype=np.int64), "digest").tolist()
+            found, limited = verifier.link(members, digests)
             edges += found
             limited_buckets += limited
         edges_array = np.unique(np.array(edges, dtype=np.int64).reshape(-1, 2), axis=0)
@@ -362,7 +381,9 @@ class MinhashStage(GlobalStage):
         member = np.concatenate([roots, centre["nbr"]])
         attributes = _ShardAttributes(work)
         score = attributes.column(member, "score")
-        _, id_rank = np.unique(attributes.column(member, "ids"), return_inverse=True)
+        ids = attributes.ids(member)
+        id_rank = np.empty(len(ids), dtype=np.int64)
+        id_rank[sorted(range(len(ids)), key=ids.__getitem__)] = np.arange(len(ids))
         # Keeper first in each cluster: highest score (NaN last), then smallest id.
         order = np.lexsort((id_rank, np.nan_to_num(-score, nan=np.inf), root))
         root, member = root[order], member[order]
@@ -385,7 +406,7 @@ class MinhashStage(GlobalStage):
             found = work.read_partition("clusters", shard, CLUSTER_RECORD)
             self._assignments[shard] = np.sort(found, order="node")
         assigned = self._assignments[shard]
-        nodes = _nodes(shard, np.arange(first_row, first_row + batch.num_rows))
+        nodes = node_ids(shard, np.arange(first_row, first_row + batch.num_rows))
         at = np.searchsorted(assigned["node"], nodes)
         hit = at < len(assigned)
         hit[hit] = assigned["node"][at[hit]] == nodes[hit]
@@ -395,8 +416,8 @@ class MinhashStage(GlobalStage):
         if len(duplicate):
             rows = assigned[at[duplicate]]
             attributes = _ShardAttributes(work)
-            keeper_ids = attributes.column(rows["keeper"], "ids")
-            root_ids = attributes.column(rows["root"], "ids")
+            keeper_ids = attributes.ids(rows["keeper"])
+            root_ids = attributes.ids(rows["root"])
             for i, row, keeper, root in zip(duplicate, rows, keeper_ids, root_ids, strict=True):
                 detail = {
                     "cluster_id": root.decode(),
@@ -414,6 +435,19 @@ def _shingle_sets(hashes: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, n
     keys = np.unique((doc << np.uint64(32)) | hashes.astype(np.uint64))  # one sort, by doc
     sizes = np.bincount((keys >> np.uint64(32)).astype(np.int64), minlength=len(counts))
     return (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32), sizes
+
+
+def _set_digests(unique: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """A 64-bit digest of each document's shingle set (XOR of mixed hashes: order-free), so
+    verification compares a member with one copy of each distinct set, not with every copy."""
+    digests = np.zeros(len(sizes), dtype=np.uint64)
+    if len(unique):
+        with np.errstate(over="ignore"):
+            mixed = fmix64_np(unique.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15))
+        filled = sizes > 0
+        starts = np.r_[0, np.cumsum(sizes)[:-1]][filled]
+        digests[filled] = np.bitwise_xor.reduceat(mixed, starts)
+    return digests
 
 
 def bucket_members(keys: np.ndarray, nodes: np.ndarray) -> Iterator[list[int]]:
@@ -443,33 +477,45 @@ class _PairVerifier:
             self.passed, self.failed = self.passed + ok, self.failed + (not ok)
         return self._seen[a, b]
 
-    def link(self, members: list[int]) -> tuple[list[tuple[int, int]], int]:
+    def same_set(self, a: int, b: int) -> bool:
+        """Exact copies (as shingle sets): verified without computing a Jaccard."""
+        same = np.array_equal(self.attributes.shingle_set(a), self.attributes.shingle_set(b))
+        self.passed += same
+        return same
+
+    def link(self, members: list[int], digests: list[int]) -> tuple[list[tuple[int, int]], int]:
         """Edges that connect every similar pair of the bucket's members.
 
-        Each member is verified against one earlier member of every group (connected set)
-        the bucket has so far, and joins each group it is similar to; pairs already in one
-        group are never compared. An exact-copy bucket of m costs m - 1 comparisons, a bucket
-        of m dissimilar documents m(m-1)/2, cut at MAX_COMPARISONS per member. Returns the
-        edges and 1 if that limit cut a member's comparisons short."""
-        group = list(range(len(members)))  # union-find over positions in the bucket
-
-        def find(i: int) -> int:
-            while group[i] != i:
-                group[i] = group[group[i]]
-                i = group[i]
-            return i
-
+        The bucket's members so far form groups (connected by verified edges); a group keeps
+        one member per distinct shingle set (by digest, confirmed exactly). A new member is
+        linked to an identical set of a group without a Jaccard computation, else compared
+        with the group's distinct sets until one is similar; it joins (and merges) every group
+        it links to. So an exact-copy bucket of m costs m - 1 array comparisons, and no
+        similar pair is missed unless a member reaches MAX_COMPARISONS Jaccard computations
+        (then the bucket is counted). Returns the edges and 1 if the limit was reached."""
+        groups: list[dict[int, int]] = []  # per group: shingle-set digest -> a member
         edges, limited = [], 0
-        for j, member in enumerate(members):
+        for member, digest in zip(members, digests, strict=True):
+            joined: list[int] = []
             compared = 0
-            for i in range(j):
-                if find(i) == find(j):
+            for g, distinct in enumerate(groups):
+                copy = distinct.get(digest)
+                if copy is not None and self.same_set(copy, member):
+                    edges.append((copy, member))
+                    joined.append(g)
                     continue
-                if compared == MAX_COMPARISONS:
-                    limited = 1
-                    break
-                compared += 1
-                if self.similar(members[i], member):
-                    edges.append((members[i], member))
-                    group[find(i)] = find(j)
+                for other in distinct.values():
+                    if compared == MAX_COMPARISONS:
+                        limited = 1
+                        break
+                    compared += 1
+                    if self.similar(other, member):
+                        edges.append((other, member))
+                        joined.append(g)
+                        break
+            merged: dict[int, int] = {}
+            for g in joined:
+                merged.update({d: m for d, m in groups[g].items() if d not in merged})
+            merged.setdefault(digest, member)
+            groups = [grp for g, grp in enumerate(groups) if g not in joined] + [merged]
         return edges, limited

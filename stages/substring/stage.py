@@ -20,6 +20,7 @@ first in corpus order (policy `keep_first`). Steps:
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from collections import Counter, defaultdict
@@ -32,7 +33,17 @@ from pydantic import Field
 
 from pipeline.exchange import Exchange
 from pipeline.shards import read_shard
-from stages.base import BatchOutput, GlobalStage, StageConfig, Step, StepPlan, split_by_rejections
+from stages.base import (
+    BatchOutput,
+    GlobalStage,
+    StageConfig,
+    Step,
+    StepPlan,
+    node_ids,
+    node_shard_row,
+    split_by_rejections,
+)
+from stages.codepoints import char_batches
 from stages.substring.spans import (
     TOKEN,
     cut,
@@ -52,7 +63,9 @@ WINDOW_RECORD = np.dtype(
 REMOVAL_RECORD = np.dtype([("node", "<i8"), ("token", "<u4")])
 REMOVED_COLUMN = pa.field("substring_removed", pa.list_(pa.list_(pa.int64(), 2)))
 REASON = "substring_too_short"
-BYTES_PER_TOKEN = 3  # a CJK character is 3 UTF-8 bytes and one token; English words are longer
+BYTES_PER_TOKEN = 2  # worst case: one-character tokens between spaces ("1 2 3")
+BATCH_CHARS = 1 << 21  # characters tokenized at once (memory ~50 bytes per character)
+REPEATS_CHUNK = 1 << 18  # candidate windows verified at once (~400 bytes of Python each)
 
 
 class SubstringConfig(StageConfig):
@@ -83,10 +96,6 @@ class SubstringConfig(StageConfig):
     )
 
 
-def _nodes(shard: int, rows: np.ndarray) -> np.ndarray:
-    return (np.int64(shard) << np.int64(32)) | rows.astype(np.int64)
-
-
 class SubstringStage(GlobalStage):
     name = "substring"
     summary = "remove every span of min_length+ tokens repeated anywhere in the corpus (exact)"
@@ -112,7 +121,7 @@ class SubstringStage(GlobalStage):
 
     def partitions(self, shards: Sequence[str]) -> int:
         """Configured, or from the input size: a window record (28 bytes) per token, and at
-        most one token per BYTES_PER_TOKEN bytes of shard (CJK text's worst case)."""
+        most one token per BYTES_PER_TOKEN bytes of shard (the worst case)."""
         if self.config.partitions:
             return self.config.partitions
         records = sum(os.path.getsize(s) for s in shards) / BYTES_PER_TOKEN * WINDOW_RECORD.itemsize
@@ -120,18 +129,17 @@ class SubstringStage(GlobalStage):
 
     def plan(self, shards: Sequence[str]) -> StepPlan:
         partitions = self.partitions(shards)
-        mapped = yield Step("windows", len(shards), {"partitions": partitions})
+        mapped = yield Step("windows", len(shards), {"partitions": partitions}, over="shards")
         reduced = yield Step("repeats", partitions, {"shards": len(shards)})
         totals: Counter[str] = Counter()
         for result in [*mapped, *reduced]:
-            totals.update({k: v for k, v in result.items() if k != "seconds"})
+            totals.update({k: v for k, v in result.items() if k not in ("seconds", "step")})
         return {"partitions": partitions, **dict(sorted(totals.items()))}
 
-    def run_step(
-        self, work: Exchange, step: Step, index: int, shards: Sequence[str]
-    ) -> dict[str, Any]:
+    def run_step(self, work: Exchange, step: Step, index: int, shard: str | None) -> dict[str, Any]:
         if step.name == "windows":
-            return self._windows(work, index, shards[index], step.params["partitions"])
+            assert shard is not None
+            return self._windows(work, index, shard, step.params["partitions"])
         if step.name == "repeats":
             return self._repeats(work, index, step.params["shards"])
         raise ValueError(f"substring has no step {step.name!r}")
@@ -143,9 +151,9 @@ class SubstringStage(GlobalStage):
         for batch in read_shard(path):
             docs = batch.column("text").to_pylist()
             encoded = [t.encode() for t in docs]
-            records.append(
-                unit_records(docs, encoded, _nodes(shard, first_row + np.arange(len(docs))))
-            )
+            nodes = node_ids(shard, first_row + np.arange(len(docs)))
+            for lo, hi in char_batches(docs, BATCH_CHARS):
+                records.append(unit_records(docs[lo:hi], encoded[lo:hi], nodes[lo:hi]))
             texts += encoded
             sizes += map(len, encoded)
             first_row += batch.num_rows
@@ -184,42 +192,55 @@ class SubstringStage(GlobalStage):
         repeated[:-1] |= same_as_next
         repeated[1:] |= same_as_next
         candidates = found[repeated]
-        texts = _ShardTexts(work)
+        del found
+        groups = np.flatnonzero(np.r_[True, candidates["hash"][1:] != candidates["hash"][:-1]])
+        bounds = np.r_[groups, len(candidates)] if len(candidates) else np.zeros(1, np.int64)
+        totals: Counter[str] = Counter()
+        remove: list[np.ndarray] = []
+        # Chunks of whole hash groups bound the Python objects verification creates.
+        chunk_starts = np.searchsorted(bounds, np.arange(0, len(candidates), REPEATS_CHUNK))
+        cuts = np.unique(np.r_[chunk_starts, len(bounds) - 1]).tolist()
+        for a, b in itertools.pairwise(cuts):
+            chunk = candidates[bounds[a] : bounds[b]]
+            chosen, counts = self._verify(work, chunk, (bounds[a : b + 1] - bounds[a]).tolist())
+            remove.append(chunk[chosen])
+            totals.update(counts)
+        removed = np.concatenate(remove) if remove else candidates[:0]
+        out = np.empty(len(removed), dtype=REMOVAL_RECORD)
+        out["node"], out["token"] = removed["node"], removed["token"]
+        work.write_partitioned("repeats", partition, out, out["node"] >> 32, shards)
+        return {
+            "repeated_window_occurrences": totals["occurrences"],
+            "windows_removed": len(out),
+            "hash_collisions": totals["collisions"],
+        }
+
+    def _verify(
+        self, work: Exchange, chunk: np.ndarray, bounds: list[int]
+    ) -> tuple[list[int], Counter[str]]:
+        """Indices (in `chunk`) of the occurrences to remove, from hash groups `bounds`."""
         unit_key = span_key if self.config.mode == "spans" else normalized_line
-        remove, occurrences, collisions = [], 0, 0
-        shard_of = (candidates["node"] >> 32).tolist()
-        begins = texts.starts(candidates["node"], candidates["offset"])
-        ends = (begins + candidates["length"]).tolist()
-        begins = begins.tolist()
-        starts = np.flatnonzero(np.r_[True, candidates["hash"][1:] != candidates["hash"][:-1]])
-        for lo, hi in zip(
-            starts.tolist(), np.r_[starts[1:], len(candidates)].tolist(), strict=True
-        ):
+        window_bytes = _window_bytes(work, chunk)
+        remove: list[int] = []
+        counts: Counter[str] = Counter()
+        for lo, hi in itertools.pairwise(bounds):
             # Identical bytes are the same unit; byte variants (other whitespace) are compared
             # by their keys, computed once per variant.
-            variants: dict[bytes, list[int]] = defaultdict(list)
+            variants: dict[Any, list[int]] = defaultdict(list)
             for i in range(lo, hi):  # sorted by node, token: corpus order
-                variants[texts.text(shard_of[i])[begins[i] : ends[i]].tobytes()].append(i)
-            copies: dict[Any, list[int]] = variants
+                variants[window_bytes[i]].append(i)
+            copies = variants
             if len(variants) > 1:
                 copies = defaultdict(list)
                 for raw, members in variants.items():
                     copies[unit_key(raw.decode())] += members
-            collisions += len(copies) > 1
+                counts["collisions"] += len(copies) > 1
             for members in copies.values():
                 if len(members) > 1:
                     members.sort()  # corpus order across byte variants
-                    occurrences += len(members)
+                    counts["occurrences"] += len(members)
                     remove += members[1:] if self.config.policy == "keep_first" else members
-        out = np.empty(len(remove), dtype=REMOVAL_RECORD)
-        out["node"] = candidates["node"][remove]
-        out["token"] = candidates["token"][remove]
-        work.write_partitioned("repeats", partition, out, out["node"] >> 32, shards)
-        return {
-            "repeated_window_occurrences": occurrences,
-            "windows_removed": len(out),
-            "hash_collisions": collisions,
-        }
+        return remove, counts
 
     def apply_batch(
         self, work: Exchange, shard: int, first_row: int, batch: pa.RecordBatch
@@ -228,11 +249,10 @@ class SubstringStage(GlobalStage):
             found = work.read_partition("repeats", shard, REMOVAL_RECORD)
             self._removals[shard] = found[np.lexsort((found["token"], found["node"]))]
         removals = self._removals[shard]
-        nodes = _nodes(shard, np.arange(first_row, first_row + batch.num_rows))
+        nodes = node_ids(shard, np.arange(first_row, first_row + batch.num_rows))
         lo = np.searchsorted(removals["node"], nodes, side="left")
         hi = np.searchsorted(removals["node"], nodes, side="right")
         texts = batch.column("text").to_pylist()
-        tokens = tokenize(texts) if self.config.mode == "spans" and (hi > lo).any() else None
         new_texts: list[str] = []
         ranges_column: list[list[tuple[int, int]]] = []
         rejections: list[tuple[str, str | None] | None] = []
@@ -245,10 +265,10 @@ class SubstringStage(GlobalStage):
                 continue
             units = removals["token"][lo[row] : hi[row]].astype(np.int64)
             encoded = text.encode()
-            if tokens is not None:
-                first, count = int(tokens.first[row]), int(tokens.count[row])
-                removed = removed_tokens(count, units, self.config.min_length)
-                ranges = removal_ranges(removed, tokens.start[first : first + count], len(encoded))
+            if self.config.mode == "spans":  # tokenized one document at a time: bounded memory
+                tokens = tokenize([text])
+                removed = removed_tokens(int(tokens.count[0]), units, self.config.min_length)
+                ranges = removal_ranges(removed, tokens.start, len(encoded))
             else:
                 ranges = _line_cuts(encoded, units)
             shortened = cut(encoded, ranges).decode()
@@ -277,7 +297,7 @@ def _line_cuts(text: bytes, removed: np.ndarray) -> list[tuple[int, int]]:
         if hi < len(text):
             hi += 1  # the line's newline
         elif lo > 0 and text[lo - 1 : lo] == b"\n":
-            lo -= 1  # last line: the newline before it
+            lo -= 2 if text[lo - 2 : lo] == b"\r\n" else 1  # last line: the line break before
         if ranges and ranges[-1][1] >= lo:
             ranges[-1] = (ranges[-1][0], max(ranges[-1][1], hi))
         else:
@@ -297,24 +317,18 @@ def _with_columns(
     return pa.RecordBatch.from_arrays([columns[name] for name in schema.names], schema=schema)
 
 
-class _ShardTexts:
-    """Random access to the UTF-8 text the windows step saved for each shard (memory-mapped:
-    a task reads only the pages of the windows it verifies)."""
-
-    def __init__(self, work: Exchange) -> None:
-        self.work = work
-        self._texts: dict[int, memoryview] = {}
-
-    def text(self, shard: int) -> memoryview:
-        if shard not in self._texts:
-            self._texts[shard] = memoryview(self.work.load("windows", f"{shard:05d}.text"))
-        return self._texts[shard]
-
-    def starts(self, nodes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-        """Byte position of each window in its shard's text."""
-        shards, rows = nodes >> 32, nodes & 0xFFFFFFFF
-        out = offsets.astype(np.int64)
-        for shard in np.unique(shards).tolist():
-            mask = shards == shard
-            out[mask] += self.work.load("windows", f"{shard:05d}.offsets")[rows[mask]]
-        return out
+def _window_bytes(work: Exchange, windows: np.ndarray) -> list[bytes]:
+    """The UTF-8 bytes of each window, read shard by shard (one shard's text open at a time)."""
+    shards, rows = node_shard_row(windows["node"])
+    out: list[bytes] = [b""] * len(windows)
+    for shard in np.unique(shards).tolist():
+        picked = np.flatnonzero(shards == shard)
+        text = memoryview(work.load("windows", f"{shard:05d}.text"))
+        begins = (
+            work.load("windows", f"{shard:05d}.offsets")[rows[picked]] + windows["offset"][picked]
+        )
+        ends = begins + windows["length"][picked]
+        for i, lo, hi in zip(picked.tolist(), begins.tolist(), ends.tolist(), strict=True):
+            out[i] = text[lo:hi].tobytes()
+        del text
+    return out
