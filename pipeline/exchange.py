@@ -8,7 +8,8 @@ wrote and writes its own files under the stage directory's `_work/<step>/`:
   the next step that owns partition p copies slice p out of every producer's file, one file
   open at a time, and holds only its partition.
 * **side arrays** (`save` / `load`): per-shard arrays that later steps read by random access,
-  memory-mapped (at most `OPEN_MAPS` open at once), e.g. each document's shingle set.
+  memory-mapped (at most `OPEN_MAPS` open at once), e.g. each document's shingle set; and
+  small JSON documents (`save_json` / `load_json`), e.g. a shard's sample of documents.
 
 Files are written under a name unique to the writer, flushed to disk and renamed, so a crashed
 or duplicated attempt never leaves a half-written file under the final name. A step's files
@@ -19,13 +20,15 @@ file against its offsets, so a missing or truncated file is an error, never sile
 
 from __future__ import annotations
 
+import json
 import os
 from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from pipeline.shards import temporary_path
+from pipeline.shards import atomic_write_json, temporary_path
 
 WORK_DIR = "_work"
 COMPLETE_FILE = "_COMPLETE"
@@ -98,6 +101,17 @@ class Exchange:
             pieces.append(np.array(data[lo:hi], dtype=dtype))  # a copy: the file closes now
             del data, offsets
         return np.concatenate(pieces) if pieces else np.empty(0, dtype=dtype)
+
+    @property
+    def stage_dir(self) -> Path:
+        """The stage directory itself: where a step puts what outlives `_work` (a model)."""
+        return self.root.parent
+
+    def save_json(self, step: str, name: str, obj: Any) -> None:
+        atomic_write_json(self._writable(step) / f"{name}.json", obj)
+
+    def load_json(self, step: str, name: str) -> Any:
+        return json.loads((self.root / step / f"{name}.json").read_text())
 
     def save(self, step: str, name: str, array: np.ndarray) -> None:
         _save_atomic(self._writable(step) / f"{name}.npy", np.ascontiguousarray(array))

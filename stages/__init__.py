@@ -14,6 +14,7 @@ STAGE_CLASSES: dict[str, str] = {
     "score": "stages.score.stage:ScoreStage",
     "minhash": "stages.minhash.stage:MinhashStage",
     "substring": "stages.substring.stage:SubstringStage",
+    "topics": "stages.topics.stage:TopicsStage",
 }
 
 

@@ -1,0 +1,1 @@
+"""LDA topics and the downsampling of low-information topics (docs/topics.md)."""

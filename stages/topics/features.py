@@ -1,0 +1,87 @@
+"""What the topic model sees of a document, and the features its information density is made of.
+
+Tokens (docs/topics.md): English and other space-separated text gives lower-cased letter runs
+of 3+ letters; Chinese text is segmented with jieba (rjieba) into words of 2+ characters (or,
+with `chinese="bigrams"`, overlapping character bigrams); stop words of both languages
+(`lists/stopwords_*.txt`) are dropped.
+
+Per-document density features, each larger for more informative text:
+
+* `compression`: zlib-compressed size / UTF-8 size. Boilerplate, listings and keyword spam
+  repeat themselves and compress well.
+* `richness`: distinct tokens / tokens among the first `RICHNESS_WINDOW` topic tokens (a fixed
+  window, so long documents are not penalized for length).
+* `ad_share`: share of topic tokens in the commercial lexicon (`lists/ad_lexicon_*.txt`);
+  enters the density with a minus sign.
+* `quality`: the score stage's `quality_score` when present.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import rjieba
+
+LISTS = Path(__file__).parent / "lists"
+RICHNESS_WINDOW = 300
+ChineseTokens = Literal["jieba", "bigrams"]
+
+_LATIN = re.compile(r"[^\W\d_]{3,}")
+_HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_HAN_WORD = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{2,}")
+
+
+@cache
+def word_list(name: str) -> frozenset[str]:
+    words: set[str] = set()
+    for line in (LISTS / name).read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            words.update(line.split())
+    return frozenset(words)
+
+
+def stop_words() -> frozenset[str]:
+    return word_list("stopwords_en.txt") | word_list("stopwords_zh.txt")
+
+
+def ad_words() -> frozenset[str]:
+    return word_list("ad_lexicon_en.txt") | word_list("ad_lexicon_zh.txt")
+
+
+def topic_tokens(text: str, chinese: ChineseTokens = "jieba") -> list[str]:
+    """The document's tokens for the topic model, in order."""
+    stop = stop_words()
+    tokens: list[str] = []
+    last = 0
+    for run in _HAN_RUN.finditer(text):
+        tokens += _LATIN.findall(text[last : run.start()].lower())
+        han = run.group()
+        if chinese == "jieba":
+            tokens += [w for w in rjieba.cut(han) if _HAN_WORD.fullmatch(w)]
+        else:
+            tokens += [han[i : i + 2] for i in range(len(han) - 1)]
+        last = run.end()
+    tokens += _LATIN.findall(text[last:].lower())
+    return [t for t in tokens if t not in stop]
+
+
+@dataclass(frozen=True)
+class DensityFeatures:
+    compression: float
+    richness: float
+    ad_share: float
+
+    @classmethod
+    def of(cls, text: str, tokens: list[str]) -> DensityFeatures:
+        raw = text.encode()
+        compression = len(zlib.compress(raw, 6)) / len(raw) if raw else 0.0
+        window = tokens[:RICHNESS_WINDOW]
+        richness = len(set(window)) / len(window) if window else 0.0
+        ads = ad_words()
+        ad_share = sum(t in ads for t in tokens) / len(tokens) if tokens else 0.0
+        return cls(compression, richness, ad_share)

@@ -1,0 +1,354 @@
+"""The topics stage: a gensim LDA topic model, an information-density score per topic, and
+deterministic downsampling of low-density topics (ads, listings, spam). docs/topics.md.
+
+Steps:
+
+1. `count` (per shard): documents per shard, so the sample rate gives about `sample_docs`.
+2. `sample` (per shard): documents whose seeded id hash falls under the rate; their topic
+   tokens, density features and quality score are saved.
+3. `train` (one task): dictionary (document-frequency pruning), `LdaModel` (seeded, single
+   process: deterministic), per-document topic mixtures of the sample, topic density scores,
+   weights and overrides. The model, dictionary and topic table (`topics.json`) are written to
+   `model/` in the stage directory.
+4. apply (per shard): each document's topic mixture (inference seeded per batch, the model
+   loaded once per worker process); kept with probability `sum_t theta_t * weight_t` (or the
+   dominant topic's weight), decided by a seeded hash of its id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipeline.exchange import Exchange
+from pipeline.shards import atomic_write_json, read_shard
+from stages.base import BatchOutput, GlobalStage, StageConfig, Step, StepPlan, split_by_rejections
+from stages.topics.features import ChineseTokens, DensityFeatures, topic_tokens
+
+REASON = "topic_downsampled"
+MODEL_DIR = "model"
+TOPIC_COLUMNS = (pa.field("topic", pa.int32()), pa.field("topic_probability", pa.float32()))
+FEATURES = ("compression", "richness", "ad_share", "quality")
+TOP_WORDS = 12
+MIN_LANGUAGE_DOCS = 20  # documents a language needs to be standardized on its own
+
+
+class KeywordRule(BaseModel):
+    """Topics with any of `keywords` among their top words get `weight`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    keywords: list[str]
+    weight: float = Field(ge=0, le=1)
+
+
+class TopicsConfig(StageConfig):
+    num_topics: int = Field(20, ge=2, description="LDA topics")
+    sample_docs: int = Field(20_000, ge=10, description="documents the model is trained on")
+    seed: int = Field(1, description="seed of the sample, the model and the keep decisions")
+    chinese: ChineseTokens = Field(
+        "jieba", description="Chinese tokens: jieba words or character bigrams"
+    )
+    min_doc_freq: int = Field(5, ge=1, description="drop words in fewer sample documents")
+    max_doc_share: float = Field(
+        0.5, gt=0, le=1, description="drop words in a larger share of sample documents"
+    )
+    max_vocabulary: int = Field(50_000, ge=100, description="keep the most frequent words")
+    passes: int = Field(5, ge=1, description="LDA passes over the sample")
+    iterations: int = Field(100, ge=1, description="LDA inference iterations per document")
+    density_threshold: float = Field(
+        -0.5,
+        description="topics whose density (in standard deviations of document density) is "
+        "below this are downsampled",
+    )
+    low_weight: float = Field(0.3, ge=0, le=1, description="keep probability of those topics")
+    keyword_rules: list[KeywordRule] = Field(
+        default_factory=list, description="weights for topics by their top words"
+    )
+    topic_weights: dict[int, float] = Field(
+        default_factory=dict, description="weights by topic id (override everything)"
+    )
+    assign: Literal["mixture", "dominant"] = Field(
+        "mixture",
+        description="keep probability from the document's topic mixture or its dominant topic",
+    )
+
+
+def unit_hash(seed: int, purpose: str, doc_id: str) -> float:
+    """A uniform number in [0, 1) from the seed and the document id: same id, same draw."""
+    digest = hashlib.blake2b(f"{seed}:{purpose}:{doc_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") / 2.0**64
+
+
+_MODELS: dict[str, tuple[Any, Any, list[float]]] = {}
+
+
+def load_model(stage_dir: Path) -> tuple[Any, Any, list[float]]:
+    """(LdaModel, Dictionary, weights), loaded once per worker process."""
+    key = str(stage_dir / MODEL_DIR)
+    if key not in _MODELS:
+        from gensim.corpora import Dictionary
+        from gensim.models import LdaModel
+
+        model = LdaModel.load(str(stage_dir / MODEL_DIR / "lda"), mmap="r")
+        dictionary = Dictionary.load_from_text(str(stage_dir / MODEL_DIR / "dictionary.txt"))
+        table = json.loads((stage_dir / MODEL_DIR / "topics.json").read_text())
+        _MODELS[key] = (model, dictionary, [t["weight"] for t in table["topics"]])
+    return _MODELS[key]
+
+
+def topic_mixtures(model: Any, bows: list[list[tuple[int, int]]], seed: int) -> np.ndarray:
+    """theta (documents x topics); gensim draws the initial gamma from the model's random
+    state, so it is reset per call: the result depends on the batch, never on call order."""
+    model.random_state = np.random.RandomState(seed)
+    gamma, _ = model.inference(bows)
+    return gamma / gamma.sum(axis=1, keepdims=True)
+
+
+class TopicsStage(GlobalStage):
+    name = "topics"
+    summary = "LDA topics; downsample low-information topics (ads, listings) deterministically"
+    config_class = TopicsConfig
+
+    def __init__(self, config: TopicsConfig) -> None:
+        super().__init__(config)
+        self.config: TopicsConfig = config
+
+    def output_schema(self, input_schema: pa.Schema | None) -> pa.Schema:
+        assert input_schema is not None
+        schema = input_schema
+        for column in TOPIC_COLUMNS:
+            if column.name not in schema.names:
+                schema = schema.append(column)
+        return schema
+
+    def describe(self) -> str:
+        cfg = self.config
+        return (
+            f"{cfg.num_topics} LDA topics trained on ~{cfg.sample_docs:,} sampled documents; "
+            f"topics below density {cfg.density_threshold} kept at {cfg.low_weight}"
+        )
+
+    def plan(self, shards: Sequence[str]) -> StepPlan:
+        counted = yield Step("count", len(shards), over="shards")
+        total = sum(r["documents"] for r in counted)
+        rate = min(1.0, self.config.sample_docs / total) if total else 1.0
+        sampled = yield Step("sample", len(shards), {"rate": rate}, over="shards")
+        (trained,) = yield Step("train", 1, {"shards": len(shards)})
+        return {
+            "documents": total,
+            "sample_rate": rate,
+            "sampled": sum(r["sampled"] for r in sampled),
+            **{k: v for k, v in trained.items() if k not in ("seconds", "step")},
+        }
+
+    def run_step(self, work: Exchange, step: Step, index: int, shard: str | None) -> dict[str, Any]:
+        if step.name == "count":
+            assert shard is not None
+            return {"documents": sum(batch.num_rows for batch in read_shard(shard))}
+        if step.name == "sample":
+            assert shard is not None
+            return self._sample(work, index, shard, step.params["rate"])
+        if step.name == "train":
+            return self._train(work, step.params["shards"])
+        raise ValueError(f"topics has no step {step.name!r}")
+
+    def _sample(self, work: Exchange, shard: int, path: str, rate: float) -> dict:
+        cfg = self.config
+        docs = []
+        for batch in read_shard(path):
+            quality = _column(batch, "quality_score")
+            langs = _column(batch, "lang")
+            for row, (doc_id, text) in enumerate(
+                zip(batch.column("id").to_pylist(), batch.column("text").to_pylist(), strict=True)
+            ):
+                if unit_hash(cfg.seed, "sample", doc_id) >= rate:
+                    continue
+                tokens = topic_tokens(text, cfg.chinese)
+                features = DensityFeatures.of(text, tokens)
+                docs.append(
+                    {
+                        "tokens": tokens,
+                        "compression": features.compression,
+                        "richness": features.richness,
+                        "ad_share": features.ad_share,
+                        "quality": quality[row],
+                        "lang": langs[row] or "",
+                    }
+                )
+        work.save_json("sample", f"{shard:05d}", docs)
+        return {"sampled": len(docs)}
+
+    def _train(self, work: Exchange, shards: int) -> dict:
+        from gensim.corpora import Dictionary
+        from gensim.models import LdaModel
+
+        cfg = self.config
+        sample = [doc for s in range(shards) for doc in work.load_json("sample", f"{s:05d}")]
+        dictionary = Dictionary(doc["tokens"] for doc in sample)
+        dictionary.filter_extremes(
+            no_below=cfg.min_doc_freq, no_above=cfg.max_doc_share, keep_n=cfg.max_vocabulary
+        )
+        bows = [dictionary.doc2bow(doc["tokens"]) for doc in sample]
+        if len(dictionary) == 0 or not any(bows):
+            raise ValueError(
+                f"topics: no word occurs in {cfg.min_doc_freq}+ of the {len(sample)} sampled "
+                "documents; lower min_doc_freq or raise sample_docs"
+            )
+        model = LdaModel(
+            corpus=bows,
+            id2word=dictionary,
+            num_topics=cfg.num_topics,
+            passes=cfg.passes,
+            iterations=cfg.iterations,
+            random_state=cfg.seed,
+            chunksize=2000,
+        )
+        theta = topic_mixtures(model, bows, cfg.seed)
+        table = self._topic_table(model, sample, bows, theta)
+        self._save_model(work.stage_dir, model, dictionary, table)
+        return {
+            "vocabulary": len(dictionary),
+            "downsampled_topics": [t["topic"] for t in table["topics"] if t["weight"] < 1],
+        }
+
+    def _topic_table(
+        self, model: Any, sample: list[dict], bows: list[list[tuple[int, int]]], theta: np.ndarray
+    ) -> dict[str, Any]:
+        cfg = self.config
+        has_words = np.array([bool(b) for b in bows])
+        doc_density, used = document_density(sample)
+        mass = (theta * has_words[:, None]).sum(axis=0)
+        density = (theta * (doc_density * has_words)[:, None]).sum(axis=0) / np.maximum(mass, 1e-9)
+        dominant = np.bincount(theta[has_words].argmax(axis=1), minlength=cfg.num_topics)
+        topics = []
+        for t in range(cfg.num_topics):
+            words = [word for word, _ in model.show_topic(t, topn=TOP_WORDS)]
+            weight, reason = self._weight(t, float(density[t]), words)
+            topics.append(
+                {
+                    "topic": t,
+                    "top_words": words,
+                    "sample_documents": int(dominant[t]),
+                    "sample_mass": round(float(mass[t]), 2),
+                    "density": round(float(density[t]), 4),
+                    "weight": weight,
+                    "weight_reason": reason,
+                }
+            )
+        return {"features": used, "density_threshold": cfg.density_threshold, "topics": topics}
+
+    def _weight(self, topic: int, density: float, words: list[str]) -> tuple[float, str]:
+        cfg = self.config
+        if topic in cfg.topic_weights:
+            return cfg.topic_weights[topic], "topic_weights"
+        for rule in cfg.keyword_rules:
+            matched = sorted(set(rule.keywords) & set(words))
+            if matched:
+                return rule.weight, f"keyword_rules: {', '.join(matched)}"
+        if density < cfg.density_threshold:
+            return cfg.low_weight, "low density"
+        return 1.0, "default"
+
+    def _save_model(self, stage_dir: Path, model: Any, dictionary: Any, table: dict) -> None:
+        """Write model/ as a whole: built in a unique temporary directory, then renamed."""
+        tmp = stage_dir / f"{MODEL_DIR}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
+        tmp.mkdir(parents=True)
+        model.save(str(tmp / "lda"))
+        dictionary.save_as_text(str(tmp / "dictionary.txt"))
+        atomic_write_json(tmp / "topics.json", table)
+        final = stage_dir / MODEL_DIR
+        if final.exists():
+            shutil.rmtree(final)
+        tmp.rename(final)
+
+    def apply_batch(
+        self, work: Exchange, shard: int, first_row: int, batch: pa.RecordBatch
+    ) -> BatchOutput:
+        cfg = self.config
+        model, dictionary, weights = load_model(work.stage_dir)
+        texts = batch.column("text").to_pylist()
+        ids = batch.column("id").to_pylist()
+        bows = [dictionary.doc2bow(topic_tokens(text, cfg.chinese)) for text in texts]
+        with_words = [i for i, bow in enumerate(bows) if bow]
+        theta = np.zeros((len(texts), cfg.num_topics))
+        if with_words:
+            batch_seed = (cfg.seed * 1_000_003 + shard) * 1_000_003 + first_row
+            theta[with_words] = topic_mixtures(
+                model, [bows[i] for i in with_words], batch_seed % 2**32
+            )
+        weight = np.asarray(weights)
+        dominant = theta.argmax(axis=1)
+        keep_p = theta @ weight if cfg.assign == "mixture" else weight[dominant]
+        rejections: list[tuple[str, str | None] | None] = []
+        counters: Counter[str] = Counter()
+        topic = np.full(len(texts), -1, dtype=np.int32)
+        for i in range(len(texts)):
+            if not bows[i]:  # no word of the model's vocabulary: no topic, kept
+                counters["documents_without_topic"] += 1
+                rejections.append(None)
+                continue
+            topic[i] = dominant[i]
+            kept = unit_hash(cfg.seed, "keep", ids[i]) < keep_p[i]
+            counters[f"topic_{topic[i]:03d}_{'kept' if kept else 'downsampled'}"] += 1
+            detail = {"topic": int(topic[i]), "keep_probability": round(float(keep_p[i]), 4)}
+            rejections.append(None if kept else (REASON, json.dumps(detail)))
+        probability = theta[np.arange(len(texts)), dominant].astype(np.float32)
+        probability[topic < 0] = 0.0
+        annotated = _with_topic_columns(batch, topic, probability)
+        return split_by_rejections(annotated, rejections, counters)
+
+
+def document_density(sample: list[dict]) -> tuple[np.ndarray, list[str]]:
+    """Each sampled document's density: the mean of its standardized features (ad share
+    negated); quality only when every document has one. Features are standardized within
+    each language (`lang`; groups under MIN_LANGUAGE_DOCS join one "other" group), because
+    Chinese and English text differ in compressibility and token statistics for reasons that
+    have nothing to do with information. Returns the densities and the features used."""
+    used = [f for f in FEATURES if f != "quality"]
+    if sample and all(d["quality"] is not None and d["quality"] == d["quality"] for d in sample):
+        used.append("quality")
+    langs = np.array([doc.get("lang", "") for doc in sample])
+    names, counts = np.unique(langs, return_counts=True)
+    small = names[counts < MIN_LANGUAGE_DOCS]
+    langs[np.isin(langs, small)] = "\x00other"
+    density = np.zeros(len(sample))
+    for lang in np.unique(langs):
+        members = np.flatnonzero(langs == lang)
+        columns = []
+        for feature in used:
+            values = np.array([sample[i][feature] for i in members], dtype=np.float64)
+            spread = values.std()
+            z = (values - values.mean()) / spread if spread > 0 else np.zeros_like(values)
+            columns.append(-z if feature == "ad_share" else z)
+        density[members] = np.mean(columns, axis=0)
+    return density, used
+
+
+def _column(batch: pa.RecordBatch, name: str) -> list[float | None]:
+    if name not in batch.schema.names:
+        return [None] * batch.num_rows
+    return batch.column(name).to_pylist()
+
+
+def _with_topic_columns(
+    batch: pa.RecordBatch, topic: np.ndarray, probability: np.ndarray
+) -> pa.RecordBatch:
+    columns = dict(zip(batch.schema.names, batch.columns, strict=True))
+    columns["topic"] = pa.array(topic, pa.int32())
+    columns["topic_probability"] = pa.array(probability, pa.float32())
+    schema = batch.schema
+    for column in TOPIC_COLUMNS:
+        if column.name not in schema.names:
+            schema = schema.append(column)
+    return pa.RecordBatch.from_arrays([columns[n] for n in schema.names], schema=schema)
