@@ -54,6 +54,14 @@ def _unwrap_optional(annotation: Any) -> Any:
     return annotation
 
 
+def issubclass_safe(annotation: Any, cls: type) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, cls)
+
+
+def _holds_models(annotation: Any) -> bool:
+    return any(issubclass_safe(arg, BaseModel) for arg in typing.get_args(annotation))
+
+
 def _add_field_option(parser: argparse.ArgumentParser, name: str, field: FieldInfo) -> None:
     flag = "--" + name.replace("_", "-")
     annotation = _unwrap_optional(field.annotation)
@@ -66,10 +74,10 @@ def _add_field_option(parser: argparse.ArgumentParser, name: str, field: FieldIn
         kwargs["action"] = argparse.BooleanOptionalAction
     elif origin is Literal:
         kwargs["choices"] = list(typing.get_args(annotation))
-    elif origin in (tuple, list):
+    elif origin in (tuple, list) and not _holds_models(annotation):
         kwargs["nargs"] = "+"
-    elif origin is dict or (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-        kwargs.update(type=json.loads, metavar="JSON")
+    elif origin in (tuple, list, dict) or issubclass_safe(annotation, BaseModel):
+        kwargs.update(type=json.loads, metavar="JSON")  # structured values: one JSON argument
     elif annotation in (int, float, str):
         kwargs["type"] = annotation
     parser.add_argument(flag, **kwargs)
