@@ -7,10 +7,11 @@ with `chinese="bigrams"`, overlapping character bigrams); stop words of both lan
 
 Per-document density features, each larger for more informative text:
 
-* `compression`: zlib-compressed size / UTF-8 size. Boilerplate, listings and keyword spam
-  repeat themselves and compress well.
-* `richness`: distinct tokens / tokens among the first `RICHNESS_WINDOW` topic tokens (a fixed
-  window, so long documents are not penalized for length).
+* `compression`: zlib-compressed size / UTF-8 size of the first `COMPRESSION_WINDOW` bytes
+  (a fixed window: whole long articles compress better than short pages for reasons of
+  length alone). Boilerplate, listings and keyword spam repeat themselves.
+* `richness`: moving-average type-token ratio, the mean of distinct/total tokens over
+  windows of `RICHNESS_WINDOW` tokens (length-neutral).
 * `ad_share`: share of topic tokens in the commercial lexicon (`lists/ad_lexicon_*.txt`);
   enters the density with a minus sign.
 * `quality`: the score stage's `quality_score` when present.
@@ -28,7 +29,8 @@ from typing import Literal
 import rjieba
 
 LISTS = Path(__file__).parent / "lists"
-RICHNESS_WINDOW = 300
+RICHNESS_WINDOW = 50
+COMPRESSION_WINDOW = 1000
 ChineseTokens = Literal["jieba", "bigrams"]
 
 _LATIN = re.compile(r"[^\W\d_]{3,}")
@@ -78,10 +80,14 @@ class DensityFeatures:
 
     @classmethod
     def of(cls, text: str, tokens: list[str]) -> DensityFeatures:
-        raw = text.encode()
+        raw = text.encode()[:COMPRESSION_WINDOW]
         compression = len(zlib.compress(raw, 6)) / len(raw) if raw else 0.0
-        window = tokens[:RICHNESS_WINDOW]
-        richness = len(set(window)) / len(window) if window else 0.0
+        windows = [
+            tokens[i : i + RICHNESS_WINDOW]
+            for i in range(0, max(len(tokens) - RICHNESS_WINDOW, 0) + 1, RICHNESS_WINDOW // 2)
+        ]
+        ratios = [len(set(w)) / len(w) for w in windows if w]
+        richness = sum(ratios) / len(ratios) if ratios else 0.0
         ads = ad_words()
         ad_share = sum(t in ads for t in tokens) / len(tokens) if tokens else 0.0
         return cls(compression, richness, ad_share)
