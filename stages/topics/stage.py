@@ -77,14 +77,14 @@ class TopicsConfig(StageConfig):
         "in them instead of spreading over subject topics",
     )
     seed_strength: float = Field(
-        5.0, gt=0, description="prior weight (eta) of lexicon words in the seeded topics"
+        50.0, gt=0, description="prior weight (eta) of lexicon words in the seeded topics"
     )
     density_threshold: float = Field(
         -1.0,
         description="topics whose density (standardized across topics) is below this are "
         "downsampled",
     )
-    low_weight: float = Field(0.3, ge=0, le=1, description="keep probability of those topics")
+    low_weight: float = Field(0.1, ge=0, le=1, description="keep probability of those topics")
     keyword_rules: list[KeywordRule] = Field(
         default_factory=list, description="weights for topics by their top words"
     )
