@@ -32,6 +32,7 @@ from pipeline.runner import (
 )
 from pipeline.stagedir import NotAStageDirectory
 from pipeline.train import add_training_parsers
+from pipeline.train_tokenizer import add_tokenizer_parser
 from stages import STAGE_CLASSES, stage_class
 
 
@@ -127,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name in STAGE_CLASSES:
         _add_stage_parser(sub, name)
     add_training_parsers(sub)
+    add_tokenizer_parser(sub, _add_field_option)
     return parser
 
 

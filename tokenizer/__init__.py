@@ -1,1 +1,2 @@
-"""Tokenizer training and encoding (sentencepiece BPE); filled in by the tokenizer issue."""
+"""The tokenizer: a sentencepiece BPE trained on a mixture-aware sample (train.py), batch
+encoding (encode.py) and its report (report.py). docs/tokenizer.md."""

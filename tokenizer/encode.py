@@ -1,0 +1,38 @@
+"""Encoding with a trained tokenizer: batches of texts to arrays of token ids.
+
+Token ids are uint16 when the vocabulary fits (<= 65,536 pieces, e.g. Yi's 64,000), else
+uint32. The processor is loaded once per process (`Tokenizer.load` caches by path), so a Ray
+worker that encodes many shards loads the model once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+
+import numpy as np
+
+
+class Tokenizer:
+    def __init__(self, model_file: str) -> None:
+        import sentencepiece as spm
+
+        self.model_file = model_file
+        self.processor = spm.SentencePieceProcessor(model_file=model_file)
+        self.vocab_size = self.processor.get_piece_size()
+        self.dtype = np.uint16 if self.vocab_size <= 2**16 else np.uint32
+
+    @staticmethod
+    @cache
+    def load(model_file: str) -> Tokenizer:
+        return Tokenizer(model_file)
+
+    def encode_batch(self, texts: Sequence[str], num_threads: int = 1) -> list[np.ndarray]:
+        ids = self.processor.encode(list(texts), num_threads=num_threads)
+        return [np.asarray(doc, dtype=self.dtype) for doc in ids]
+
+    def decode(self, ids: Sequence[int] | np.ndarray) -> str:
+        return self.processor.decode([int(i) for i in ids])
+
+    def piece(self, token: int) -> str:
+        return self.processor.id_to_piece(token)

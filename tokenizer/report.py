@@ -1,0 +1,64 @@
+"""The tokenizer report: what the vocabulary is made of and how well it compresses each
+language's held-out text."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tokenizer.encode import Tokenizer
+
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_BYTE_PIECE = re.compile(r"^<0x[0-9A-F]{2}>$")
+
+
+def vocabulary_composition(tok: Tokenizer, special_tokens: Sequence[str]) -> dict[str, Any]:
+    kinds: dict[str, int] = defaultdict(int)
+    special = set(special_tokens)
+    for i in range(tok.vocab_size):
+        piece = tok.piece(i)
+        if tok.processor.is_control(i) or tok.processor.is_unknown(i):
+            kinds["control"] += 1
+        elif piece in special:
+            kinds["special"] += 1
+        elif _BYTE_PIECE.match(piece):
+            kinds["byte"] += 1
+        elif piece.isdigit():
+            kinds["digit"] += 1
+        elif _CJK.search(piece):
+            kinds["cjk"] += 1
+        else:
+            kinds["other"] += 1
+    total = tok.vocab_size
+    return {
+        "vocab_size": total,
+        "pieces": dict(sorted(kinds.items())),
+        "shares": {k: round(v / total, 4) for k, v in sorted(kinds.items())},
+    }
+
+
+def compression(tok: Tokenizer, heldout_file: Path) -> dict[str, dict[str, float]]:
+    """Bytes and characters per token, per `lang`, on the held-out documents."""
+    sums: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # docs, bytes, chars, tokens
+    with heldout_file.open() as lines:
+        for line in lines:
+            doc = json.loads(line)
+            text, lang = doc["text"], doc.get("lang") or "unknown"
+            tokens = len(tok.processor.encode(text))
+            entry = sums[lang]
+            entry[0] += 1
+            entry[1] += len(text.encode())
+            entry[2] += len(text)
+            entry[3] += tokens
+    return {
+        lang: {
+            "documents": docs,
+            "bytes_per_token": round(nbytes / max(tokens, 1), 3),
+            "chars_per_token": round(chars / max(tokens, 1), 3),
+        }
+        for lang, (docs, nbytes, chars, tokens) in sorted(sums.items())
+    }

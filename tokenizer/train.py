@@ -1,0 +1,242 @@
+"""Train the sentencepiece BPE tokenizer on a mixture-aware sample of stage shards.
+
+Yi's tokenizer: BPE, 64,000 pieces, numbers split into single digits, rare characters fall
+back to UTF-8 bytes, identity normalization (no NFKC), no dummy prefix. The training text is
+sampled from the shards in proportion to the configured mixture and streamed to a file, so
+the corpus is never held in memory; sentencepiece reads that file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipeline.shards import list_shards, read_shard
+
+# Training text needed per vocabulary entry: with less, late BPE merges are learned from pairs
+# seen a handful of times (and sentencepiece may not find enough pieces at all).
+MIN_BYTES_PER_PIECE = 100
+MIN_VOCABULARY = 1000  # the smallest vocabulary `allow_smaller_vocabulary` falls back to
+# sentencepiece skips longer "sentences"; longer lines are cut at this many characters
+MAX_LINE_CHARS = 2048
+CONTROL_TOKENS = ("<unk>", "<s>", "</s>", "<pad>")  # ids 0-3, as Llama's tokenizer (+ pad)
+
+
+class TokenizerConfig(BaseModel):
+    """What `datapipe train-tokenizer` trains; every sentencepiece option it sets is here."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    vocab_size: int = Field(64_000, ge=256, description="pieces, control and special included")
+    allow_smaller_vocabulary: bool = Field(
+        False,
+        description="when the sample is too small, train the vocabulary it supports instead "
+        "of failing (for small fixtures)",
+    )
+    character_coverage: float = Field(
+        0.9999, gt=0, le=1, description="share of characters covered by pieces; rarer: bytes"
+    )
+    special_tokens: list[str] = Field(
+        default_factory=lambda: ["<|im_start|>", "<|im_end|>"],
+        description="user-defined tokens, ids 4, 5... in this order (never split)",
+    )
+    mixture: dict[str, float] = Field(
+        default_factory=dict,
+        description="share of training text per `source`; empty: each source's natural share",
+    )
+    training_mb: float = Field(
+        1024, gt=0, description="training text to sample, at most (MB of UTF-8)"
+    )
+    heldout_share: float = Field(
+        0.01, ge=0, lt=0.5, description="documents held out for the tokenizer report"
+    )
+    seed: int = Field(1, description="seed of the sample and of sentencepiece")
+    num_threads: int | None = Field(None, ge=1, description="training threads (default: CPUs)")
+
+    def thread_count(self) -> int:
+        return self.num_threads or os.cpu_count() or 1
+
+
+def unit_hash(seed: int, purpose: str, doc_id: str) -> float:
+    digest = hashlib.blake2b(f"{seed}:{purpose}:{doc_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") / 2.0**64
+
+
+class NotEnoughText(ValueError):
+    """The sample is too small for the requested vocabulary."""
+
+
+@dataclass
+class SampleStats:
+    source_bytes: dict[str, int] = field(default_factory=dict)  # in the corpus
+    sampled_bytes: dict[str, int] = field(default_factory=dict)  # written for training
+    sample_rates: dict[str, float] = field(default_factory=dict)
+    heldout_bytes: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def training_bytes(self) -> int:
+        return sum(self.sampled_bytes.values())
+
+
+def _shards(inputs: Sequence[str]) -> list[Path]:
+    shards: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        shards += list_shards(path) if path.is_dir() else [path]
+    if not shards:
+        raise FileNotFoundError(f"no shards (part-*.arrow) in {', '.join(inputs)}")
+    return shards
+
+
+def bytes_per_source(shards: Sequence[Path]) -> Counter[str]:
+    totals: Counter[str] = Counter()
+    for shard in shards:
+        for batch in read_shard(shard):
+            lengths = pc.binary_length(batch.column("text")).to_pylist()
+            for source, n in zip(batch.column("source").to_pylist(), lengths, strict=True):
+                totals[source] += n
+    return totals
+
+
+def sample_rates(
+    totals: Counter[str], mixture: dict[str, float], target_bytes: float
+) -> tuple[dict[str, float], list[str]]:
+    """Per source, the share of its documents to sample so the training text follows the
+    mixture exactly. The sample shrinks below `target_bytes` when a source is too scarce for
+    its share (it is taken whole and the others scaled to match), which is reported."""
+    shares = mixture or {s: n / max(sum(totals.values()), 1) for s, n in totals.items()}
+    norm = sum(shares.get(s, 0.0) for s in totals) or 1.0
+    weights = {s: shares.get(s, 0.0) / norm for s in totals}
+    warnings = [
+        f"source {s!r} of the mixture has no documents" for s in sorted(set(mixture) - set(totals))
+    ]
+    # the largest sample that keeps every ratio: no source can give more than all it has
+    limits = {s: totals[s] / w for s, w in weights.items() if w > 0}
+    scale = min([target_bytes, *limits.values()])
+    scarce = [s for s, limit in limits.items() if limit < target_bytes]
+    if mixture and scarce:
+        warnings.append(
+            f"source(s) {', '.join(sorted(scarce))} too small for their share of "
+            f"{target_bytes / 2**20:,.0f} MB: the sample is {scale / 2**20:,.1f} MB so the "
+            "mixture ratios hold"
+        )
+    rates = {s: min(1.0, scale * w / totals[s]) if totals[s] else 0.0 for s, w in weights.items()}
+    return rates, warnings
+
+
+def _lines(text: str) -> Iterator[str]:
+    for line in text.split("\n"):
+        for start in range(0, len(line), MAX_LINE_CHARS):
+            piece = line[start : start + MAX_LINE_CHARS]
+            if piece.strip():
+                yield piece
+
+
+def write_sample(
+    inputs: Sequence[str], cfg: TokenizerConfig, train_file: Path, heldout_file: Path
+) -> SampleStats:
+    """Stream the mixture-aware training sample (one line per text line) and a held-out set
+    of documents (JSON lines with `lang`) for the report."""
+    shards = _shards(inputs)
+    totals = bytes_per_source(shards)
+    rates, warnings = sample_rates(totals, cfg.mixture, cfg.training_mb * 2**20)
+    stats = SampleStats(dict(totals), Counter(), rates, 0, warnings)
+    with train_file.open("w", encoding="utf-8") as train, heldout_file.open("w") as heldout:
+        for shard in shards:
+            for batch in read_shard(shard):
+                langs = (
+                    batch.column("lang").to_pylist()
+                    if "lang" in batch.schema.names
+                    else [None] * batch.num_rows
+                )
+                rows = zip(
+                    batch.column("id").to_pylist(),
+                    batch.column("text").to_pylist(),
+                    batch.column("source").to_pylist(),
+                    langs,
+                    strict=True,
+                )
+                for doc_id, text, source, lang in rows:
+                    if unit_hash(cfg.seed, "heldout", doc_id) < cfg.heldout_share:
+                        heldout.write(json.dumps({"text": text, "lang": lang}) + "\n")
+                        stats.heldout_bytes += len(text.encode())
+                    elif unit_hash(cfg.seed, "train", doc_id) < rates.get(source, 0.0):
+                        for line in _lines(text):
+                            train.write(line + "\n")
+                        stats.sampled_bytes[source] += len(text.encode())
+    stats.sampled_bytes = dict(stats.sampled_bytes)
+    return stats
+
+
+def vocabulary_for(cfg: TokenizerConfig, training_bytes: int) -> int:
+    """The vocabulary to train: as configured if the sample is large enough, else smaller
+    (if allowed) or a NotEnoughText error saying how much text is needed."""
+    supported = training_bytes // MIN_BYTES_PER_PIECE
+    if supported >= cfg.vocab_size:
+        return cfg.vocab_size
+    needed = cfg.vocab_size * MIN_BYTES_PER_PIECE
+    if not cfg.allow_smaller_vocabulary or supported < MIN_VOCABULARY:
+        raise NotEnoughText(
+            f"a {cfg.vocab_size:,}-piece vocabulary needs at least {needed / 2**20:,.1f} MB "
+            f"of training text ({MIN_BYTES_PER_PIECE} bytes per piece); the sample has "
+            f"{training_bytes / 2**20:,.2f} MB. Add input, raise training_mb, or set "
+            f"allow_smaller_vocabulary (it would train {max(supported, 0):,} pieces)."
+        )
+    return int(supported)
+
+
+def train_sentencepiece(cfg: TokenizerConfig, text_file: Path, prefix: Path, vocab: int) -> None:
+    import sentencepiece as spm
+
+    spm.set_random_generator_seed(cfg.seed)
+    try:
+        _train(spm, cfg, text_file, prefix, vocab)
+    except RuntimeError as err:
+        if "required_chars" not in str(err):
+            raise
+        counts = re.search(r"(\d+) vs (\d+)", str(err))
+        needed = f"{counts.group(2)} characters" if counts else "more characters"
+        raise NotEnoughText(
+            f"{vocab:,} pieces cannot hold the {needed} that character_coverage "
+            f"{cfg.character_coverage} requires: raise vocab_size or lower character_coverage"
+        ) from None
+
+
+def _train(spm: Any, cfg: TokenizerConfig, text_file: Path, prefix: Path, vocab: int) -> None:
+    spm.SentencePieceTrainer.train(
+        input=str(text_file),
+        model_prefix=str(prefix),
+        model_type="bpe",
+        vocab_size=vocab,
+        split_digits=True,
+        byte_fallback=True,
+        normalization_rule_name="identity",
+        add_dummy_prefix=False,
+        remove_extra_whitespaces=False,
+        allow_whitespace_only_pieces=True,
+        character_coverage=cfg.character_coverage,
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=3,
+        unk_piece=CONTROL_TOKENS[0],
+        bos_piece=CONTROL_TOKENS[1],
+        eos_piece=CONTROL_TOKENS[2],
+        pad_piece=CONTROL_TOKENS[3],
+        user_defined_symbols=list(cfg.special_tokens),
+        hard_vocab_limit=True,
+        max_sentence_length=4 * MAX_LINE_CHARS,
+        input_sentence_size=0,  # every sampled line: the sample is already the right size
+        num_threads=cfg.thread_count(),
+        minloglevel=2,
+    )
