@@ -15,6 +15,7 @@ STAGE_CLASSES: dict[str, str] = {
     "minhash": "stages.minhash.stage:MinhashStage",
     "substring": "stages.substring.stage:SubstringStage",
     "topics": "stages.topics.stage:TopicsStage",
+    "encode": "stages.encode.stage:EncodeStage",
 }
 
 

@@ -1,0 +1,1 @@
+"""Token ids for every document with the trained tokenizer (docs/tokenizer.md)."""
