@@ -58,6 +58,7 @@ bench: install  ## benchmarks; results go to docs/benchmarks.md
 	$(BIN)/python bench/bench_minhash_dedup.py --update-docs
 	$(BIN)/python bench/minhash_recall.py --update-docs
 	$(BIN)/python bench/topics_eval.py --update-docs
+	$(BIN)/python bench/bench_tokenizer.py --update-docs
 
 data-samples: install  ## regenerate the committed fixtures in data_samples/generated
 	$(BIN)/python data_samples/generate.py

@@ -96,16 +96,18 @@ def train_tokenizer(
         return {"skipped": True, "model": str(model)}
     train_file = with_ext(prefix, ".train.txt")
     heldout_file = with_ext(prefix, ".heldout.jsonl")
-    sample = write_sample(inputs, cfg, train_file, heldout_file)
-    for warning in sample.warnings:
-        print(f"train-tokenizer: warning: {warning}", file=sys.stderr)
-    vocab = vocabulary_for(cfg, sample.training_bytes)
-    started = time.perf_counter()
-    tmp = prefix.with_name(f"{prefix.name}-tmp{os.getpid()}")
+    # A fixed temporary prefix: sentencepiece records it in the model, which must come out
+    # byte-identical for the same inputs and options.
+    tmp = with_ext(prefix, ".training")
     try:
+        sample = write_sample(inputs, cfg, train_file, heldout_file)
+        for warning in sample.warnings:
+            print(f"train-tokenizer: warning: {warning}", file=sys.stderr)
+        vocab = vocabulary_for(cfg, sample.training_bytes)
+        started = time.perf_counter()
         train_sentencepiece(cfg, train_file, tmp, vocab)
     finally:
-        train_file.unlink(missing_ok=True)  # as large as the sample; not needed any more
+        train_file.unlink(missing_ok=True)  # as large as the sample; never kept
     train_seconds = time.perf_counter() - started
     for suffix in (".model", ".vocab"):
         os.replace(with_ext(tmp, suffix), with_ext(prefix, suffix))

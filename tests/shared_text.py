@@ -5,7 +5,7 @@
   (samples/web) — 1,365 documents, 4.9 MB.
 * `reference`: WikiText-2 test and valid articles (WikiText's tokenization undone, as the
   score stage reads them), every CMRC 2018 Chinese Wikipedia paragraph as published and the
-  RedPajama arXiv papers, source `wiki_en`, `wiki_zh`, `arxiv` — 1,239 documents, 4.2 MB.
+  RedPajama arXiv papers, source `wiki_en`, `wiki_zh`, `arxiv` — 1,239 documents, 3.8 MB.
 
 `all_texts` also gives the documents ingest rejected (empty ones, non-HTML responses) so a
 round trip covers every document. Used by tests/test_tokenizer.py and
@@ -20,8 +20,8 @@ from pathlib import Path
 from pipeline.executor import LocalExecutor
 from pipeline.runner import StageRun, run_stage
 from pipeline.shards import list_shards, read_shard
-from stages.score.corpus import wikitext_articles
 from stages.ingest.stage import IngestConfig
+from stages.score.corpus import wikitext_articles
 from tests.conftest import shared_dir
 from tests.test_minhash_stage import write_stage_dir
 
@@ -65,7 +65,9 @@ def build_shared_stages(out: Path, shared: Path | None = None) -> list[Path]:
     root = shared or shared_dir()
     samples = out / "samples"
     config = IngestConfig(source_by_file={"dolma_wget_sample-*": "web"})
-    run_stage(StageRun("ingest", config, [str(root / "samples")], str(samples)), LocalExecutor(), False)
+    run_stage(
+        StageRun("ingest", config, [str(root / "samples")], str(samples)), LocalExecutor(), False
+    )
     reference = write_stage_dir(out / "reference", [reference_rows(root)])
     return [samples, reference]
 

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.shards import list_shards, read_shard
@@ -63,7 +62,8 @@ class TokenizerConfig(BaseModel):
     num_threads: int | None = Field(None, ge=1, description="training threads (default: CPUs)")
 
     def thread_count(self) -> int:
-        return self.num_threads or os.cpu_count() or 1
+        """Configured, else the CPUs this process may run on (not the machine's count)."""
+        return self.num_threads or len(os.sched_getaffinity(0)) or 1
 
 
 def unit_hash(seed: int, purpose: str, doc_id: str) -> float:
@@ -98,22 +98,66 @@ def _shards(inputs: Sequence[str]) -> list[Path]:
     return shards
 
 
-def bytes_per_source(shards: Sequence[Path]) -> Counter[str]:
-    totals: Counter[str] = Counter()
+HASH_BUCKETS = 1 << 16  # resolution of the per-source byte budget (1/65,536 of a source)
+
+
+@dataclass
+class SourceBytes:
+    """Bytes of training candidates (held-out documents excluded) per source, in total and
+    by hash bucket, so a source's budget becomes a hash threshold in one pass."""
+
+    totals: Counter[str] = field(default_factory=Counter)
+    histograms: dict[str, list[int]] = field(default_factory=dict)
+
+    def add(self, source: str, position: float, size: int) -> None:
+        self.totals[source] += size
+        histogram = self.histograms.setdefault(source, [0] * HASH_BUCKETS)
+        histogram[int(position * HASH_BUCKETS)] += size
+
+    def threshold(self, source: str, budget: float) -> float:
+        """The smallest hash threshold whose documents hold at least `budget` bytes."""
+        if budget >= self.totals[source]:
+            return 1.0
+        running = 0
+        for bucket, size in enumerate(self.histograms[source]):
+            running += size
+            if running >= budget:
+                return (bucket + 1) / HASH_BUCKETS
+        return 1.0
+
+
+def _rows(shard: Path) -> Iterator[tuple[str, str, str, str | None]]:
+    """(id, text, source, lang) of every document of a shard."""
+    for batch in read_shard(shard):
+        langs = (
+            batch.column("lang").to_pylist()
+            if "lang" in batch.schema.names
+            else [None] * batch.num_rows
+        )
+        yield from zip(
+            batch.column("id").to_pylist(),
+            batch.column("text").to_pylist(),
+            batch.column("source").to_pylist(),
+            langs,
+            strict=True,
+        )
+
+
+def source_bytes(shards: Sequence[Path], cfg: TokenizerConfig) -> SourceBytes:
+    found = SourceBytes()
     for shard in shards:
-        for batch in read_shard(shard):
-            lengths = pc.binary_length(batch.column("text")).to_pylist()
-            for source, n in zip(batch.column("source").to_pylist(), lengths, strict=True):
-                totals[source] += n
-    return totals
+        for doc_id, text, source, _ in _rows(shard):
+            if unit_hash(cfg.seed, "heldout", doc_id) >= cfg.heldout_share:
+                found.add(source, unit_hash(cfg.seed, "train", doc_id), len(text.encode()))
+    return found
 
 
-def sample_rates(
+def sample_budgets(
     totals: Counter[str], mixture: dict[str, float], target_bytes: float
 ) -> tuple[dict[str, float], list[str]]:
-    """Per source, the share of its documents to sample so the training text follows the
-    mixture exactly. The sample shrinks below `target_bytes` when a source is too scarce for
-    its share (it is taken whole and the others scaled to match), which is reported."""
+    """Bytes to sample per source so the training text follows the mixture. The sample
+    shrinks below `target_bytes` when a source is too scarce for its share (it is taken whole
+    and the others scaled to match), which is reported."""
     shares = mixture or {s: n / max(sum(totals.values()), 1) for s, n in totals.items()}
     norm = sum(shares.get(s, 0.0) for s in totals) or 1.0
     weights = {s: shares.get(s, 0.0) / norm for s in totals}
@@ -130,8 +174,7 @@ def sample_rates(
             f"{target_bytes / 2**20:,.0f} MB: the sample is {scale / 2**20:,.1f} MB so the "
             "mixture ratios hold"
         )
-    rates = {s: min(1.0, scale * w / totals[s]) if totals[s] else 0.0 for s, w in weights.items()}
-    return rates, warnings
+    return {s: scale * w for s, w in weights.items()}, warnings
 
 
 def _lines(text: str) -> Iterator[str]:
@@ -146,34 +189,24 @@ def write_sample(
     inputs: Sequence[str], cfg: TokenizerConfig, train_file: Path, heldout_file: Path
 ) -> SampleStats:
     """Stream the mixture-aware training sample (one line per text line) and a held-out set
-    of documents (JSON lines with `lang`) for the report."""
+    of documents (JSON lines with `lang`) for the report. Two passes over the shards: bytes
+    per source by hash bucket, then the documents under each source's hash threshold, so each
+    source gives its budget to within 1/65,536 of its size."""
     shards = _shards(inputs)
-    totals = bytes_per_source(shards)
-    rates, warnings = sample_rates(totals, cfg.mixture, cfg.training_mb * 2**20)
-    stats = SampleStats(dict(totals), Counter(), rates, 0, warnings)
+    found = source_bytes(shards, cfg)
+    budgets, warnings = sample_budgets(found.totals, cfg.mixture, cfg.training_mb * 2**20)
+    rates = {s: found.threshold(s, budget) for s, budget in budgets.items()}
+    stats = SampleStats(dict(found.totals), Counter(), rates, 0, warnings)
     with train_file.open("w", encoding="utf-8") as train, heldout_file.open("w") as heldout:
         for shard in shards:
-            for batch in read_shard(shard):
-                langs = (
-                    batch.column("lang").to_pylist()
-                    if "lang" in batch.schema.names
-                    else [None] * batch.num_rows
-                )
-                rows = zip(
-                    batch.column("id").to_pylist(),
-                    batch.column("text").to_pylist(),
-                    batch.column("source").to_pylist(),
-                    langs,
-                    strict=True,
-                )
-                for doc_id, text, source, lang in rows:
-                    if unit_hash(cfg.seed, "heldout", doc_id) < cfg.heldout_share:
-                        heldout.write(json.dumps({"text": text, "lang": lang}) + "\n")
-                        stats.heldout_bytes += len(text.encode())
-                    elif unit_hash(cfg.seed, "train", doc_id) < rates.get(source, 0.0):
-                        for line in _lines(text):
-                            train.write(line + "\n")
-                        stats.sampled_bytes[source] += len(text.encode())
+            for doc_id, text, source, lang in _rows(shard):
+                if unit_hash(cfg.seed, "heldout", doc_id) < cfg.heldout_share:
+                    heldout.write(json.dumps({"text": text, "lang": lang}) + "\n")
+                    stats.heldout_bytes += len(text.encode())
+                elif unit_hash(cfg.seed, "train", doc_id) < rates.get(source, 0.0):
+                    for line in _lines(text):
+                        train.write(line + "\n")
+                    stats.sampled_bytes[source] += len(text.encode())
     stats.sampled_bytes = dict(stats.sampled_bytes)
     return stats
 
