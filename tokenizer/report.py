@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tokenizer.encode import Tokenizer
+from tokenizer.train import CONTROL_TOKENS
 
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _BYTE_PIECE = re.compile(r"^<0x[0-9A-F]{2}>$")
@@ -19,9 +20,9 @@ _BYTE_PIECE = re.compile(r"^<0x[0-9A-F]{2}>$")
 def vocabulary_composition(tok: Tokenizer, special_tokens: Sequence[str]) -> dict[str, Any]:
     kinds: dict[str, int] = defaultdict(int)
     special = set(special_tokens)
-    for i in range(tok.vocab_size):
-        piece = tok.piece(i)
-        if tok.processor.is_control(i) or tok.processor.is_unknown(i):
+    control = set(CONTROL_TOKENS)
+    for piece in tok.processor.id_to_piece(list(range(tok.vocab_size))):  # one call
+        if piece in control:
             kinds["control"] += 1
         elif piece in special:
             kinds["special"] += 1

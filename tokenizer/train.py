@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.shards import list_shards, read_shard
@@ -144,11 +145,17 @@ def _rows(shard: Path) -> Iterator[tuple[str, str, str, str | None]]:
 
 
 def source_bytes(shards: Sequence[Path], cfg: TokenizerConfig) -> SourceBytes:
+    """First pass: reads ids, sources and text lengths only (no text is decoded)."""
     found = SourceBytes()
     for shard in shards:
-        for doc_id, text, source, _ in _rows(shard):
-            if unit_hash(cfg.seed, "heldout", doc_id) >= cfg.heldout_share:
-                found.add(source, unit_hash(cfg.seed, "train", doc_id), len(text.encode()))
+        for batch in read_shard(shard):
+            sizes = pc.binary_length(batch.column("text")).to_pylist()
+            ids = batch.column("id").to_pylist()
+            for doc_id, source, size in zip(
+                ids, batch.column("source").to_pylist(), sizes, strict=True
+            ):
+                if unit_hash(cfg.seed, "heldout", doc_id) >= cfg.heldout_share:
+                    found.add(source, unit_hash(cfg.seed, "train", doc_id), size)
     return found
 
 
