@@ -129,62 +129,63 @@ def _run_tasks(
         )
 
 
-def _run_step(
-    step: Step,
-    run: StageRun,
-    config: dict[str, Any],
-    files: list[str],
-    output_dir: str,
-    executor: Executor,
-    progress: bool,
-) -> list[dict[str, Any]]:
-    """Run the step's unfinished tasks; return every task's result in task order. A marker
-    left by a different plan (other tasks or params under the same step name) is not reused."""
-    markers = step_tasks_dir(output_dir, step.name)
+@dataclass(frozen=True)
+class _StepRunner:
+    """What every step of one global stage run shares."""
 
-    def finished() -> dict[int, dict[str, Any]]:
-        found = read_markers(markers)
-        return {i: r for i, r in found.items() if r.get("step") == step.identity()}
+    stage: str
+    config: dict[str, Any]
+    files: list[str]
+    output_dir: str
+    executor: Executor
+    progress: bool
 
-    done = finished()
-    specs = [
-        StepTaskSpec(
-            run.name, config, step, i, files[i] if step.over == "shards" else None, output_dir
-        )
-        for i in range(step.tasks)
-        if i not in done
-    ]
-    _run_tasks(run_step_task, specs, step.tasks, f"{run.name}:{step.name}", executor, progress)
-    Exchange(output_dir).mark_complete(step.name, step.tasks)
-    done = finished()
-    return [done[i] for i in range(step.tasks)]
+    def run(self, step: Step) -> list[dict[str, Any]]:
+        """Run the step's unfinished tasks; return every task's result in task order. A
+        marker left by another plan (other tasks or params under the same name) is not
+        reused."""
+        markers = step_tasks_dir(self.output_dir, step.name)
 
+        def finished() -> dict[int, dict[str, Any]]:
+            found = read_markers(markers)
+            return {i: r for i, r in found.items() if r.get("step") == step.identity()}
 
-def _run_steps(
-    stage: GlobalStage,
-    run: StageRun,
-    config: dict[str, Any],
-    files: list[str],
-    output_dir: str,
-    executor: Executor,
-    progress: bool,
-) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
-    """Drive the stage's plan; finished steps are replayed from their markers on resume.
-    Returns the plan's summary and, per step, its wall and summed task seconds."""
-    plan = stage.plan(files)
-    timings: dict[str, dict[str, float]] = {}
-    try:
-        step = next(plan)
-        while True:
-            started = time.perf_counter()
-            results = _run_step(step, run, config, files, output_dir, executor, progress)
-            timings[step.name] = {
-                "wall": round(time.perf_counter() - started, 3),
-                "tasks": round(sum(r["seconds"] for r in results), 3),
-            }
-            step = plan.send(results)
-    except StopIteration as finished:
-        return finished.value, timings
+        done = finished()
+        specs = [
+            StepTaskSpec(
+                self.stage,
+                self.config,
+                step,
+                i,
+                self.files[i] if step.over == "shards" else None,
+                self.output_dir,
+            )
+            for i in range(step.tasks)
+            if i not in done
+        ]
+        desc = f"{self.stage}:{step.name}"
+        _run_tasks(run_step_task, specs, step.tasks, desc, self.executor, self.progress)
+        Exchange(self.output_dir).mark_complete(step.name, step.tasks)
+        done = finished()
+        return [done[i] for i in range(step.tasks)]
+
+    def run_plan(self, stage: GlobalStage) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
+        """Drive the stage's plan; finished steps are replayed from their markers on resume.
+        Returns the plan's summary and, per step, its wall and summed task seconds."""
+        plan = stage.plan(self.files)
+        timings: dict[str, dict[str, float]] = {}
+        try:
+            step = next(plan)
+            while True:
+                started = time.perf_counter()
+                results = self.run(step)
+                timings[step.name] = {
+                    "wall": round(time.perf_counter() - started, 3),
+                    "tasks": round(sum(r["seconds"] for r in results), 3),
+                }
+                step = plan.send(results)
+        except StopIteration as finished:
+            return finished.value, timings
 
 
 def run_stage(run: StageRun, executor: Executor, progress: bool = True) -> dict[str, Any]:
@@ -212,7 +213,8 @@ def run_stage(run: StageRun, executor: Executor, progress: bool = True) -> dict[
         print(f"{run.name}: {line}", file=sys.stderr)
     global_stats: dict[str, Any] = {}
     if isinstance(stage, GlobalStage):
-        summary, timings = _run_steps(stage, run, config, files, output_dir, executor, progress)
+        steps = _StepRunner(run.name, config, files, output_dir, executor, progress)
+        summary, timings = steps.run_plan(stage)
         global_stats = {"steps": summary, "step_seconds": timings}
     done = stage_dir.finished_tasks() if resumed else {}
     specs = [

@@ -8,7 +8,6 @@ the corpus is never held in memory; sentencepiece reads that file.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -21,6 +20,7 @@ from typing import Any
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.seeded import unit_hash
 from pipeline.shards import list_shards, read_shard
 
 # Training text needed per vocabulary entry: with less, late BPE merges are learned from pairs
@@ -65,11 +65,6 @@ class TokenizerConfig(BaseModel):
     def thread_count(self) -> int:
         """Configured, else the CPUs this process may run on (not the machine's count)."""
         return self.num_threads or len(os.sched_getaffinity(0)) or 1
-
-
-def unit_hash(seed: int, purpose: str, doc_id: str) -> float:
-    digest = hashlib.blake2b(f"{seed}:{purpose}:{doc_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") / 2.0**64
 
 
 class NotEnoughText(ValueError):

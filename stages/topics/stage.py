@@ -17,7 +17,6 @@ Steps:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -32,6 +31,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.exchange import Exchange
+from pipeline.seeded import unit_hash
 from pipeline.shards import atomic_write_json, read_shard
 from stages.base import BatchOutput, GlobalStage, StageConfig, Step, StepPlan, split_by_rejections
 from stages.topics.features import ChineseTokens, DensityFeatures, ad_words, topic_tokens
@@ -95,12 +95,6 @@ class TopicsConfig(StageConfig):
         "mixture",
         description="keep probability from the document's topic mixture or its dominant topic",
     )
-
-
-def unit_hash(seed: int, purpose: str, doc_id: str) -> float:
-    """A uniform number in [0, 1) from the seed and the document id: same id, same draw."""
-    digest = hashlib.blake2b(f"{seed}:{purpose}:{doc_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") / 2.0**64
 
 
 _MODELS: dict[str, tuple[Any, Any, list[float]]] = {}  # one model per worker process
