@@ -45,3 +45,24 @@ def rows_to_batch(rows: Iterable[Mapping[str, Any]], schema: pa.Schema) -> pa.Re
         for name, values in columns.items():
             values.append(row.get(name))
     return pa.RecordBatch.from_pydict(columns, schema=schema)
+
+
+def with_fields(schema: pa.Schema, fields: Iterable[pa.Field]) -> pa.Schema:
+    """`schema` plus each of `fields` it does not have yet (a stage's added columns: rerunning
+    the stage on its own output keeps one of each)."""
+    for added in fields:
+        if added.name not in schema.names:
+            schema = schema.append(added)
+    return schema
+
+
+def with_columns(
+    batch: pa.RecordBatch, schema: pa.Schema, values: Mapping[str, Any]
+) -> pa.RecordBatch:
+    """`batch` in `schema` (its columns plus added ones), with the columns in `values` set:
+    arrays as given, lists converted to the schema's type."""
+    columns = dict(zip(batch.schema.names, batch.columns, strict=True))
+    for name, value in values.items():
+        is_array = isinstance(value, pa.Array)
+        columns[name] = value if is_array else pa.array(value, schema.field(name).type)
+    return pa.RecordBatch.from_arrays([columns[name] for name in schema.names], schema=schema)

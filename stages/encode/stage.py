@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
+from pipeline.schema import with_columns, with_fields
 from stages.base import BatchOutput, StageConfig, TransformStage, split_by_rejections
 from tokenizer.encode import Tokenizer
 
@@ -36,9 +37,8 @@ class EncodeStage(TransformStage):
 
     def output_schema(self, input_schema: pa.Schema | None) -> pa.Schema:
         assert input_schema is not None
-        return input_schema.append(pa.field("input_ids", pa.large_list(self.ids_type))).append(
-            pa.field("num_tokens", pa.int32())
-        )
+        ids = pa.field("input_ids", pa.large_list(self.ids_type))
+        return with_fields(input_schema, [ids, pa.field("num_tokens", pa.int32())])
 
     def process_batch(self, batch: pa.RecordBatch) -> BatchOutput:
         encoded = self.tokenizer.encode_batch(batch.column("text").to_pylist())
@@ -50,9 +50,7 @@ class EncodeStage(TransformStage):
         np.cumsum(lengths, out=offsets[1:])
         flat = np.concatenate(encoded) if encoded else np.zeros(0, self.tokenizer.dtype)
         ids = pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(flat, self.ids_type))
-        kept = pa.RecordBatch.from_arrays(
-            [*batch.columns, ids, pa.array(lengths.astype(np.int32))],
-            schema=self.output_schema(batch.schema),
-        )
+        values = {"input_ids": ids, "num_tokens": lengths.astype(np.int32)}
+        kept = with_columns(batch, self.output_schema(batch.schema), values)
         counters = Counter({"tokens": int(lengths.sum())})
         return split_by_rejections(kept, [None] * kept.num_rows, counters)

@@ -25,6 +25,7 @@ from typing import Any, Literal
 import pyarrow as pa
 from pydantic import Field, model_validator
 
+from pipeline.schema import with_columns, with_fields
 from stages.base import BatchOutput, StageConfig, TransformStage, split_by_rejections
 from stages.filter.blocklists import Lists, default_lists
 from stages.filter.langid import identify
@@ -113,9 +114,7 @@ class FilterStage(TransformStage):
 
     def output_schema(self, input_schema: pa.Schema | None) -> pa.Schema:
         assert input_schema is not None
-        if LANG_SCORE.name in input_schema.names:
-            return input_schema
-        return input_schema.append(LANG_SCORE)
+        return with_fields(input_schema, [LANG_SCORE])
 
     @cached_property
     def _rules(self) -> dict[str, Rules]:
@@ -228,12 +227,12 @@ class FilterStage(TransformStage):
     def _split(
         self, batch: pa.RecordBatch, outcomes: list[Outcome], counters: Counter[str]
     ) -> BatchOutput:
-        schema = self.output_schema(batch.schema)
-        columns = {name: batch.column(name) for name in batch.schema.names}
-        columns["text"] = pa.array([o.text for o in outcomes], pa.large_string())
-        columns["lang"] = pa.array([o.lang for o in outcomes], pa.string())
-        columns["lang_score"] = pa.array([o.lang_score for o in outcomes], pa.float32())
-        full = pa.RecordBatch.from_arrays([columns[name] for name in schema.names], schema=schema)
+        values = {
+            "text": [o.text for o in outcomes],
+            "lang": [o.lang for o in outcomes],
+            "lang_score": [o.lang_score for o in outcomes],
+        }
+        full = with_columns(batch, self.output_schema(batch.schema), values)
         for o in outcomes:
             if o.rejection is None and o.lang:
                 counters[f"kept_lang:{o.lang}"] += 1

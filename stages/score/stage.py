@@ -27,6 +27,7 @@ from typing import Any, Literal
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.schema import with_columns, with_fields
 from stages.base import BatchOutput, StageConfig, TransformStage, split_by_rejections
 from stages.filter.blocklists import Lexicon
 from stages.filter.text import DocView
@@ -97,11 +98,7 @@ class ScoreStage(TransformStage):
 
     def output_schema(self, input_schema: pa.Schema | None) -> pa.Schema:
         assert input_schema is not None
-        schema = input_schema
-        for score_field in SCORE_FIELDS:
-            if score_field.name not in schema.names:
-                schema = schema.append(score_field)
-        return schema
+        return with_fields(input_schema, SCORE_FIELDS)
 
     @cached_property
     def _limits(self) -> dict[str, tuple[float | None, float | None]]:
@@ -123,11 +120,8 @@ class ScoreStage(TransformStage):
             else [None] * len(texts)
         )
         scores = self._scores(texts, langs)
-        schema = self.output_schema(batch.schema)
-        columns = {name: batch.column(name) for name in batch.schema.names}
-        for score_field in SCORE_FIELDS:
-            columns[score_field.name] = pa.array(scores[score_field.name], score_field.type)
-        full = pa.RecordBatch.from_arrays([columns[n] for n in schema.names], schema=schema)
+        values = {f.name: scores[f.name] for f in SCORE_FIELDS}
+        full = with_columns(batch, self.output_schema(batch.schema), values)
         rejections = [self._rejection(scores, i) for i in range(len(texts))]
         return split_by_rejections(full, rejections)
 

@@ -32,6 +32,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from pipeline.exchange import Exchange
+from pipeline.schema import with_columns, with_fields
 from pipeline.shards import read_shard
 from stages.base import (
     BatchOutput,
@@ -108,9 +109,7 @@ class SubstringStage(GlobalStage):
 
     def output_schema(self, input_schema: pa.Schema | None) -> pa.Schema:
         assert input_schema is not None
-        if REMOVED_COLUMN.name in input_schema.names:
-            return input_schema
-        return input_schema.append(REMOVED_COLUMN)
+        return with_fields(input_schema, [REMOVED_COLUMN])
 
     def describe(self) -> str:
         cfg = self.config
@@ -283,7 +282,8 @@ class SubstringStage(GlobalStage):
             counters["documents_cut"] += 1
             counters["tokens_removed"] += before - left
             counters["bytes_removed"] += len(encoded) - len(shortened.encode())
-        edited = _with_columns(batch, new_texts, ranges_column)
+        values = {"text": new_texts, REMOVED_COLUMN.name: ranges_column}
+        edited = with_columns(batch, self.output_schema(batch.schema), values)
         return split_by_rejections(edited, rejections, counters)
 
 
@@ -303,18 +303,6 @@ def _line_cuts(text: bytes, removed: np.ndarray) -> list[tuple[int, int]]:
         else:
             ranges.append((lo, hi))
     return ranges
-
-
-def _with_columns(
-    batch: pa.RecordBatch, texts: list[str], ranges: list[list[tuple[int, int]]]
-) -> pa.RecordBatch:
-    columns = dict(zip(batch.schema.names, batch.columns, strict=True))
-    columns["text"] = pa.array(texts, batch.schema.field("text").type)
-    columns[REMOVED_COLUMN.name] = pa.array(ranges, REMOVED_COLUMN.type)
-    schema = batch.schema
-    if REMOVED_COLUMN.name not in schema.names:
-        schema = schema.append(REMOVED_COLUMN)
-    return pa.RecordBatch.from_arrays([columns[name] for name in schema.names], schema=schema)
 
 
 def _window_bytes(work: Exchange, windows: np.ndarray) -> list[bytes]:

@@ -31,6 +31,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.exchange import Exchange
+from pipeline.schema import with_columns, with_fields
 from pipeline.seeded import unit_hash
 from pipeline.shards import atomic_write_json, read_shard
 from stages.base import BatchOutput, GlobalStage, StageConfig, Step, StepPlan, split_by_rejections
@@ -142,11 +143,7 @@ class TopicsStage(GlobalStage):
 
     def output_schema(self, input_schema: pa.Schema | None) -> pa.Schema:
         assert input_schema is not None
-        schema = input_schema
-        for column in TOPIC_COLUMNS:
-            if column.name not in schema.names:
-                schema = schema.append(column)
-        return schema
+        return with_fields(input_schema, TOPIC_COLUMNS)
 
     def describe(self) -> str:
         cfg = self.config
@@ -345,7 +342,8 @@ class TopicsStage(GlobalStage):
             rejections.append(None if kept else (REASON, json.dumps(detail)))
         probability = theta[np.arange(len(texts)), dominant].astype(np.float32)
         probability[topic < 0] = 0.0
-        annotated = _with_topic_columns(batch, topic, probability)
+        values = {"topic": topic, "topic_probability": probability}
+        annotated = with_columns(batch, self.output_schema(batch.schema), values)
         return split_by_rejections(annotated, rejections, counters)
 
 
@@ -381,16 +379,3 @@ def _column(batch: pa.RecordBatch, name: str) -> list[float | None]:
     if name not in batch.schema.names:
         return [None] * batch.num_rows
     return batch.column(name).to_pylist()
-
-
-def _with_topic_columns(
-    batch: pa.RecordBatch, topic: np.ndarray, probability: np.ndarray
-) -> pa.RecordBatch:
-    columns = dict(zip(batch.schema.names, batch.columns, strict=True))
-    columns["topic"] = pa.array(topic, pa.int32())
-    columns["topic_probability"] = pa.array(probability, pa.float32())
-    schema = batch.schema
-    for column in TOPIC_COLUMNS:
-        if column.name not in schema.names:
-            schema = schema.append(column)
-    return pa.RecordBatch.from_arrays([columns[n] for n in schema.names], schema=schema)
