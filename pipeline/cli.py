@@ -2,6 +2,8 @@
 
     datapipe run configs/default.yaml [--work-dir DIR] [--executor ray|local] [--ray-address A]
     datapipe ingest --input PATH... --output DIR [stage options]
+    datapipe export --input DIR --tokenizer MODEL --output DIR [--mixture YAML]
+    datapipe verify EXPORT_DIR
 
 Each stage's options are generated from its config model, so `datapipe <stage> --help` always
 lists exactly what the YAML accepts.
@@ -22,6 +24,7 @@ from pydantic.fields import FieldInfo
 
 from pipeline.config import ConfigError, load_config, validate_stage_config
 from pipeline.executor import RaySettings
+from pipeline.manifest import verify_export
 from pipeline.runner import (
     StageFailed,
     StageRun,
@@ -63,6 +66,15 @@ def _holds_models(annotation: Any) -> bool:
     return any(issubclass_safe(arg, BaseModel) for arg in typing.get_args(annotation))
 
 
+def _json_or_path(value: str) -> Any:
+    """A structured option given inline as JSON, or else the path of a file the stage's config
+    reads (e.g. `--mixture mixture.yaml`)."""
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
+
+
 def _add_field_option(parser: argparse.ArgumentParser, name: str, field: FieldInfo) -> None:
     flag = "--" + name.replace("_", "-")
     annotation = _unwrap_optional(field.annotation)
@@ -77,7 +89,9 @@ def _add_field_option(parser: argparse.ArgumentParser, name: str, field: FieldIn
         kwargs["choices"] = list(typing.get_args(annotation))
     elif origin in (tuple, list) and not _holds_models(annotation):
         kwargs["nargs"] = "+"
-    elif origin in (tuple, list, dict) or issubclass_safe(annotation, BaseModel):
+    elif issubclass_safe(annotation, BaseModel):
+        kwargs.update(type=_json_or_path, metavar="JSON|FILE")  # a model: inline or a YAML file
+    elif origin in (tuple, list, dict):
         kwargs.update(type=json.loads, metavar="JSON")  # structured values: one JSON argument
     elif annotation in (int, float, str):
         kwargs["type"] = annotation
@@ -127,6 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_run_config)
     for name in STAGE_CLASSES:
         _add_stage_parser(sub, name)
+    verify = sub.add_parser(
+        "verify",
+        help="recheck an export directory against its manifest",
+        description="Recheck every shard of an export directory (checksum, documents, tokens, "
+        "token ids within the vocabulary) against manifest.json; exit 1 naming each mismatch.",
+    )
+    verify.add_argument("output_dir", metavar="OUTPUT_DIR", help="the export stage's directory")
+    verify.set_defaults(handler=_verify)
     add_training_parsers(sub)
     add_tokenizer_parser(sub, _add_field_option)
     return parser
@@ -170,14 +192,30 @@ def _run_one_stage(args: argparse.Namespace) -> None:
     print(summary_line(stats, args.output), file=sys.stderr)
 
 
+def _verify(args: argparse.Namespace) -> int:
+    problems, checked = verify_export(args.output_dir)
+    for problem in problems:
+        print(f"MISMATCH {problem}", file=sys.stderr)
+    if problems:
+        print(f"datapipe verify: {args.output_dir}: {len(problems)} problems", file=sys.stderr)
+        return 1
+    tokenizer = "tokenizer checksum ok" if checked["tokenizer_checked"] else "tokenizer not found"
+    print(
+        f"datapipe verify: {args.output_dir}: OK, {checked['shards']} shards, "
+        f"{checked['documents']:,} documents, {checked['tokens']:,} tokens ({tokenizer})",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.handler(args)
+        status = args.handler(args)
     except (ConfigError, NotAStageDirectory, FileNotFoundError, ValueError) as err:
         print(f"datapipe: error: {err}", file=sys.stderr)
         return 2
     except StageFailed as err:
         print(f"datapipe: {err}", file=sys.stderr)
         return 1
-    return 0
+    return status or 0

@@ -194,12 +194,14 @@ def run_stage(run: StageRun, executor: Executor, progress: bool = True) -> dict[
     files = [os.path.abspath(f) for f in _input_files(run)]
     output_dir = os.path.abspath(run.output_dir)
     config = run.config.model_dump(mode="json")
+    stage = build_stage(run.name, config)
     description = {
         "stage": run.name,
         "config": config,
         "version": __version__,
         "shard_target_bytes": run.shard_target_bytes,
         "inputs": [file_identity(f) for f in files],
+        "dependencies": [file_identity(f) for f in stage.dependencies()],
     }
     fp = fingerprint(description)
     stage_dir = StageDir(output_dir)
@@ -208,7 +210,6 @@ def run_stage(run: StageRun, executor: Executor, progress: bool = True) -> dict[
         stats["skipped"] = True
         return stats
     resumed = stage_dir.prepare(fp, description)
-    stage = build_stage(run.name, config)
     if (line := stage.describe()) is not None:
         print(f"{run.name}: {line}", file=sys.stderr)
     global_stats: dict[str, Any] = {}
@@ -261,8 +262,9 @@ def run_pipeline(
 def summary_line(stats: dict[str, Any], output_dir: str) -> str:
     reasons = ", ".join(f"{r} {n:,}" for r, n in stats["rejected_by_reason"].items())
     state = "already complete, skipped" if stats.get("skipped") else f"{stats['wall_seconds']}s"
+    warnings = "".join(f"\n  warning: {w}" for w in stats.get("steps", {}).get("warnings", []))
     return (
         f"{stats['stage']}: {stats['docs_in']:,} in -> {stats['docs_kept']:,} kept, "
         f"{stats['docs_rejected']:,} rejected{f' ({reasons})' if reasons else ''} "
-        f"[{state}] -> {output_dir}"
+        f"[{state}] -> {output_dir}{warnings}"
     )

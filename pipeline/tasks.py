@@ -155,7 +155,8 @@ def run_task(spec: TaskSpec) -> dict[str, Any]:
                 f"{spec.stage} on {spec.input_path}: {rows_in} rows in, "
                 f"{n_kept} kept + {n_rejected} rejected"
             )
-        kept.write(output.kept)
+        if stage.writes_kept_rows:
+            kept.write(output.kept)
         dropped.write(output.rejected)
         docs_in += rows_in
         kept_rows += n_kept

@@ -16,6 +16,7 @@ STAGE_CLASSES: dict[str, str] = {
     "substring": "stages.substring.stage:SubstringStage",
     "topics": "stages.topics.stage:TopicsStage",
     "encode": "stages.encode.stage:EncodeStage",
+    "export": "stages.export.stage:ExportStage",
 }
 
 

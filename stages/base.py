@@ -77,9 +77,17 @@ class Stage(ABC):
     summary: ClassVar[str]
     config_class: ClassVar[type[StageConfig]]
     parallelism: ClassVar[Literal["shard", "global"]] = "shard"
+    # False for a stage whose kept documents leave in another form (export's token shards):
+    # the runner then counts them and writes only the rejected rows.
+    writes_kept_rows: ClassVar[bool] = True
 
     def __init__(self, config: StageConfig) -> None:
         self.config = config
+
+    def dependencies(self) -> list[str]:
+        """Files the stage reads besides its inputs (models): a change to one redoes the
+        stage instead of resuming it."""
+        return []
 
     def describe(self) -> str | None:
         """A line the runner prints before the stage starts (derived parameters), or None."""

@@ -31,6 +31,19 @@ class Tokenizer:
         ids = self.processor.encode(list(texts), num_threads=num_threads)
         return [np.asarray(doc, dtype=self.dtype) for doc in ids]
 
+    def encode_documents(
+        self, texts: Sequence[str], append_eos: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Every text's ids concatenated (each followed by `</s>` if `append_eos`) and each
+        text's number of tokens: the flat layout of an Arrow list column."""
+        encoded = self.encode_batch(texts)
+        if append_eos:
+            eos = self.dtype(self.processor.eos_id())
+            encoded = [np.append(ids, eos) for ids in encoded]
+        lengths = np.fromiter((len(ids) for ids in encoded), dtype=np.int64, count=len(encoded))
+        flat = np.concatenate(encoded) if encoded else np.zeros(0, self.dtype)
+        return flat, lengths
+
     def decode(self, ids: Sequence[int] | np.ndarray) -> str:
         return self.processor.decode([int(i) for i in ids])
 

@@ -35,20 +35,19 @@ class EncodeStage(TransformStage):
         self.tokenizer = Tokenizer.load(config.tokenizer)
         self.ids_type = pa.uint16() if self.tokenizer.dtype == np.uint16 else pa.uint32()
 
+    def dependencies(self) -> list[str]:
+        return [self.config.tokenizer]
+
     def output_schema(self, input_schema: pa.Schema | None) -> pa.Schema:
         assert input_schema is not None
         ids = pa.field("input_ids", pa.large_list(self.ids_type))
         return with_fields(input_schema, [ids, pa.field("num_tokens", pa.int32())])
 
     def process_batch(self, batch: pa.RecordBatch) -> BatchOutput:
-        encoded = self.tokenizer.encode_batch(batch.column("text").to_pylist())
-        if self.config.append_eos:
-            eos = self.tokenizer.dtype(self.tokenizer.processor.eos_id())
-            encoded = [np.append(ids, eos) for ids in encoded]
-        lengths = np.fromiter((len(ids) for ids in encoded), dtype=np.int64, count=len(encoded))
-        offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+        texts = batch.column("text").to_pylist()
+        flat, lengths = self.tokenizer.encode_documents(texts, self.config.append_eos)
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        flat = np.concatenate(encoded) if encoded else np.zeros(0, self.tokenizer.dtype)
         ids = pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(flat, self.ids_type))
         values = {"input_ids": ids, "num_tokens": lengths.astype(np.int32)}
         kept = with_columns(batch, self.output_schema(batch.schema), values)

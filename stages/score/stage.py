@@ -96,6 +96,12 @@ class ScoreStage(TransformStage):
                 "`make models` (or datapipe train-quality / train-perplexity)"
             )
 
+    def dependencies(self) -> list[str]:
+        cfg = self.config
+        models = [cfg.quality_model, cfg.safety_model, *cfg.perplexity_models.values()]
+        metrics = [str(Path(m).with_suffix(".metrics.json")) for m in models[:2] if m]
+        return [m for m in [*models, *metrics] if m and Path(m).exists()]
+
     def output_schema(self, input_schema: pa.Schema | None) -> pa.Schema:
         assert input_schema is not None
         return with_fields(input_schema, SCORE_FIELDS)

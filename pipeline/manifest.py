@@ -1,0 +1,224 @@
+"""The export's `manifest.json`: what a trainer reads, how it is built, how it is verified.
+
+    {"format": "datapipe-export", "format_version": 1,
+     "tokenizer": {"path", "sha256", "vocab_size", "eos_id", "dtype"},
+     "config": {...the export stage config...}, "config_sha256": "...",
+     "token_budget": N, "max_epochs": E, "documents": D, "tokens": T,
+     "sources": [{"name", "ratio", "documents", "tokens", "target_tokens", "epochs",
+                  "shards": [{"path", "sha256", "documents", "tokens", "bytes"}]}],
+     "warnings": ["..."]}
+
+`epochs` is how often a trainer must repeat a source for it to make up `ratio` of
+`token_budget` tokens. A source that would need more than `max_epochs` (or has no documents)
+is named in `warnings`, never clipped: the trainer decides. Shard paths are relative to the
+manifest's directory. Importing this module does not import Ray.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+FORMAT = "datapipe-export"
+FORMAT_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+SHARDS_DIR = "shards"
+SHARD_COLUMNS = ("id", "input_ids", "num_tokens")
+
+
+class ManifestError(ValueError):
+    """The manifest is missing, unreadable or of an unknown format."""
+
+
+def sha256_file(path: str | Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def config_sha256(config: dict[str, Any]) -> str:
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def shard_schema(id_type: pa.DataType) -> pa.Schema:
+    """The columns of an export shard; `input_ids` is a plain list (32-bit offsets), which
+    every Arrow reader and `datasets` load, and which bounds a record batch to 2**31 tokens."""
+    return pa.schema(
+        [
+            pa.field("id", pa.string(), nullable=False),
+            pa.field("input_ids", pa.list_(id_type), nullable=False),
+            pa.field("num_tokens", pa.int32(), nullable=False),
+        ]
+    )
+
+
+def plan_mixture(
+    sources: Sequence[dict[str, Any]], token_budget: int | None, max_epochs: float
+) -> tuple[int, list[dict[str, Any]], list[str]]:
+    """Each source's target tokens and epochs for `token_budget` (default: the largest budget
+    no source has to repeat for), and warnings. `sources` have name, ratio, documents, tokens;
+    a ratio of None means the source's natural share."""
+    total = sum(s["tokens"] for s in sources)
+    ratios = [
+        s["ratio"] if s["ratio"] is not None else s["tokens"] / max(total, 1) for s in sources
+    ]
+    if token_budget is None:
+        reachable = [s["tokens"] / r for s, r in zip(sources, ratios, strict=True) if s["tokens"]]
+        token_budget = int(min(reachable)) if reachable else 0
+    planned, warnings = [], []
+    for source, ratio in zip(sources, ratios, strict=True):
+        target = ratio * token_budget
+        epochs = target / source["tokens"] if source["tokens"] else None
+        planned.append({**source, "ratio": ratio, "target_tokens": round(target), "epochs": epochs})
+        name = source["name"]
+        if epochs is None:
+            warnings.append(f"source {name}: no documents, its ratio {ratio:g} cannot be met")
+        elif epochs > max_epochs:
+            warnings.append(
+                f"source {name}: {epochs:.2f} epochs needed for ratio {ratio:g} of "
+                f"{token_budget:,} tokens, more than max_epochs {max_epochs:g}"
+            )
+    return token_budget, planned, warnings
+
+
+def build_manifest(
+    *,
+    tokenizer: dict[str, Any],
+    config: dict[str, Any],
+    sources: Sequence[dict[str, Any]],
+    shards: Sequence[dict[str, Any]],
+    token_budget: int | None,
+    max_epochs: float,
+) -> dict[str, Any]:
+    """The manifest for `sources` (name, ratio, documents, tokens) and the written `shards`
+    (each with its source, path, sha256, documents, tokens, bytes)."""
+    budget, planned, warnings = plan_mixture(sources, token_budget, max_epochs)
+    by_source: dict[str, list[dict[str, Any]]] = {s["name"]: [] for s in sources}
+    for shard in shards:
+        by_source[shard["source"]].append({k: v for k, v in shard.items() if k != "source"})
+    for source in planned:
+        source["shards"] = sorted(by_source[source["name"]], key=lambda s: s["path"])
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "tokenizer": tokenizer,
+        "config": config,
+        "config_sha256": config_sha256(config),
+        "token_budget": budget,
+        "max_epochs": max_epochs,
+        "documents": sum(s["documents"] for s in sources),
+        "tokens": sum(s["tokens"] for s in sources),
+        "sources": planned,
+        "warnings": warnings,
+    }
+
+
+def load_manifest(root: str | Path) -> dict[str, Any]:
+    path = Path(root) / MANIFEST_FILE
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ManifestError(f"cannot read {path}: {err}") from None
+    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+        raise ManifestError(
+            f"{path}: not a {FORMAT} manifest of version {FORMAT_VERSION} "
+            f"(format {manifest.get('format')!r}, version {manifest.get('format_version')!r})"
+        )
+    return manifest
+
+
+def shard_path(root: Path, relative: str) -> Path:
+    """A manifest's shard path, refused if it would leave the export directory."""
+    parts = PurePosixPath(relative).parts
+    if (
+        not parts
+        or parts[0] != SHARDS_DIR
+        or ".." in parts
+        or PurePosixPath(relative).is_absolute()
+    ):
+        raise ManifestError(f"shard path {relative!r} is not under {SHARDS_DIR}/")
+    return root.joinpath(*parts)
+
+
+def _shard_problems(root: Path, shard: dict[str, Any], vocab_size: int) -> list[str]:
+    name = shard["path"]
+    try:
+        path = shard_path(root, name)
+    except ManifestError as err:
+        return [str(err)]
+    if not path.is_file():
+        return [f"{name}: missing"]
+    problems = []
+    if (digest := sha256_file(path)) != shard["sha256"]:
+        problems.append(f"{name}: sha256 {digest} != manifest {shard['sha256']}")
+    try:
+        with pa.memory_map(str(path)) as source:
+            table = pa.ipc.open_stream(source).read_all()
+    except (OSError, pa.ArrowInvalid) as err:
+        return [*problems, f"{name}: not a readable Arrow stream: {err}"]
+    if missing := [c for c in SHARD_COLUMNS if c not in table.schema.names]:
+        return [*problems, f"{name}: columns {missing} missing"]
+    counts = table.column("num_tokens")
+    tokens = int(pc.sum(counts).as_py() or 0)
+    if table.num_rows != shard["documents"] or tokens != shard["tokens"]:
+        problems.append(
+            f"{name}: {table.num_rows} documents and {tokens} tokens, manifest says "
+            f"{shard['documents']} and {shard['tokens']}"
+        )
+    ids = table.column("input_ids")
+    lengths = [chunk.value_lengths().to_numpy() for chunk in ids.chunks]
+    if not np.array_equal(np.concatenate([np.zeros(0, np.int32), *lengths]), counts.to_numpy()):
+        problems.append(f"{name}: num_tokens differs from the length of input_ids")
+    largest = pc.max(pc.list_flatten(ids)).as_py() if tokens else None
+    if largest is not None and largest >= vocab_size:
+        problems.append(f"{name}: token id {largest} outside the vocabulary ({vocab_size})")
+    return problems
+
+
+def verify_export(root: str | Path) -> tuple[list[str], dict[str, int]]:
+    """Every mismatch between an export directory and its manifest (empty when it is intact),
+    and what was checked."""
+    root = Path(root)
+    try:
+        manifest = load_manifest(root)
+    except ManifestError as err:
+        return [str(err)], {}
+    problems: list[str] = []
+    listed: set[str] = set()
+    vocab_size = manifest["tokenizer"]["vocab_size"]
+    for source in manifest["sources"]:
+        for shard in source["shards"]:
+            listed.add(shard["path"])
+            problems += _shard_problems(root, shard, vocab_size)
+        for key in ("documents", "tokens"):
+            summed = sum(shard[key] for shard in source["shards"])
+            if summed != source[key]:
+                problems.append(
+                    f"source {source['name']}: shards hold {summed} {key}, "
+                    f"manifest says {source[key]}"
+                )
+    for key in ("documents", "tokens"):
+        summed = sum(source[key] for source in manifest["sources"])
+        if summed != manifest[key]:
+            problems.append(f"sources hold {summed} {key}, manifest total says {manifest[key]}")
+    on_disk = {
+        p.relative_to(root).as_posix() for p in (root / SHARDS_DIR).rglob("*") if p.is_file()
+    }
+    problems += [f"{path}: not listed in the manifest" for path in sorted(on_disk - listed)]
+    tokenizer = Path(manifest["tokenizer"]["path"])
+    if tokenizer.is_file() and sha256_file(tokenizer) != manifest["tokenizer"]["sha256"]:
+        problems.append(f"tokenizer {tokenizer}: changed since the export (sha256 differs)")
+    checked = {
+        "shards": len(listed),
+        "documents": manifest["documents"],
+        "tokens": manifest["tokens"],
+        "tokenizer_checked": int(tokenizer.is_file()),
+    }
+    return problems, checked

@@ -1,0 +1,184 @@
+"""Packed training sequences drawn from an export in its manifest's mixture ratios.
+
+    from pipeline.mixture import MixtureSampler
+    sampler = MixtureSampler("work/export", seq_len=4097, seed=0, rank=rank, world_size=world)
+    for sample in sampler:            # endless; sample.tokens is a uint16/uint32 array
+        train_on(sample.tokens)
+        if time_to_checkpoint:
+            save(sampler.state_dict())   # later: MixtureSampler(..., state=saved)
+
+How it works (importable without Ray; reads shards by memory map, copying only the tokens
+of the samples it returns):
+
+* **Which source**: global sample j (counted over all ranks) comes from the source furthest
+  below its target share so far: the one maximising `ratio * (j + 1) - taken`. Every source's
+  share of the first n samples is within 1/n of its ratio, with no randomness to drift.
+* **Which tokens**: each source is one endless stream of its documents (each ends with
+  `</s>`), epoch after epoch, every epoch in its own seeded document order. The k-th sample
+  of a source is tokens [k * seq_len, (k + 1) * seq_len) of that stream, so samples are packed
+  (no padding) and within an epoch no two samples share a token.
+* **Ranks**: rank r takes the global samples j with j % world_size == r, so ranks never
+  overlap and together see exactly what one rank would.
+* **Resume**: `state_dict()` holds the next global sample and the per-source counts; a sampler
+  built with it continues exactly where the saved one stopped.
+
+Memory per source: three integers per document (which batch, where, how long) plus the
+current epoch's order, not the tokens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from pipeline.manifest import MANIFEST_FILE, load_manifest, shard_path
+
+STATE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Sample:
+    index: int  # global sample number, over all ranks
+    source: str
+    position: int  # first token's position in the source's stream (epochs concatenated)
+    tokens: np.ndarray
+
+
+class SourceStream:
+    """One source's documents as an endless token stream, epoch after epoch, each epoch in a
+    document order drawn from `seed`."""
+
+    def __init__(self, root: Path, source: dict[str, Any], seed: int) -> None:
+        self.name, self.seed = source["name"], seed
+        self._maps: list[pa.MemoryMappedFile] = []  # kept open: the segments are views of them
+        self._segments: list[np.ndarray] = []  # one flat token array per record batch
+        segment_of, starts, lengths = [], [], []
+        for shard in source["shards"]:
+            mapped = pa.memory_map(str(shard_path(root, shard["path"])))
+            self._maps.append(mapped)
+            documents = 0
+            for batch in pa.ipc.open_stream(mapped):
+                ids = batch.column("input_ids")
+                offsets = ids.offsets.to_numpy().astype(np.int64)
+                segment_of.append(np.full(batch.num_rows, len(self._segments), np.int32))
+                starts.append(offsets[:-1])
+                lengths.append(np.diff(offsets))
+                self._segments.append(ids.values.to_numpy(zero_copy_only=True))
+                documents += batch.num_rows
+            if documents != shard["documents"]:
+                raise ValueError(
+                    f"{shard['path']}: {documents} documents, the manifest says "
+                    f"{shard['documents']}; run datapipe verify"
+                )
+        self.doc_segment = np.concatenate([np.zeros(0, np.int32), *segment_of])
+        self.doc_start = np.concatenate([np.zeros(0, np.int64), *starts])
+        self.doc_length = np.concatenate([np.zeros(0, np.int64), *lengths])
+        self.tokens = int(self.doc_length.sum())
+        self._epoch: int | None = None
+        self._order = self._ends = np.zeros(0, np.int64)
+
+    def _epoch_order(self, epoch: int) -> None:
+        if self._epoch == epoch:
+            return
+        name_key = zlib.crc32(self.name.encode())
+        rng = np.random.default_rng([self.seed, name_key, epoch])
+        self._order = rng.permutation(len(self.doc_length))
+        self._ends = np.cumsum(self.doc_length[self._order])
+        self._epoch = epoch
+
+    def read(self, position: int, length: int) -> np.ndarray:
+        """Tokens [position, position + length) of the stream."""
+        pieces, remaining = [], length
+        while remaining:
+            epoch, offset = divmod(position, self.tokens)
+            self._epoch_order(epoch)
+            k = int(np.searchsorted(self._ends, offset, side="right"))
+            doc = self._order[k]
+            into = offset - (int(self._ends[k]) - int(self.doc_length[doc]))
+            take = min(remaining, int(self.doc_length[doc]) - into)
+            start = int(self.doc_start[doc]) + into
+            pieces.append(self._segments[self.doc_segment[doc]][start : start + take])
+            position, remaining = position + take, remaining - take
+        return np.concatenate(pieces)
+
+
+class MixtureSampler:
+    """Endless packed samples of `seq_len` tokens for one data-parallel rank (module doc)."""
+
+    def __init__(
+        self,
+        export_dir: str | Path,
+        seq_len: int,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        state: dict[str, Any] | None = None,
+    ) -> None:
+        if seq_len <= 0 or not 0 <= rank < world_size:
+            raise ValueError(f"need seq_len > 0 and 0 <= rank < world_size, got {seq_len}, {rank}")
+        root = Path(export_dir)
+        manifest = load_manifest(root)
+        self.manifest_sha256 = hashlib.sha256((root / MANIFEST_FILE).read_bytes()).hexdigest()
+        self.seq_len, self.seed, self.rank, self.world_size = seq_len, seed, rank, world_size
+        sources = [s for s in manifest["sources"] if s["tokens"]]
+        if empty := [s["name"] for s in manifest["sources"] if not s["tokens"]]:
+            warnings.warn(f"sources without tokens are skipped: {empty}", stacklevel=2)
+        if not sources:
+            raise ValueError(f"{root}: the export holds no tokens")
+        self.streams = [SourceStream(root, s, seed) for s in sources]
+        ratios = np.array([s["ratio"] for s in sources], np.float64)
+        self.ratios = ratios / ratios.sum()
+        self.next_index = 0
+        self.taken = np.zeros(len(sources), np.int64)
+        if state is not None:
+            self._load_state(state)
+
+    def _identity(self) -> dict[str, Any]:
+        return {
+            "manifest_sha256": self.manifest_sha256,
+            "seq_len": self.seq_len,
+            "seed": self.seed,
+            "rank": self.rank,
+            "world_size": self.world_size,
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where this sampler is (JSON-able): pass it as `state` to continue from here."""
+        return {
+            "version": STATE_VERSION,
+            **self._identity(),
+            "next_index": self.next_index,
+            "taken": self.taken.tolist(),
+        }
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        expected = {"version": STATE_VERSION, **self._identity()}
+        differ = {k: (state.get(k), v) for k, v in expected.items() if state.get(k) != v}
+        if differ:
+            raise ValueError(f"saved sampler state does not match this sampler: {differ}")
+        self.next_index = int(state["next_index"])
+        self.taken = np.array(state["taken"], np.int64)
+
+    def _choose(self) -> int:
+        """The source of global sample `next_index` (the one furthest below its share)."""
+        deficit = self.ratios * (self.next_index + 1) - self.taken
+        return int(np.argmax(deficit))
+
+    def __iter__(self) -> Iterator[Sample]:
+        while True:
+            source = self._choose()
+            index, taken = self.next_index, int(self.taken[source])
+            self.taken[source] += 1
+            self.next_index += 1
+            if index % self.world_size == self.rank:
+                stream = self.streams[source]
+                position = taken * self.seq_len
+                yield Sample(index, stream.name, position, stream.read(position, self.seq_len))

@@ -1,0 +1,1 @@
+"""Token shards per mixture source and a manifest a trainer follows (docs/export.md)."""
