@@ -15,7 +15,6 @@ STAGE_CLASSES: dict[str, str] = {
     "minhash": "stages.minhash.stage:MinhashStage",
     "substring": "stages.substring.stage:SubstringStage",
     "topics": "stages.topics.stage:TopicsStage",
-    "encode": "stages.encode.stage:EncodeStage",
     "export": "stages.export.stage:ExportStage",
 }
 

@@ -146,6 +146,7 @@ def test_tokens_decode_to_the_text_and_end_with_eos(
         for doc_id, ids in zip(table.column("id"), table.column("input_ids"), strict=True):
             values = ids.values.to_numpy()
             assert values[-1] == eos
+            assert 0 not in values  # byte fallback: never <unk>
             assert tokenizer.decode(values[:-1]) == texts[doc_id.as_py()]
 
 

@@ -1,1 +1,0 @@
-"""Token ids for every document with the trained tokenizer (docs/tokenizer.md)."""
