@@ -7,6 +7,8 @@ executor: {kind: ray, ray_address: null, max_concurrency: null}
 stages:
   - ingest: {extractor: resiliparse}
   - filter                           # a stage with default options
+  - train-tokenizer: {vocab_size: 64000}   # trains work/train-tokenizer/tokenizer.model
+  - export: {mixture: mixture.yaml}  # uses the tokenizer trained above
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from stages import STAGE_CLASSES, stage_class
-from stages.base import StageConfig
+from tokenizer.train import TokenizerConfig
 
 
 class ConfigError(ValueError):
@@ -46,7 +48,12 @@ class ExecutorConfig(BaseModel):
 
 class StageEntry(BaseModel):
     name: str
-    config: StageConfig
+    config: BaseModel  # a StageConfig, or a training step's config
+
+
+# Pipeline entries that train a model on the documents so far instead of transforming them;
+# the next stage reads the same documents (and export uses the trained tokenizer).
+TRAINING_STEPS: dict[str, type[BaseModel]] = {"train-tokenizer": TokenizerConfig}
 
 
 class PipelineConfig(BaseModel):
@@ -59,11 +66,13 @@ class PipelineConfig(BaseModel):
     stages: list[StageEntry] = Field(min_length=1)
 
 
-def validate_stage_config(name: str, options: Any, where: str) -> StageConfig:
-    if name not in STAGE_CLASSES:
-        raise ConfigError(f"{where}: unknown stage {name!r}; known: {', '.join(STAGE_CLASSES)}")
+def validate_stage_config(name: str, options: Any, where: str) -> BaseModel:
+    if name not in STAGE_CLASSES and name not in TRAINING_STEPS:
+        known = ", ".join([*STAGE_CLASSES, *TRAINING_STEPS])
+        raise ConfigError(f"{where}: unknown stage {name!r}; known: {known}")
+    model = TRAINING_STEPS.get(name) or stage_class(name).config_class
     try:
-        return stage_class(name).config_class.model_validate(options or {})
+        return model.model_validate(options or {})
     except ValidationError as err:
         raise ConfigError(f"invalid options for stage {name!r}:\n{_describe(err, where)}") from None
 

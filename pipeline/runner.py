@@ -25,6 +25,7 @@ from pipeline import __version__
 from pipeline.config import PipelineConfig
 from pipeline.exchange import WORK_DIR, Exchange
 from pipeline.executor import Executor, LocalExecutor, RayExecutor, RaySettings
+from pipeline.manifest import MANIFEST_FILE, verify_export
 from pipeline.shards import list_shards
 from pipeline.stagedir import (
     SUCCESS_FILE,
@@ -41,7 +42,10 @@ from pipeline.tasks import (
     run_task,
     step_tasks_dir,
 )
+from pipeline.train_tokenizer import summary as tokenizer_summary
+from pipeline.train_tokenizer import train_tokenizer
 from stages.base import GlobalStage, SourceStage, StageConfig, Step
+from tokenizer.train import TokenizerConfig
 
 
 class StageFailed(RuntimeError):
@@ -241,22 +245,54 @@ def run_stage(run: StageRun, executor: Executor, progress: bool = True) -> dict[
 def run_pipeline(
     config: PipelineConfig, executor: Executor, progress: bool = True
 ) -> list[dict[str, Any]]:
+    """Run the configured stages in order, each reading the previous one's documents. A
+    training entry (train-tokenizer) trains on the documents so far and passes them on; a
+    later stage whose `tokenizer` is unset uses what it trained. An export is verified
+    against its manifest before the run counts as done."""
     inputs = config.inputs
     results = []
+    tokenizer: str | None = None
     for entry in config.stages:
         output_dir = str(Path(config.work_dir) / entry.name)
+        if isinstance(entry.config, TokenizerConfig):
+            report = train_tokenizer(inputs, Path(output_dir) / "tokenizer", entry.config)
+            print(f"{entry.name}: {tokenizer_summary(report)}", file=sys.stderr)
+            tokenizer = report["model"]
+            continue
+        assert isinstance(entry.config, StageConfig)
         run = StageRun(
             entry.name,
-            entry.config,
+            _with_trained_tokenizer(entry.config, tokenizer),
             inputs,
             output_dir,
             shard_target_bytes=int(config.shard_target_mb * 2**20),
         )
         stats = run_stage(run, executor, progress)
         print(summary_line(stats, output_dir), file=sys.stderr)
+        if (Path(output_dir) / MANIFEST_FILE).exists():
+            _verify(output_dir)
         results.append(stats)
         inputs = [output_dir]
     return results
+
+
+def _with_trained_tokenizer(config: StageConfig, tokenizer: str | None) -> StageConfig:
+    """A stage whose `tokenizer` option is unset gets the pipeline's trained one."""
+    unset = "tokenizer" in type(config).model_fields and config.model_dump()["tokenizer"] is None
+    return config.model_copy(update={"tokenizer": tokenizer}) if tokenizer and unset else config
+
+
+def _verify(export_dir: str) -> None:
+    problems, checked = verify_export(export_dir)
+    if problems:
+        raise StageFailed(
+            f"{export_dir} does not match its manifest:\n" + "\n".join(f"  {p}" for p in problems)
+        )
+    print(
+        f"verified {export_dir}: {checked['shards']} shards, {checked['documents']:,} documents, "
+        f"{checked['tokens']:,} tokens match manifest.json",
+        file=sys.stderr,
+    )
 
 
 def summary_line(stats: dict[str, Any], output_dir: str) -> str:

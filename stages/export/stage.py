@@ -51,7 +51,11 @@ MAX_BATCH_TOKENS = 1 << 24
 
 
 class ExportConfig(StageConfig):
-    tokenizer: str = Field(description="sentencepiece model (PREFIX.model of train-tokenizer)")
+    tokenizer: str | None = Field(
+        None,
+        description="sentencepiece model (PREFIX.model of train-tokenizer; in a pipeline, "
+        "default: the one its train-tokenizer entry trained)",
+    )
     mixture: MixtureConfig | None = Field(
         None,
         description="sources with ratios and rules, token budget, max epochs: a YAML file or "
@@ -71,11 +75,17 @@ class ExportStage(GlobalStage):
 
     def __init__(self, config: ExportConfig) -> None:
         super().__init__(config)
+        if config.tokenizer is None:
+            raise ValueError(
+                "export needs a tokenizer: --tokenizer PREFIX.model, or a train-tokenizer "
+                "entry before export in the pipeline config"
+            )
         self.config: ExportConfig = config
+        self.tokenizer_path: str = config.tokenizer
         self.router = Router(config.mixture)
 
     def dependencies(self) -> list[str]:
-        return [self.config.tokenizer]
+        return [self.tokenizer_path]
 
     def output_schema(self, input_schema: pa.Schema | None) -> pa.Schema:
         assert input_schema is not None
@@ -88,10 +98,10 @@ class ExportStage(GlobalStage):
             if mixture
             else "one per `source` value at its natural share"
         )
-        return f"tokenizer {self.config.tokenizer}; sources: {sources}"
+        return f"tokenizer {self.tokenizer_path}; sources: {sources}"
 
     def _tokenizer(self) -> Tokenizer:
-        return Tokenizer.load(self.config.tokenizer)
+        return Tokenizer.load(self.tokenizer_path)
 
     # --- plan -------------------------------------------------------------------------------
 
@@ -242,8 +252,8 @@ class ExportStage(GlobalStage):
         mixture = self.config.mixture
         manifest = build_manifest(
             tokenizer={
-                "path": self.config.tokenizer,
-                "sha256": sha256_file(self.config.tokenizer),
+                "path": self.tokenizer_path,
+                "sha256": sha256_file(self.tokenizer_path),
                 "vocab_size": tokenizer.vocab_size,
                 "eos_id": tokenizer.processor.eos_id(),
                 "dtype": np.dtype(tokenizer.dtype).name,
