@@ -10,16 +10,17 @@
 How it works (importable without Ray; reads shards by memory map, copying only the tokens
 of the samples it returns):
 
-* **Which source**: global sample j (counted over all ranks) comes from the source furthest
-  below its target share so far: the one maximising `ratio * (j + 1) - taken`. Every source's
-  share of the first n samples is within 1/n of its ratio, with no randomness to drift.
+* **Which source**: each rank's sample n comes from the source furthest below its target
+  share of that rank's samples so far: the one maximising `ratio * (n + 1) - taken`. Every
+  source's share of a rank's first n samples is within 1/n of its ratio, with no randomness
+  to drift, on every rank alike.
 * **Which tokens**: each source is one endless stream of its documents (each ends with
-  `</s>`), epoch after epoch, every epoch in its own seeded document order. The k-th sample
-  of a source is tokens [k * seq_len, (k + 1) * seq_len) of that stream, so samples are packed
-  (no padding) and within an epoch no two samples share a token.
-* **Ranks**: rank r takes the global samples j with j % world_size == r, so ranks never
-  overlap and together see exactly what one rank would.
-* **Resume**: `state_dict()` holds the next global sample and the per-source counts; a sampler
+  `</s>`), epoch after epoch, every epoch in its own seeded document order, cut into
+  `seq_len` slices. Rank r of w takes slices r, r + w, r + 2w, ... of each source, so samples
+  are packed (no padding), ranks never share a slice, and within an epoch no two samples
+  share a token. All ranks run the same schedule, so together they consume each source's
+  slices in order, without gaps.
+* **Resume**: `state_dict()` holds the rank's next sample and per-source counts; a sampler
   built with it continues exactly where the saved one stopped.
 
 Memory per source: three integers per document (which batch, where, how long) plus the
@@ -46,7 +47,7 @@ STATE_VERSION = 1
 
 @dataclass(frozen=True)
 class Sample:
-    index: int  # global sample number, over all ranks
+    index: int  # this rank's sample number n; the global one is n * world_size + rank
     source: str
     position: int  # first token's position in the source's stream (epochs concatenated)
     tokens: np.ndarray
@@ -168,7 +169,7 @@ class MixtureSampler:
         self.taken = np.array(state["taken"], np.int64)
 
     def _choose(self) -> int:
-        """The source of global sample `next_index` (the one furthest below its share)."""
+        """The source of this rank's sample `next_index` (the furthest below its share)."""
         deficit = self.ratios * (self.next_index + 1) - self.taken
         return int(np.argmax(deficit))
 
@@ -178,7 +179,6 @@ class MixtureSampler:
             index, taken = self.next_index, int(self.taken[source])
             self.taken[source] += 1
             self.next_index += 1
-            if index % self.world_size == self.rank:
-                stream = self.streams[source]
-                position = taken * self.seq_len
-                yield Sample(index, stream.name, position, stream.read(position, self.seq_len))
+            stream = self.streams[source]
+            position = (taken * self.world_size + self.rank) * self.seq_len
+            yield Sample(index, stream.name, position, stream.read(position, self.seq_len))

@@ -406,18 +406,21 @@ def test_samples_are_packed_stream_slices_that_cover_an_epoch_once(exported: Pat
     assert (missing >= 0).all() and missing.sum() == len(everything) - len(stream)
 
 
-def test_two_ranks_see_disjoint_samples_that_together_are_one_rank(exported: Path) -> None:
-    single = take(MixtureSampler(exported, seq_len=64, seed=5), 600)
-    rank0 = take(MixtureSampler(exported, seq_len=64, seed=5, rank=0, world_size=2), 300)
-    rank1 = take(MixtureSampler(exported, seq_len=64, seed=5, rank=1, world_size=2), 300)
-    keys0 = {(s.source, s.position) for s in rank0}
-    keys1 = {(s.source, s.position) for s in rank1}
-    assert not keys0 & keys1
-    merged = sorted(rank0 + rank1, key=lambda s: s.index)
-    assert [s.index for s in merged] == list(range(600))
-    for a, b in zip(merged, single, strict=True):
-        assert (a.source, a.position) == (b.source, b.position)
-        assert np.array_equal(a.tokens, b.tokens)
+def test_ranks_see_disjoint_slices_each_in_the_target_mix(exported: Path) -> None:
+    world = 10  # with a global round-robin, 0.7/0.3 would give some ranks only one source
+    ranks = [
+        take(MixtureSampler(exported, 64, seed=5, rank=r, world_size=world), 200)
+        for r in range(world)
+    ]
+    slices = [(s.source, s.position) for samples in ranks for s in samples]
+    assert len(set(slices)) == len(slices)  # no two samples on any two ranks share a slice
+    for samples in ranks:
+        assert Counter(s.source for s in samples) == {"en": 140, "zh": 60}
+    for source in ("en", "zh"):  # together the ranks consume each stream without gaps
+        positions = sorted(p for name, p in slices if name == source)
+        assert positions == list(range(0, 64 * len(positions), 64))
+    one, other = ranks[0][0], ranks[1][0]
+    assert one.source == other.source and not np.array_equal(one.tokens, other.tokens)
 
 
 def test_resuming_from_a_saved_state_continues_exactly(exported: Path) -> None:

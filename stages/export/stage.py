@@ -220,18 +220,22 @@ class ExportStage(GlobalStage):
                 start, consumed = first + k + 1, int(ends[k])
         if current:
             parts.append(current)
-        work.save_json("layout", source, parts)
+        # Arrays, not JSON: each write task reads only its own part's rows (memory-mapped).
+        pieces = np.array([piece for part in parts for piece in part], np.int64).reshape(-1, 3)
+        work.save("layout", f"{source}.pieces", pieces)
+        work.save("layout", f"{source}.part_starts", _offsets(len(part) for part in parts))
         return {"source": source, "parts": len(parts)}
 
     def _write(self, work: Exchange, index: int, parts: list[list[Any]]) -> dict[str, Any]:
         source, index = _locate(parts, index)
-        pieces = work.load_json("layout", source)[index]
+        starts = work.load("layout", f"{source}.part_starts")
+        pieces = work.load("layout", f"{source}.pieces")[starts[index] : starts[index + 1]]
         schema = shard_schema(pa.from_numpy_dtype(self._tokenizer().dtype))
         directory = work.stage_dir / SHARDS_DIR / source
         name = f"part-{index:05d}.arrow"
         writer = RollingShardWriter(directory, schema, lambda _: name, target_bytes=2**62)
         documents = tokens = 0
-        for shard, first, end in pieces:
+        for shard, first, end in pieces.tolist():
             for batch in _piece_batches(work, shard, first, end, schema):
                 writer.write(batch)
                 documents += batch.num_rows
