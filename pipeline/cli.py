@@ -4,6 +4,7 @@
     datapipe ingest --input PATH... --output DIR [stage options]
     datapipe export --input DIR --tokenizer MODEL --output DIR [--mixture YAML]
     datapipe verify EXPORT_DIR
+    datapipe status WORK_DIR
 
 Each stage's options are generated from its config model, so `datapipe <stage> --help` always
 lists exactly what the YAML accepts.
@@ -34,6 +35,7 @@ from pipeline.runner import (
     summary_line,
 )
 from pipeline.stagedir import NotAStageDirectory
+from pipeline.status import add_status_parser
 from pipeline.train import add_training_parsers
 from pipeline.train_tokenizer import add_tokenizer_parser
 from stages import STAGE_CLASSES, stage_class
@@ -149,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("output_dir", metavar="OUTPUT_DIR", help="the export stage's directory")
     verify.set_defaults(handler=_verify)
+    add_status_parser(sub)
     add_training_parsers(sub)
     add_tokenizer_parser(sub, _add_field_option)
     return parser

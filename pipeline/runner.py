@@ -110,26 +110,36 @@ def _aggregate(tasks: dict[int, dict[str, Any]]) -> dict[str, Any]:
 
 
 def _run_tasks(
-    fn: Any, specs: list[Any], total: int, desc: str, executor: Executor, progress: bool
+    fn: Any,
+    specs: list[Any],
+    total: int,
+    desc: str,
+    executor: Executor,
+    progress: bool,
+    stage_dir: StageDir,
 ) -> None:
-    """Run `specs` (the unfinished ones of `total` tasks); raise StageFailed naming failures."""
-    failures: list[str] = []
+    """Run `specs` (the unfinished ones of `total` tasks); raise StageFailed naming failures,
+    which are also recorded in the stage directory for `datapipe status`."""
+    failures: list[dict[str, str]] = []
     with tqdm(
         total=total,
         initial=total - len(specs),
         desc=desc,
         unit="task",
-        disable=not progress,
+        disable=True if not progress else None,  # None: shown on a terminal, quiet in logs
         file=sys.stderr,
     ) as bar:
         for spec, outcome in executor.map_unordered(fn, specs):
             if isinstance(outcome, BaseException):
-                failures.append(f"  {spec.label}: {type(outcome).__name__}: {outcome}")
+                error = f"{type(outcome).__name__}: {outcome}"
+                failures.append({"task": spec.label, "error": error})
             bar.update(1)
     if failures:
+        stage_dir.record_failures(desc, total, failures)
+        listed = "\n".join(f"  {f['task']}: {f['error']}" for f in failures)
         raise StageFailed(
             f"stage {desc}: {len(failures)} of {total} tasks failed "
-            f"(finished tasks are kept; rerun to retry the rest):\n" + "\n".join(failures)
+            f"(finished tasks are kept; rerun to retry the rest):\n{listed}"
         )
 
 
@@ -168,7 +178,8 @@ class _StepRunner:
             if i not in done
         ]
         desc = f"{self.stage}:{step.name}"
-        _run_tasks(run_step_task, specs, step.tasks, desc, self.executor, self.progress)
+        stage_dir = StageDir(self.output_dir)
+        _run_tasks(run_step_task, specs, step.tasks, desc, self.executor, self.progress, stage_dir)
         Exchange(self.output_dir).mark_complete(step.name, step.tasks)
         done = finished()
         return [done[i] for i in range(step.tasks)]
@@ -227,7 +238,7 @@ def run_stage(run: StageRun, executor: Executor, progress: bool = True) -> dict[
         for i, path in enumerate(files)
         if i not in done
     ]
-    _run_tasks(run_task, specs, len(files), run.name, executor, progress)
+    _run_tasks(run_task, specs, len(files), run.name, executor, progress, stage_dir)
     stats = {
         "stage": run.name,
         "fingerprint": fp,

@@ -6,6 +6,7 @@ _tasks/NNNNN.json       one marker per finished task (its stats and outputs)
 _work/<step>/           a global stage's step files and markers (removed once complete)
 _config.json            stage name, config, inputs and their fingerprint
 stats.json              counts that reconcile: docs_in == docs_kept + docs_rejected
+_FAILED.json            the tasks that failed in the last attempt and why (until it succeeds)
 _SUCCESS                written last: the stage is complete for this fingerprint
 """
 
@@ -23,6 +24,7 @@ from pipeline.tasks import TASKS_DIR
 CONFIG_FILE = "_config.json"
 STATS_FILE = "stats.json"
 SUCCESS_FILE = "_SUCCESS"
+FAILED_FILE = "_FAILED.json"
 
 
 def fingerprint(description: dict[str, Any]) -> str:
@@ -80,6 +82,15 @@ class StageDir:
     def stats(self) -> dict[str, Any]:
         return json.loads((self.path / STATS_FILE).read_text())
 
+    def record_failures(self, step: str, tasks: int, failures: list[dict[str, str]]) -> None:
+        record = {"step": step, "tasks": tasks, "failures": failures}
+        atomic_write_json(self.path / FAILED_FILE, record)
+
+    def failures(self) -> dict[str, Any] | None:
+        path = self.path / FAILED_FILE
+        return json.loads(path.read_text()) if path.exists() else None
+
     def finalize(self, stats: dict[str, Any]) -> None:
         atomic_write_json(self.path / STATS_FILE, stats)
+        (self.path / FAILED_FILE).unlink(missing_ok=True)
         (self.path / SUCCESS_FILE).write_text(stats["fingerprint"] + "\n")

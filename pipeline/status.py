@@ -1,0 +1,123 @@
+"""`datapipe status WORK_DIR`: which stages and tasks are done, which failed, and why.
+
+Reads only what the runner leaves in each stage directory (docs/architecture.md): the
+recorded inputs (`_config.json`), task markers, a global stage's step markers, `_FAILED.json`
+and `stats.json`; and the tokenizer's report for a train-tokenizer entry. Safe to run while
+a pipeline is running: it never writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import TRAINING_STEPS
+from pipeline.exchange import COMPLETE_FILE, WORK_DIR
+from pipeline.stagedir import CONFIG_FILE, SUCCESS_FILE, StageDir, read_markers
+from pipeline.tasks import TASKS_DIR
+from stages import STAGE_CLASSES
+
+TOKENIZER_REPORT = "tokenizer.json"  # what train_tokenizer writes next to tokenizer.model
+
+
+def _pipeline_order(name: str) -> tuple[int, str]:
+    order = [*STAGE_CLASSES]
+    order.insert(order.index("export"), *TRAINING_STEPS)
+    return (order.index(name) if name in order else len(order), name)
+
+
+def _steps(stage_dir: Path) -> list[dict[str, Any]]:
+    """A global stage's steps in the order they started: finished tasks of how many."""
+    steps = []
+    for step in sorted((stage_dir / WORK_DIR).glob("*/"), key=lambda p: p.stat().st_mtime_ns):
+        markers = read_markers(step / TASKS_DIR)
+        complete = step / COMPLETE_FILE
+        total = next((m["step"]["tasks"] for m in markers.values()), None)
+        if complete.exists():
+            total = int(complete.read_text())
+        steps.append({"step": step.name, "done": len(markers), "tasks": total})
+    return steps
+
+
+def stage_status(stage_dir: Path) -> dict[str, Any]:
+    """One stage directory's state: done, failed or incomplete, with its task counts."""
+    if (stage_dir / TOKENIZER_REPORT).exists():
+        report = json.loads((stage_dir / TOKENIZER_REPORT).read_text())
+        return {"stage": stage_dir.name, "state": "done", "vocab_size": report["vocab_size"]}
+    config = json.loads((stage_dir / CONFIG_FILE).read_text())
+    directory = StageDir(stage_dir)
+    status: dict[str, Any] = {
+        "stage": stage_dir.name,
+        "tasks": len(config["inputs"]),
+        "done": len(directory.finished_tasks()),
+        "steps": _steps(stage_dir),
+        "failed": directory.failures(),
+    }
+    if (stage_dir / SUCCESS_FILE).exists():
+        stats = directory.stats()
+        status["state"] = "done"
+        status["documents"] = {k: stats[k] for k in ("docs_in", "docs_kept", "docs_rejected")}
+        status["wall_seconds"] = stats["wall_seconds"]
+    else:
+        status["state"] = "failed" if status["failed"] else "incomplete"
+    return status
+
+
+def work_status(work_dir: str | Path) -> list[dict[str, Any]]:
+    """Every stage directory under `work_dir`, in pipeline order."""
+    found = [
+        path
+        for path in Path(work_dir).iterdir()
+        if (path / CONFIG_FILE).exists() or (path / TOKENIZER_REPORT).exists()
+    ]
+    return [stage_status(path) for path in sorted(found, key=lambda p: _pipeline_order(p.name))]
+
+
+def format_status(statuses: list[dict[str, Any]]) -> str:
+    lines = []
+    for s in statuses:
+        if "vocab_size" in s:
+            lines.append(f"{s['stage']:<16} done        tokenizer of {s['vocab_size']:,} pieces")
+            continue
+        line = f"{s['stage']:<16} {s['state']:<11} " + f"tasks {s['done']}/{s['tasks']}".ljust(14)
+        if s["state"] == "done":
+            d = s["documents"]
+            line += (
+                f"  {d['docs_in']:,} in -> {d['docs_kept']:,} kept, "
+                f"{d['docs_rejected']:,} rejected  [{s['wall_seconds']}s]"
+            )
+        lines.append(line)
+        if s["state"] != "done":
+            lines += [
+                f"  step {step['step']}: {step['done']}/{step['tasks'] or '?'} tasks"
+                for step in s["steps"]
+            ]
+        if s["state"] == "failed":
+            failed = s["failed"]
+            lines.append(
+                f"  {len(failed['failures'])} of {failed['tasks']} tasks failed in "
+                f"{failed['step']} (rerun to retry them):"
+            )
+            lines += [f"    {f['task']}: {f['error']}" for f in failed["failures"]]
+    return "\n".join(lines) if lines else "no stage directories yet"
+
+
+def add_status_parser(sub: Any) -> None:
+    parser = sub.add_parser(
+        "status",
+        help="which stages and shards are done, which failed, and why",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    parser.add_argument("work_dir", metavar="WORK_DIR", help="the pipeline's work_dir")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if not Path(args.work_dir).is_dir():
+        raise FileNotFoundError(f"{args.work_dir}: no such work directory")
+    statuses = work_status(args.work_dir)
+    print(json.dumps(statuses, indent=2) if args.json else format_status(statuses))
+    return 0 if all(s["state"] == "done" for s in statuses) else 1
