@@ -96,8 +96,7 @@ def train_tokenizer(
         return {"skipped": True, "model": str(model)}
     train_file = with_ext(prefix, ".train.txt")
     heldout_file = with_ext(prefix, ".heldout.jsonl")
-    # A fixed temporary prefix: sentencepiece records it in the model, which must come out
-    # byte-identical for the same inputs and options.
+    # Trained under a temporary prefix and renamed: a crash never leaves a partial model.
     tmp = with_ext(prefix, ".training")
     try:
         sample = write_sample(inputs, cfg, train_file, heldout_file)

@@ -236,6 +236,7 @@ def train_sentencepiece(cfg: TokenizerConfig, text_file: Path, prefix: Path, voc
     spm.set_random_generator_seed(cfg.seed)
     try:
         _train(spm, cfg, text_file, prefix, vocab)
+        _forget_paths(Path(f"{prefix}.model"))
     except RuntimeError as err:
         if "required_chars" not in str(err):
             raise
@@ -245,6 +246,18 @@ def train_sentencepiece(cfg: TokenizerConfig, text_file: Path, prefix: Path, voc
             f"{vocab:,} pieces cannot hold the {needed} that character_coverage "
             f"{cfg.character_coverage} requires: raise vocab_size or lower character_coverage"
         ) from None
+
+
+def _forget_paths(model_file: Path) -> None:
+    """Drop the training file and prefix sentencepiece records in the model: the same text
+    and options then give the same model bytes in any directory."""
+    from sentencepiece import sentencepiece_model_pb2
+
+    model = sentencepiece_model_pb2.ModelProto()
+    model.ParseFromString(model_file.read_bytes())
+    del model.trainer_spec.input[:]
+    model.trainer_spec.model_prefix = ""
+    model_file.write_bytes(model.SerializeToString())
 
 
 def _train(spm: Any, cfg: TokenizerConfig, text_file: Path, prefix: Path, vocab: int) -> None:
