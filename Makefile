@@ -59,6 +59,7 @@ bench: install  ## benchmarks; results go to docs/benchmarks.md
 	$(BIN)/python bench/minhash_recall.py --update-docs
 	$(BIN)/python bench/topics_eval.py --update-docs
 	$(BIN)/python bench/bench_tokenizer.py --update-docs
+	$(BIN)/python bench/bench_export.py --update-docs
 
 data-samples: install  ## regenerate the committed fixtures in data_samples/generated
 	$(BIN)/python data_samples/generate.py
