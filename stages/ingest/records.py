@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -97,10 +98,35 @@ def iter_jsonl(reader: CountingReader, fields: JsonFields, max_line_bytes: int) 
             continue
         try:
             obj = json.loads(decoded)
-        except json.JSONDecodeError as err:
+        # RecursionError: nesting deeper than the interpreter's recursion limit (a line of
+        # 100,000 `[`) used to escape and fail the whole file; it is one invalid line.
+        except (json.JSONDecodeError, RecursionError) as err:
             yield rejected(offset, "invalid_json", str(err), text=decoded)
             continue
+        if problem := _lone_surrogate(obj, decoded):
+            yield rejected(offset, "invalid_utf8", problem, text=decoded)
+            continue
         yield object_to_record(obj, offset, fields)
+
+
+# A \uXXXX escape of a surrogate (U+D800-U+DFFF), the only way valid UTF-8 JSON can put one
+# into a Python str.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+
+
+def _lone_surrogate(obj: Any, line: str) -> str | None:
+    """Why `obj` cannot be written as UTF-8, or None. An unpaired surrogate escape
+    (`"\\ud800"`) is valid JSON but decodes to a str that UTF-8 cannot encode: before this
+    check it failed the whole file (UnicodeEncodeError in the size check or in pyarrow).
+    Only lines with a surrogate escape pay for the check (paired escapes, as JSON writers
+    encode emoji, are fine)."""
+    if not _SURROGATE_ESCAPE.search(line):
+        return None
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as err:
+        return f"unpaired surrogate escape in a JSON string: {err}"
+    return None
 
 
 def iter_parquet(path: str, fields: JsonFields, batch_rows: int) -> Iterator[Record]:

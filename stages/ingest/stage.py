@@ -101,7 +101,18 @@ def _is_input_file(path: Path, root: Path) -> bool:
 
 def document_id(input_name: str, offset: int) -> str:
     """Stable across reruns and unique within a corpus whose input file names are unique."""
-    return hashlib.blake2b(f"{input_name}:{offset}".encode(), digest_size=16).hexdigest()
+    # surrogateescape: a file name that is not UTF-8 (its bad bytes reach Python as lone
+    # surrogates, PEP 383) hashes as its raw bytes instead of failing the task with
+    # UnicodeEncodeError; a UTF-8 name encodes to the same bytes as before.
+    key = f"{input_name}:{offset}".encode("utf-8", "surrogateescape")
+    return hashlib.blake2b(key, digest_size=16).hexdigest()
+
+
+def _printable(value: str) -> str:
+    """`value` with a non-UTF-8 file name's escaped bytes (lone surrogates) as U+FFFD: Arrow
+    string columns hold UTF-8 only, so such a path in `input_file` or in a rejection's detail
+    used to fail the whole file."""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 class IngestStage(SourceStage):
@@ -155,7 +166,14 @@ class IngestStage(SourceStage):
                 records = self._warc_documents(reader, counters)
             else:
                 records = iter_jsonl(reader, self._json_fields(), self.config.max_record_bytes)
-            yield from self._guarded(records, path, reader)
+            produced = False
+            for record in self._guarded(records, path, reader):
+                produced = True
+                yield record
+            # A file with no bytes at all (after decompression) has no document to reject:
+            # count it, so that it is named in stats.json rather than silently empty.
+            if not produced and reader.position == 0:
+                counters["empty_file"] += 1
         finally:
             reader.close()
 
@@ -230,6 +248,7 @@ class IngestStage(SourceStage):
     def _to_batch(self, chunk: list[Record], path: str, counters: Counter[str]) -> BatchOutput:
         input_name = os.path.basename(path)
         source = self._source_for(input_name)
+        shown_path = _printable(path)
         kept: list[dict[str, Any]] = []
         dropped: list[dict[str, Any]] = []
         for record in chunk:
@@ -241,7 +260,7 @@ class IngestStage(SourceStage):
                 "source": source,
                 "warc_record_id": record.warc_record_id,
                 "crawl_date": record.crawl_date,
-                "input_file": path,
+                "input_file": shown_path,
                 "input_offset": record.offset,
                 "meta": meta_json(record.meta),
             }
@@ -249,7 +268,8 @@ class IngestStage(SourceStage):
                 kept.append(row)
             else:
                 row["text"] = record.text[:AUDIT_TEXT_CHARS]
-                row.update(reason=record.reason, reason_detail=record.reason_detail)
+                detail = record.reason_detail and _printable(record.reason_detail)
+                row.update(reason=record.reason, reason_detail=detail)
                 dropped.append(row)
         return BatchOutput(
             kept=rows_to_batch(kept, DOCUMENT_SCHEMA),

@@ -79,7 +79,9 @@ def iter_warc_records(
             continue
         headers, problem = _parse_header_block(reader)
         length_text = headers.get("content-length", "")
-        if problem is None and not length_text.isdigit():
+        # isascii: str.isdigit() is also true for digits int() rejects ('²'), which used to
+        # raise ValueError here and fail the whole file instead of rejecting one record.
+        if problem is None and not (length_text.isascii() and length_text.isdigit()):
             problem = f"bad Content-Length {length_text[:40]!r}"
         if problem is not None:
             yield MalformedRecord(offset, problem)
