@@ -5,6 +5,7 @@
     datapipe export --input DIR --tokenizer MODEL --output DIR [--mixture YAML]
     datapipe verify EXPORT_DIR
     datapipe status WORK_DIR
+    datapipe report WORK_DIR            # HTML report (datapipe run writes it at the end)
 
 Each stage's options are generated from its config model, so `datapipe <stage> --help` always
 lists exactly what the YAML accepts.
@@ -26,6 +27,7 @@ from pydantic.fields import FieldInfo
 from pipeline.config import ConfigError, load_config, validate_stage_config
 from pipeline.executor import RaySettings
 from pipeline.manifest import verify_export
+from pipeline.report import add_report_parser, write_report
 from pipeline.runner import (
     StageFailed,
     StageRun,
@@ -152,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("output_dir", metavar="OUTPUT_DIR", help="the export stage's directory")
     verify.set_defaults(handler=_verify)
     add_status_parser(sub)
+    add_report_parser(sub)
     add_training_parsers(sub)
     add_tokenizer_parser(sub, _add_field_option)
     return parser
@@ -180,6 +183,7 @@ def _run_config(args: argparse.Namespace) -> None:
         run_pipeline(config, executor, progress=not args.no_progress)
     finally:
         executor.close()
+    print(f"report: {write_report(config.work_dir)}", file=sys.stderr)
 
 
 def _run_one_stage(args: argparse.Namespace) -> None:

@@ -90,7 +90,7 @@ SUMMED_TASK_FIELDS = (
 )
 
 
-def _aggregate(tasks: dict[int, dict[str, Any]]) -> dict[str, Any]:
+def _aggregate(tasks: dict[int, dict[str, Any]], step_task_seconds: float) -> dict[str, Any]:
     totals = {key: sum(task[key] for task in tasks.values()) for key in SUMMED_TASK_FIELDS}
     reasons: Counter[str] = Counter()
     counters: Counter[str] = Counter()
@@ -99,7 +99,7 @@ def _aggregate(tasks: dict[int, dict[str, Any]]) -> dict[str, Any]:
         counters.update(task["counters"])
     return {
         **totals,
-        "task_seconds": round(sum(task["seconds"] for task in tasks.values()), 3),
+        "task_seconds": round(sum(t["seconds"] for t in tasks.values()) + step_task_seconds, 3),
         "rejected_by_reason": dict(sorted(reasons.items())),
         "counters": dict(sorted(counters.items())),
         "per_input": [
@@ -228,10 +228,12 @@ def run_stage(run: StageRun, executor: Executor, progress: bool = True) -> dict[
     if (line := stage.describe()) is not None:
         print(f"{run.name}: {line}", file=sys.stderr)
     global_stats: dict[str, Any] = {}
+    step_task_seconds = 0.0
     if isinstance(stage, GlobalStage):
         steps = _StepRunner(run.name, config, files, output_dir, executor, progress)
         summary, timings = steps.run_plan(stage)
         global_stats = {"steps": summary, "step_seconds": timings}
+        step_task_seconds = sum(t["tasks"] for t in timings.values())
     done = stage_dir.finished_tasks() if resumed else {}
     specs = [
         TaskSpec(run.name, config, i, path, output_dir, run.shard_target_bytes)
@@ -242,7 +244,7 @@ def run_stage(run: StageRun, executor: Executor, progress: bool = True) -> dict[
     stats = {
         "stage": run.name,
         "fingerprint": fp,
-        **_aggregate(stage_dir.finished_tasks()),
+        **_aggregate(stage_dir.finished_tasks(), step_task_seconds),
         **global_stats,
         "wall_seconds": round(time.perf_counter() - started, 3),
         "resumed_tasks": len(done),
