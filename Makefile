@@ -56,6 +56,7 @@ bench: install  ## benchmarks; results go to docs/benchmarks.md
 	$(BIN)/python bench/bench_score.py --update-docs
 	$(BIN)/python bench/bench_minhash.py --update-docs
 	$(BIN)/python bench/bench_minhash_dedup.py --update-docs
+	$(BIN)/python bench/bench_e2e.py --update-docs
 	$(BIN)/python bench/minhash_recall.py --update-docs
 	$(BIN)/python bench/topics_eval.py --update-docs
 	$(BIN)/python bench/bench_tokenizer.py --update-docs
