@@ -197,8 +197,7 @@ class DomainBlocklist:
         host = url_host(url)
         if host is None:
             return None
-        labels = host.split(".")
-        parents = [".".join(labels[i:]) for i in range(len(labels))]
+        parents = _parent_domains(host)
         for domain in parents:
             if domain in self._domains:
                 return self._domains[domain]
@@ -450,3 +449,20 @@ def _cached(cls: type, files: tuple[str, ...], *args: bool) -> Any:
     if cls is Lexicon:
         return Lexicon(_parse_lexicon(load_list(files), *args))
     return cls(load_list(files))
+
+
+# DNS names are at most 253 characters, so no listed domain is longer: a longer suffix of a
+# (hostile) host cannot match, and skipping it keeps matching linear in the host's length.
+MAX_DOMAIN_CHARS = 253
+
+
+def _parent_domains(host: str) -> list[str]:
+    """`host` and each parent domain of at most MAX_DOMAIN_CHARS, most specific first."""
+    parents: list[str] = []
+    suffix = ""
+    for label in reversed(host.split(".")):
+        suffix = f"{label}.{suffix}" if suffix else label
+        if len(suffix) > MAX_DOMAIN_CHARS:
+            break
+        parents.append(suffix)
+    return parents[::-1]

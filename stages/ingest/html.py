@@ -25,9 +25,14 @@ def _known_codec(label: str | None) -> str | None:
     if not label:
         return None
     try:
-        name = codecs.lookup(label).name
+        codec = codecs.lookup(label)
     except LookupError:
         return None
+    # A page may declare any codec name Python knows, including bytes-to-bytes ones (zlib,
+    # base64, hex): only text encodings can decode a page.
+    if not codec._is_text_encoding:  # type: ignore[attr-defined]
+        return None
+    name = codec.name
     # gb2312 pages routinely use GBK characters; decoding with the superset loses nothing.
     return "gb18030" if name in ("gb2312", "gbk") else name
 
@@ -44,7 +49,10 @@ def detect_charset(body: bytes, content_type: str) -> str:
 
 def decode_html(body: bytes, content_type: str) -> tuple[str, str]:
     charset = detect_charset(body, content_type)
-    return bytes_to_str(body, charset), charset
+    try:
+        return bytes_to_str(body, charset), charset
+    except UnicodeError:  # a codec that rejects arbitrary bytes whatever `errors` says (punycode)
+        return bytes_to_str(body, "utf-8"), "utf-8"
 
 
 # Control bytes that never occur in text (tab, newline, form feed and carriage return do).

@@ -98,9 +98,10 @@ def iter_jsonl(reader: CountingReader, fields: JsonFields, max_line_bytes: int) 
             continue
         try:
             obj = json.loads(decoded)
-        # RecursionError: nesting deeper than the interpreter's recursion limit (a line of
-        # 100,000 `[`) used to escape and fail the whole file; it is one invalid line.
-        except (json.JSONDecodeError, RecursionError) as err:
+        # ValueError covers JSONDecodeError and an integer longer than Python converts (4,300
+        # digits); RecursionError, nesting deeper than the interpreter allows (100,000 `[`):
+        # each is one invalid line, not a failed file.
+        except (ValueError, RecursionError) as err:
             yield rejected(offset, "invalid_json", str(err), text=decoded)
             continue
         if problem := _lone_surrogate(obj, decoded):

@@ -125,7 +125,7 @@ def parse_http_response(payload: bytes, max_body_bytes: int) -> HttpResponse:
     if not sep or not lines or not lines[0].startswith("HTTP/"):
         raise HttpError("malformed_http", f"not an HTTP response: {payload[:40]!r}")
     parts = lines[0].split()
-    if len(parts) < 2 or not parts[1].isdigit():
+    if len(parts) < 2 or not (parts[1].isascii() and parts[1].isdigit()):  # int() takes ASCII
         raise HttpError("malformed_http", f"bad status line {lines[0][:60]!r}")
     headers = {}
     for line in lines[1:]:
