@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -46,21 +47,33 @@ class RaySettings:
     object_store_mb: int = 512  # embedded Ray only; tasks pass files, not objects
 
 
+def _run_on_node(fn: Callable[[Any], Any], spec: Any) -> tuple[str, Any]:
+    """The Ray task: `fn(spec)` on a worker, with the id of the node it ran on."""
+    import ray
+
+    return ray.get_runtime_context().get_node_id(), fn(spec)
+
+
 class RayExecutor:
     """One Ray task per spec, at most `max_concurrency` in flight; each task writes its own
-    outputs, so only small result dicts come back to the driver."""
+    outputs, so only small result dicts come back to the driver. `nodes_used` counts the
+    finished tasks per Ray node id."""
 
     def __init__(self, settings: RaySettings) -> None:
         import ray
 
         self._ray = ray
         self._settings = settings
+        self.nodes_used: Counter[str] = Counter()
         self._owns_cluster = not ray.is_initialized()
         if self._owns_cluster:
             if settings.address:
                 ray.init(address=settings.address, logging_level=logging.WARNING)
             else:
+                # "local": always a new embedded Ray, never a cluster that `ray start` or
+                # RAY_ADDRESS left behind (which would also refuse num_cpus).
                 ray.init(
+                    address="local",
                     num_cpus=settings.num_cpus or os.cpu_count() or 1,
                     object_store_memory=settings.object_store_mb * 2**20,
                     include_dashboard=False,
@@ -71,19 +84,24 @@ class RayExecutor:
 
     def map_unordered(self, fn: Callable[[Any], Any], specs: Sequence[Any]) -> Iterator[Outcome]:
         ray = self._ray
-        remote_fn = ray.remote(num_cpus=1, max_retries=self._settings.max_retries)(fn)
+        remote_fn = ray.remote(num_cpus=1, max_retries=self._settings.max_retries)(_run_on_node)
+        # Named after `fn`, so workers' process titles and Ray's task lists say what runs.
+        remote_fn = remote_fn.options(name=getattr(fn, "__name__", "task"))
         pending = list(reversed(specs))
         in_flight: dict[Any, Any] = {}
         while pending or in_flight:
             while pending and len(in_flight) < self.max_concurrency:
                 spec = pending.pop()
-                in_flight[remote_fn.remote(spec)] = spec
+                in_flight[remote_fn.remote(fn, spec)] = spec
             done, _ = ray.wait(list(in_flight), num_returns=1)
             spec = in_flight.pop(done[0])
             try:
-                yield spec, ray.get(done[0])
+                node, result = ray.get(done[0])
             except ray.exceptions.RayError as err:
                 yield spec, err
+            else:
+                self.nodes_used[node] += 1
+                yield spec, result
 
     def close(self) -> None:
         if self._owns_cluster:

@@ -221,6 +221,8 @@ def run_stage(run: StageRun, executor: Executor, progress: bool = True) -> dict[
     fp = fingerprint(description)
     stage_dir = StageDir(output_dir)
     if stage_dir.is_complete(fp):
+        # A run killed between `_SUCCESS` and the clean-up below leaves the steps' files.
+        shutil.rmtree(Path(output_dir) / WORK_DIR, ignore_errors=True)
         stats = stage_dir.stats()
         stats["skipped"] = True
         return stats

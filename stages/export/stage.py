@@ -39,7 +39,7 @@ from pipeline.manifest import (
     sha256_file,
     shard_schema,
 )
-from pipeline.shards import RollingShardWriter, atomic_write_json, read_shard
+from pipeline.shards import TMP_SUFFIX, RollingShardWriter, atomic_write_json, read_shard
 from pipeline.shards import shard_schema as input_schema_of
 from stages.base import BatchOutput, GlobalStage, StageConfig, Step, StepPlan, split_by_rejections
 from stages.export.routing import DEFAULT_MAX_EPOCHS, MixtureConfig, Router, load_mixture
@@ -233,6 +233,8 @@ class ExportStage(GlobalStage):
         schema = shard_schema(pa.from_numpy_dtype(self._tokenizer().dtype))
         directory = work.stage_dir / SHARDS_DIR / source
         name = f"part-{index:05d}.arrow"
+        for stale in directory.glob(f"{name}.*{TMP_SUFFIX}"):  # an interrupted attempt's file
+            stale.unlink()
         writer = RollingShardWriter(directory, schema, lambda _: name, target_bytes=2**62)
         documents = tokens = 0
         for shard, first, end in pieces.tolist():
