@@ -80,6 +80,13 @@ def test_blocked_urls_are_rejected_before_anything_else() -> None:
     assert out.kept.column("url").to_pylist() == ["http://ok.org/"]
 
 
+def test_a_document_of_only_invisible_characters_is_named_empty() -> None:
+    invisible = "\x00" * 300 + "\u200b\x07" * 50
+    out = FilterStage(FilterConfig()).process_batch(batch(invisible, EN))
+    assert out.rejected.column("reason").to_pylist() == ["text:empty_after_normalization"]
+    assert out.kept.num_rows == 1
+
+
 def test_pii_is_replaced_in_kept_and_rejected_rows() -> None:
     contact = "\nWrite to harbour.office@example.org or call +44 20 7946 0958 for tours."
     out = FilterStage(FilterConfig()).process_batch(batch(EN + contact, "Too short. Mail a@b.co"))

@@ -153,6 +153,9 @@ class FilterStage(TransformStage):
         if self.config.normalize_unicode:
             outcome.text = normalize_text(text)
             outcome.counters["normalized"] += outcome.text != text
+        if not outcome.text.strip():  # only control, zero-width or NUL characters
+            outcome.rejection = Rejection("text:empty_after_normalization", None)
+            return outcome
         outcome.rejection = self._check_url(url)
         if outcome.rejection:
             return outcome
