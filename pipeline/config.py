@@ -54,6 +54,13 @@ class StageEntry(BaseModel):
 # Pipeline entries that train a model on the documents so far instead of transforming them;
 # the next stage reads the same documents (and export uses the trained tokenizer).
 TRAINING_STEPS: dict[str, type[BaseModel]] = {"train-tokenizer": TokenizerConfig}
+# The order entries run in a pipeline (training before the export that uses its tokenizer):
+# how `datapipe status` and the report list a work dir's stages.
+PIPELINE_ORDER: tuple[str, ...] = (
+    *[name for name in STAGE_CLASSES if name != "export"],
+    *TRAINING_STEPS,
+    "export",
+)
 
 
 class PipelineConfig(BaseModel):

@@ -33,23 +33,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline import __version__
+from pipeline.config import PIPELINE_ORDER, TRAINING_STEPS
+from pipeline.manifest import MANIFEST_FILE
 from pipeline.shards import atomic_write_bytes, list_shards, read_shard
+from pipeline.stagedir import CONFIG_FILE, FAILED_FILE, STATS_FILE, SUCCESS_FILE
+from pipeline.train_tokenizer import PIPELINE_PREFIX
 
 REPORT_FILE = "report.html"
-MANIFEST_FILE = "manifest.json"
 TOPIC_TABLE = Path("model") / "topics.json"
-# Pipeline order, as in stages.STAGE_CLASSES with the training entry before export; a stage
-# this list does not know comes after the known ones, by the time it started.
-KNOWN_ORDER = (
-    "ingest",
-    "filter",
-    "score",
-    "minhash",
-    "substring",
-    "topics",
-    "train-tokenizer",
-    "export",
-)
+# A stage PIPELINE_ORDER does not know comes after the known ones, by the time it started.
+KNOWN_ORDER = PIPELINE_ORDER
 SOURCE_STAGES = ("ingest",)  # their inputs are raw files, not another stage's shards
 # Score columns shown as histograms when the shards have them; True: log-scaled axis.
 SCORE_COLUMNS = {
@@ -317,7 +310,7 @@ class StageInfo:
 
     @property
     def started(self) -> float:
-        config = self.path / "_config.json"
+        config = self.path / CONFIG_FILE
         return config.stat().st_mtime if config.exists() else math.inf
 
 
@@ -341,23 +334,23 @@ def discover_stages(work: Path) -> list[StageInfo]:
     order, with their state and the stage directories they read."""
     found: list[StageInfo] = []
     for path in sorted(p for p in work.iterdir() if p.is_dir()):
-        if not ((path / "_config.json").exists() or (path / "stats.json").exists()):
+        if not ((path / CONFIG_FILE).exists() or (path / STATS_FILE).exists()):
             continue
         problems = []
-        config, why = _read_json(path / "_config.json")
-        if why and (path / "_config.json").exists():
+        config, why = _read_json(path / CONFIG_FILE)
+        if why and (path / CONFIG_FILE).exists():
             problems.append(why)
-        stats, why = _read_json(path / "stats.json")
+        stats, why = _read_json(path / STATS_FILE)
         if not isinstance(stats, dict):
             stats = None
-            if (path / "_SUCCESS").exists():
+            if (path / SUCCESS_FILE).exists():
                 problems.append(why or "stats.json is not an object")
         config = config if isinstance(config, dict) else None
         kind = str((config or {}).get("stage") or (stats or {}).get("stage") or path.name)
-        if (path / "_SUCCESS").exists():
+        if (path / SUCCESS_FILE).exists():
             state = "done" if stats is not None else "unreadable"
         else:
-            state = "failed" if (path / "_FAILED.json").exists() else "incomplete"
+            state = "failed" if (path / FAILED_FILE).exists() else "incomplete"
         found.append(StageInfo(path.name, path, kind, config, stats, state, problems))
     found.sort(key=_order_key)
     names = {info.name for info in found}
@@ -1095,7 +1088,8 @@ def _find_tokenizer_report(run: Run) -> tuple[Path, dict[str, Any]] | None:
     if isinstance(model, str) and model.endswith(".model"):
         path = Path(model[: -len(".model")] + ".json")
         candidates += [path] if path.is_absolute() else [run.work.parent / path, Path.cwd() / path]
-    candidates.append(run.work / "train-tokenizer" / "tokenizer.json")
+    for entry in TRAINING_STEPS:
+        candidates.append(run.work / entry / f"{PIPELINE_PREFIX}.json")
     stage_dirs = {s.path for s in run.stages}
     for directory in sorted(p for p in run.work.iterdir() if p.is_dir() and p not in stage_dirs):
         candidates += sorted(directory.glob("*.json"))

@@ -42,9 +42,9 @@ from pipeline.tasks import (
     run_task,
     step_tasks_dir,
 )
+from pipeline.train_tokenizer import PIPELINE_PREFIX, train_tokenizer
 from pipeline.train_tokenizer import summary as tokenizer_summary
-from pipeline.train_tokenizer import train_tokenizer
-from stages.base import GlobalStage, SourceStage, StageConfig, Step
+from stages.base import GlobalStage, SourceStage, Stage, StageConfig, Step
 from tokenizer.train import TokenizerConfig
 
 
@@ -65,8 +65,7 @@ def make_executor(kind: str, settings: RaySettings) -> Executor:
     return LocalExecutor() if kind == "local" else RayExecutor(settings)
 
 
-def _input_files(run: StageRun) -> list[str]:
-    stage = build_stage(run.name, run.config.model_dump(mode="json"))
+def _input_files(run: StageRun, stage: Stage) -> list[str]:
     if isinstance(stage, SourceStage):
         return stage.list_inputs(run.inputs)
     files: list[str] = []
@@ -206,10 +205,10 @@ class _StepRunner:
 def run_stage(run: StageRun, executor: Executor, progress: bool = True) -> dict[str, Any]:
     started = time.perf_counter()
     # Absolute paths: Ray workers on other nodes (or in another working directory) see them too.
-    files = [os.path.abspath(f) for f in _input_files(run)]
-    output_dir = os.path.abspath(run.output_dir)
     config = run.config.model_dump(mode="json")
     stage = build_stage(run.name, config)
+    files = [os.path.abspath(f) for f in _input_files(run, stage)]
+    output_dir = os.path.abspath(run.output_dir)
     description = {
         "stage": run.name,
         "config": config,
@@ -270,7 +269,7 @@ def run_pipeline(
     for entry in config.stages:
         output_dir = str(Path(config.work_dir) / entry.name)
         if isinstance(entry.config, TokenizerConfig):
-            report = train_tokenizer(inputs, Path(output_dir) / "tokenizer", entry.config)
+            report = train_tokenizer(inputs, Path(output_dir) / PIPELINE_PREFIX, entry.config)
             print(f"{entry.name}: {tokenizer_summary(report)}", file=sys.stderr)
             tokenizer = report["model"]
             continue

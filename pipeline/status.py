@@ -13,19 +13,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import TRAINING_STEPS
+from pipeline.config import PIPELINE_ORDER
 from pipeline.exchange import COMPLETE_FILE, WORK_DIR
 from pipeline.stagedir import CONFIG_FILE, SUCCESS_FILE, StageDir, read_markers
 from pipeline.tasks import TASKS_DIR
-from stages import STAGE_CLASSES
+from pipeline.train_tokenizer import PIPELINE_PREFIX, with_ext
 
-TOKENIZER_REPORT = "tokenizer.json"  # what train_tokenizer writes next to tokenizer.model
+TOKENIZER_REPORT = with_ext(Path(PIPELINE_PREFIX), ".json").name
 
 
 def _pipeline_order(name: str) -> tuple[int, str]:
-    order = [*STAGE_CLASSES]
-    order.insert(order.index("export"), *TRAINING_STEPS)
-    return (order.index(name) if name in order else len(order), name)
+    known = PIPELINE_ORDER.index(name) if name in PIPELINE_ORDER else len(PIPELINE_ORDER)
+    return known, name
 
 
 def _steps(stage_dir: Path) -> list[dict[str, Any]]:

@@ -33,6 +33,9 @@ from tokenizer.train import (
 )
 from tokenizer.train import _shards as input_shards
 
+# A pipeline's train-tokenizer entry writes WORK_DIR/<entry>/tokenizer.{model,vocab,json}.
+PIPELINE_PREFIX = "tokenizer"
+
 
 def add_tokenizer_parser(sub: Any, add_field_option: Callable[..., None]) -> None:
     parser = sub.add_parser(
