@@ -106,9 +106,9 @@ from datatrove.pipeline.writers.jsonl import JsonlWriter
 from datatrove.utils.lid import FT176LID
 from datatrove.utils.typeshelper import Languages
 
+from core.shards import list_shards, read_shard
 from pipeline.executor import LocalExecutor, RayExecutor, RaySettings
 from pipeline.runner import StageRun, run_stage
-from pipeline.shards import list_shards, read_shard
 from stages.filter.rules import Rules
 from stages.filter.stage import FilterConfig
 from stages.ingest.stage import IngestConfig

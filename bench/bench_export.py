@@ -97,8 +97,8 @@ RANK_CHECK_SAMPLES = 2000
 def build_corpus(copies: int) -> tuple[Path, list[Path], dict[str, Any]]:
     """The export input (a finished stage directory), the shared stage directories the
     tokenizer is trained on, and what went into the corpus."""
-    from pipeline.schema import DOCUMENT_SCHEMA, rows_to_batch
-    from pipeline.shards import list_shards, read_shard
+    from core.schema import DOCUMENT_SCHEMA, rows_to_batch
+    from core.shards import list_shards, read_shard
     from stages.filter.langid import identify
     from tests.shared_text import build_shared_stages
 
@@ -138,7 +138,7 @@ def build_corpus(copies: int) -> tuple[Path, list[Path], dict[str, Any]]:
 
 def corpus_texts(corpus: Path) -> tuple[list[str], list[str]]:
     """(ids, texts) of the corpus, in shard order."""
-    from pipeline.shards import list_shards, read_shard
+    from core.shards import list_shards, read_shard
 
     ids: list[str] = []
     texts: list[str] = []
@@ -182,7 +182,7 @@ def run_export(config: Any, corpus: Path, out: Path) -> dict[str, Any]:
 
 def check_export(out: Path, ids: list[str], raw: list[list[int]], eos: int) -> dict[str, Any]:
     """Untimed: the export is intact and holds exactly the raw ids plus `</s>` per document."""
-    from pipeline.manifest import load_manifest, shard_path, verify_export
+    from core.manifest import load_manifest, shard_path, verify_export
 
     problems, _ = verify_export(out)
     manifest = load_manifest(out)
@@ -263,7 +263,7 @@ def sampler_cases(exports: dict[str, Path]) -> dict[str, dict[str, Any]]:
 
 
 def all_tokens(export: Path) -> np.ndarray:
-    from pipeline.manifest import load_manifest, shard_path
+    from core.manifest import load_manifest, shard_path
 
     arrays = []
     for source in load_manifest(export)["sources"]:

@@ -219,7 +219,7 @@ def measure_ingest(corpus: Corpus, repeats: int, out_dir: Path) -> dict[str, Tim
 
 
 def ours_gunzip(path: Path) -> int:
-    from stages.ingest.streams import open_decompressed
+    from core.streams import open_decompressed
 
     reader = open_decompressed(path)
     total = 0
@@ -232,7 +232,7 @@ def ours_gunzip(path: Path) -> int:
 
 
 def ours_warc(path: Path, http: bool) -> int:
-    from stages.ingest.streams import open_decompressed
+    from core.streams import open_decompressed
     from stages.ingest.warc import WarcRecord, iter_warc_records, parse_http_response
 
     reader = open_decompressed(path)

@@ -93,9 +93,9 @@ from common import (
     update_docs_section,
 )
 
+from core.shards import list_shards, read_shard
 from pipeline.executor import LocalExecutor, RayExecutor, RaySettings
 from pipeline.runner import StageRun, run_stage
-from pipeline.shards import list_shards, read_shard
 from stages.ingest.stage import IngestConfig
 from stages.minhash.stage import MinhashConfig
 
@@ -335,7 +335,7 @@ def ours_parts(
 ) -> dict[str, tuple[float, float]]:
     """(driver wall s, summed task s) per part of our run: ingest, each minhash step (star
     rounds summed, from stats.json `step_seconds`), and apply with the stage's own overhead
-    (fingerprint, manifests, stats, removing `_work`: its wall time outside any step)."""
+    (fingerprint, manifests, stats, removing `_steps`: its wall time outside any step)."""
     wall: dict[str, float] = defaultdict(float)
     tasks: dict[str, float] = defaultdict(float)
     wall["ingest"], tasks["ingest"] = times["ingest"], ingest["task_seconds"]
@@ -702,7 +702,7 @@ def report(
             "hand-off and waiting for the slowest task). Ours: each minhash step "
             f"({next(iter(shapes.values()), (0, 0))[1]} partitions = tasks per step), star "
             "rounds summed, apply + overhead = the per-shard apply tasks plus fingerprinting, "
-            "manifests, stats and removal of the `_work` files):",
+            "manifests, stats and removal of the `_steps` files):",
             "",
             *step_rows,
             "",

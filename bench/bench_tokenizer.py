@@ -80,7 +80,7 @@ COPIES = 4
 
 def build_corpora() -> dict[str, list[str]]:
     """name -> stage directories; rebuilt from ../shared each run (a few seconds)."""
-    from pipeline.shards import list_shards, read_shard
+    from core.shards import list_shards, read_shard
     from tests.shared_text import build_shared_stages
     from tests.test_minhash_stage import write_stage_dir
 

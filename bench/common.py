@@ -141,7 +141,7 @@ class BenchDocument(Protocol):
 def record_batches(docs: Iterable[BenchDocument]) -> list:
     """Record batches of the document schema, `BATCH_ROWS` rows each; a document's `lang`
     attribute, where it has one, fills the `lang` column."""
-    from pipeline.schema import DOCUMENT_SCHEMA, rows_to_batch
+    from core.schema import DOCUMENT_SCHEMA, rows_to_batch
 
     rows = [
         {

@@ -48,9 +48,9 @@ from common import (
 
 sys.path.insert(0, str(REPO))  # tests/planted.py: the corpus builder the tests use
 
+from core.shards import list_shards, read_table
 from pipeline.executor import LocalExecutor
 from pipeline.runner import StageRun, run_stage
-from pipeline.shards import list_shards, read_table
 from stages.ingest.stage import IngestConfig
 from stages.minhash.lsh import band_keys
 from stages.minhash.signatures import MinHasher

@@ -47,11 +47,11 @@ from common import (
 
 sys.path.insert(0, str(REPO))  # tests/topics_corpus.py: the corpus builder the tests use
 
-from pipeline.exchange import Exchange
+from core.exchange import Exchange
+from core.shards import list_shards, read_shard
+from core.stagedir import CONFIG_FILE
 from pipeline.executor import LocalExecutor
 from pipeline.runner import StageRun, run_stage
-from pipeline.shards import list_shards, read_shard
-from pipeline.stagedir import CONFIG_FILE
 from stages.topics.features import topic_tokens
 from stages.topics.stage import TopicsConfig, TopicsStage
 from tests.test_minhash_stage import write_stage_dir

@@ -1,6 +1,9 @@
-"""datapipe orchestration: config, executors, manifests and the CLI.
+"""datapipe's drivers: config, CLI, executors, runner, status and report.
 
-Importing this package does not import Ray; only `pipeline.executor` does, lazily.
+They sit on top of `stages/` and `tokenizer/`, which sit on `core/`. Importing this package
+does not import Ray; only `pipeline.executor` does, lazily.
 """
 
-__version__ = "0.1.0"
+from core import __version__
+
+__all__ = ["__version__"]

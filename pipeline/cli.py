@@ -24,9 +24,10 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from core.manifest import verify_export
+from core.stagedir import NotAStageDirectory
 from pipeline.config import ConfigError, load_config, validate_stage_config
 from pipeline.executor import RaySettings
-from pipeline.manifest import verify_export
 from pipeline.report import add_report_parser, write_report
 from pipeline.runner import (
     StageFailed,
@@ -36,7 +37,6 @@ from pipeline.runner import (
     run_stage,
     summary_line,
 )
-from pipeline.stagedir import NotAStageDirectory
 from pipeline.status import add_status_parser
 from pipeline.train import add_training_parsers
 from pipeline.train_tokenizer import add_tokenizer_parser

@@ -13,13 +13,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-Outcome = tuple[Any, Any]  # (spec, result or the exception that ended the task)
+TaskOutcome = tuple[Any, Any]  # (spec, result or the exception that ended the task)
 
 
 class Executor(Protocol):
     def map_unordered(
         self, fn: Callable[[Any], Any], specs: Sequence[Any]
-    ) -> Iterator[Outcome]: ...
+    ) -> Iterator[TaskOutcome]: ...
 
     def close(self) -> None: ...
 
@@ -27,7 +27,9 @@ class Executor(Protocol):
 class LocalExecutor:
     """Runs tasks one after another in this process: for debugging and fast tests."""
 
-    def map_unordered(self, fn: Callable[[Any], Any], specs: Sequence[Any]) -> Iterator[Outcome]:
+    def map_unordered(
+        self, fn: Callable[[Any], Any], specs: Sequence[Any]
+    ) -> Iterator[TaskOutcome]:
         for spec in specs:
             try:
                 yield spec, fn(spec)
@@ -82,7 +84,9 @@ class RayExecutor:
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.max_concurrency = settings.max_concurrency or max(cpus, 1)
 
-    def map_unordered(self, fn: Callable[[Any], Any], specs: Sequence[Any]) -> Iterator[Outcome]:
+    def map_unordered(
+        self, fn: Callable[[Any], Any], specs: Sequence[Any]
+    ) -> Iterator[TaskOutcome]:
         ray = self._ray
         remote_fn = ray.remote(num_cpus=1, max_retries=self._settings.max_retries)(_run_on_node)
         # Named after `fn`, so workers' process titles and Ray's task lists say what runs.

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from pipeline.manifest import MANIFEST_FILE, load_manifest, shard_path
+from core.manifest import MANIFEST_FILE, load_manifest, shard_path
 
 STATE_VERSION = 1
 

@@ -32,11 +32,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from core.manifest import MANIFEST_FILE
+from core.shards import atomic_write_bytes, list_shards, read_shard
+from core.stagedir import CONFIG_FILE, FAILED_FILE, STATS_FILE, SUCCESS_FILE
 from pipeline import __version__
 from pipeline.config import PIPELINE_ORDER, TRAINING_STEPS
-from pipeline.manifest import MANIFEST_FILE
-from pipeline.shards import atomic_write_bytes, list_shards, read_shard
-from pipeline.stagedir import CONFIG_FILE, FAILED_FILE, STATS_FILE, SUCCESS_FILE
 from pipeline.train_tokenizer import PIPELINE_PREFIX
 
 REPORT_FILE = "report.html"

@@ -21,19 +21,19 @@ from typing import Any
 
 from tqdm import tqdm
 
-from pipeline import __version__
-from pipeline.config import PipelineConfig
-from pipeline.exchange import WORK_DIR, Exchange
-from pipeline.executor import Executor, LocalExecutor, RayExecutor, RaySettings
-from pipeline.manifest import MANIFEST_FILE, verify_export
-from pipeline.shards import list_shards
-from pipeline.stagedir import (
+from core.exchange import STEPS_DIR, Exchange
+from core.manifest import MANIFEST_FILE, verify_export
+from core.shards import list_shards
+from core.stagedir import (
     SUCCESS_FILE,
     StageDir,
     file_identity,
     fingerprint,
     read_markers,
 )
+from pipeline import __version__
+from pipeline.config import PipelineConfig
+from pipeline.executor import Executor, LocalExecutor, RayExecutor, RaySettings
 from pipeline.tasks import (
     StepTaskSpec,
     TaskSpec,
@@ -221,7 +221,7 @@ def run_stage(run: StageRun, executor: Executor, progress: bool = True) -> dict[
     stage_dir = StageDir(output_dir)
     if stage_dir.is_complete(fp):
         # A run killed between `_SUCCESS` and the clean-up below leaves the steps' files.
-        shutil.rmtree(Path(output_dir) / WORK_DIR, ignore_errors=True)
+        shutil.rmtree(Path(output_dir) / STEPS_DIR, ignore_errors=True)
         stats = stage_dir.stats()
         stats["skipped"] = True
         return stats
@@ -252,7 +252,7 @@ def run_stage(run: StageRun, executor: Executor, progress: bool = True) -> dict[
     }
     stage_dir.finalize(stats)
     # The steps' intermediate files are not needed once the stage is complete.
-    shutil.rmtree(Path(output_dir) / WORK_DIR, ignore_errors=True)
+    shutil.rmtree(Path(output_dir) / STEPS_DIR, ignore_errors=True)
     return stats
 
 

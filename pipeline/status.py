@@ -13,10 +13,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from core.exchange import COMPLETE_FILE, STEPS_DIR
+from core.stagedir import CONFIG_FILE, SUCCESS_FILE, TASKS_DIR, StageDir, read_markers
 from pipeline.config import PIPELINE_ORDER
-from pipeline.exchange import COMPLETE_FILE, WORK_DIR
-from pipeline.stagedir import CONFIG_FILE, SUCCESS_FILE, StageDir, read_markers
-from pipeline.tasks import TASKS_DIR
 from pipeline.train_tokenizer import PIPELINE_PREFIX, with_ext
 
 TOKENIZER_REPORT = with_ext(Path(PIPELINE_PREFIX), ".json").name
@@ -30,7 +29,7 @@ def _pipeline_order(name: str) -> tuple[int, str]:
 def _steps(stage_dir: Path) -> list[dict[str, Any]]:
     """A global stage's steps in the order they started: finished tasks of how many."""
     steps = []
-    for step in sorted((stage_dir / WORK_DIR).glob("*/"), key=lambda p: p.stat().st_mtime_ns):
+    for step in sorted((stage_dir / STEPS_DIR).glob("*/"), key=lambda p: p.stat().st_mtime_ns):
         markers = read_markers(step / TASKS_DIR)
         complete = step / COMPLETE_FILE
         total = next((m["step"]["tasks"] for m in markers.values()), None)

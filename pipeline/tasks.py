@@ -18,19 +18,17 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.exchange import WORK_DIR, Exchange
-from pipeline.schema import rejected_schema
-from pipeline.shards import (
+from core.exchange import STEPS_DIR, Exchange
+from core.schema import rejected_schema
+from core.shards import (
     RollingShardWriter,
     atomic_write_json,
     read_shard,
-    shard_schema,
+    read_shard_schema,
 )
+from core.stagedir import REJECTED_DIR, TASKS_DIR
 from stages import stage_class
 from stages.base import BatchOutput, GlobalStage, SourceStage, Stage, Step, TransformStage
-
-TASKS_DIR = "_tasks"
-REJECTED_DIR = "rejected"
 
 
 @dataclass(frozen=True)
@@ -72,7 +70,7 @@ class StepTaskSpec:
 
 
 def step_tasks_dir(output_dir: str | Path, step: str) -> Path:
-    return Path(output_dir) / WORK_DIR / step / TASKS_DIR
+    return Path(output_dir) / STEPS_DIR / step / TASKS_DIR
 
 
 class ReconciliationError(RuntimeError):
@@ -115,9 +113,9 @@ def _batches(stage: Stage, spec: TaskSpec) -> Iterator[tuple[int | None, BatchOu
         for batch in read_shard(spec.input_path):
             yield batch.num_rows, stage.process_batch(batch)
     elif isinstance(stage, GlobalStage):
-        work, first_row = Exchange(spec.output_dir), 0
+        exchange, first_row = Exchange(spec.output_dir), 0
         for batch in read_shard(spec.input_path):
-            yield batch.num_rows, stage.apply_batch(work, spec.index, first_row, batch)
+            yield batch.num_rows, stage.apply_batch(exchange, spec.index, first_row, batch)
             first_row += batch.num_rows
     else:
         raise TypeError(f"stage {stage.name} has no per-shard transform")
@@ -133,7 +131,7 @@ def run_task(spec: TaskSpec) -> dict[str, Any]:
     started = time.perf_counter()
     stage = build_stage(spec.stage, spec.config)
     out_dir = Path(spec.output_dir)
-    input_schema = None if isinstance(stage, SourceStage) else shard_schema(spec.input_path)
+    input_schema = None if isinstance(stage, SourceStage) else read_shard_schema(spec.input_path)
     kept_schema = stage.output_schema(input_schema)
     naming = OutputNaming.for_task(stage, spec)
     target = spec.shard_target_bytes if naming.rolls else 2**62

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from core.stagedir import file_identity, fingerprint
 from pipeline import __version__
-from pipeline.stagedir import file_identity, fingerprint
 from stages.score.classifier import (
     NEGATIVE,
     POSITIVE,

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from core.shards import atomic_write_json, expand_shards
+from core.stagedir import file_identity, fingerprint
 from pipeline import __version__
-from pipeline.shards import atomic_write_json
-from pipeline.stagedir import file_identity, fingerprint
 from tokenizer.encode import Tokenizer
 from tokenizer.report import compression, vocabulary_composition
 from tokenizer.train import (
@@ -31,7 +31,6 @@ from tokenizer.train import (
     vocabulary_for,
     write_sample,
 )
-from tokenizer.train import _shards as input_shards
 
 # A pipeline's train-tokenizer entry writes WORK_DIR/<entry>/tokenizer.{model,vocab,json}.
 PIPELINE_PREFIX = "tokenizer"
@@ -90,7 +89,7 @@ def train_tokenizer(
     model, meta_file = with_ext(prefix, ".model"), with_ext(prefix, ".json")
     fp = fingerprint(
         {
-            "inputs": [file_identity(str(p)) for p in input_shards(inputs)],
+            "inputs": [file_identity(str(p)) for p in expand_shards(inputs)],
             "config": cfg.model_dump(mode="json"),
             "version": __version__,
         }

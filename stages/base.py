@@ -15,7 +15,7 @@ per worker is bounded by shard size.
 
 * `GlobalStage` (MinHash clustering, substring dedup, LDA...) needs the whole corpus. It plans
   steps of tasks (per shard or per partition) that exchange files through a
-  `pipeline.exchange.Exchange`, then applies the result to each shard like a transform; see
+  `core.exchange.Exchange`, then applies the result to each shard like a transform; see
   docs/architecture.md.
 """
 
@@ -32,10 +32,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict
 
-from pipeline.schema import rejected_schema
+from core.schema import rejected_schema
 
 if TYPE_CHECKING:
-    from pipeline.exchange import Exchange
+    from core.exchange import Exchange
 
 
 class StageConfig(BaseModel):
@@ -120,7 +120,7 @@ class TransformStage(Stage):
 
 @dataclass(frozen=True)
 class Step:
-    """One step of a global stage: `tasks` tasks, each run as `run_step(work, step, index, ...)`.
+    """One step of a global stage: `tasks` tasks, each `run_step(exchange, step, index, ...)`.
 
     A step `over="shards"` has one task per input shard and each task is given its shard's
     path; a step over partitions is given none (it reads what earlier steps wrote).
@@ -166,13 +166,15 @@ class GlobalStage(Stage):
         """The steps to run over the input shards (sorted paths; their index is their id)."""
 
     @abstractmethod
-    def run_step(self, work: Exchange, step: Step, index: int, shard: str | None) -> dict[str, Any]:
+    def run_step(
+        self, exchange: Exchange, step: Step, index: int, shard: str | None
+    ) -> dict[str, Any]:
         """Run task `index` of `step` (`shard`: its input shard for a step over shards); return
         a small JSON-able result for `plan`."""
 
     @abstractmethod
     def apply_batch(
-        self, work: Exchange, shard: int, first_row: int, batch: pa.RecordBatch
+        self, exchange: Exchange, shard: int, first_row: int, batch: pa.RecordBatch
     ) -> BatchOutput:
         """Split one batch of input shard `shard` (rows from `first_row` on) by the steps'
         outcome into kept and rejected rows."""

@@ -95,9 +95,9 @@ def differences(got: dict[str, bytes], want: dict[str, bytes]) -> list[str]:
 def position(work: Path) -> str:
     """Where a run stands: the first unfinished stage and, in it, the running step of a global
     stage (`minhash:buckets, 3 tasks done`), `between steps` or `apply` (the per-shard tasks);
-    `<stage>:finalize` when a complete stage's `_work/` is still there and the next stage has
+    `<stage>:finalize` when a complete stage's `_steps/` is still there and the next stage has
     not started; or `finished`."""
-    finalizing = None  # the last complete stage, if its `_work/` is still there
+    finalizing = None  # the last complete stage, if its `_steps/` is still there
     for stage in STAGES:
         directory = work / stage
         if stage == "train-tokenizer":
@@ -107,11 +107,11 @@ def position(work: Path) -> str:
             started = directory.exists() and any(directory.iterdir())
             return f"{finalizing}:finalize" if finalizing and not started else stage
         if (directory / "_SUCCESS").exists():
-            finalizing = stage if (directory / "_work").exists() else None
+            finalizing = stage if (directory / "_steps").exists() else None
             continue
         if not (directory / "_config.json").exists():
             return f"{finalizing}:finalize" if finalizing else f"{stage}:start"
-        work_dir = directory / "_work"
+        work_dir = directory / "_steps"
         steps = list(work_dir.iterdir()) if work_dir.exists() else []
         running = [step for step in steps if not (step / "_COMPLETE").exists()]
         if running:  # the runner runs one step at a time

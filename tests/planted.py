@@ -55,7 +55,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from pipeline.shards import list_shards, read_table
+from core.shards import list_shards, read_table
 
 # Edit rates of the copies, one each per family of 8 copies: Jaccard ~1.0 down to ~0.4.
 RATES = (0.0, 0.003, 0.008, 0.015, 0.025, 0.04, 0.06, 0.085)

@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from core.shards import list_shards, read_shard
 from pipeline.executor import LocalExecutor
 from pipeline.runner import StageRun, run_stage
-from pipeline.shards import list_shards, read_shard
 from stages.ingest.stage import IngestConfig
 from stages.score.corpus import wikitext_articles
 from tests.conftest import shared_dir

@@ -12,13 +12,13 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from core.manifest import load_manifest, plan_mixture, verify_export
+from core.shards import list_shards, read_table
 from pipeline.cli import main
 from pipeline.config import ConfigError, validate_stage_config
 from pipeline.executor import LocalExecutor, RayExecutor, RaySettings
-from pipeline.manifest import load_manifest, plan_mixture, verify_export
 from pipeline.mixture import MixtureSampler
 from pipeline.runner import StageRun, run_stage
-from pipeline.shards import list_shards, read_table
 from pipeline.train_tokenizer import train_tokenizer
 from stages.export.routing import derived_name
 from stages.export.stage import ExportConfig

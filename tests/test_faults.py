@@ -64,22 +64,22 @@ MOMENTS = [
         ("ingest", "ingest/_tasks"),  # the first task's marker: the other tasks still run
         ("filter", "filter/_tasks"),
         ("minhash:signatures", "minhash/_config.json"),
-        ("minhash:buckets", "minhash/_work/signatures/_COMPLETE"),
-        ("minhash:star-000", "minhash/_work/buckets/_COMPLETE"),
-        ("minhash:clusters", "minhash/_work/clusters"),
-        ("minhash:apply", "minhash/_work/clusters/_COMPLETE"),
-        ("minhash:done", "minhash/_SUCCESS"),  # `_work/` being removed, substring starting
+        ("minhash:buckets", "minhash/_steps/signatures/_COMPLETE"),
+        ("minhash:star-000", "minhash/_steps/buckets/_COMPLETE"),
+        ("minhash:clusters", "minhash/_steps/clusters"),
+        ("minhash:apply", "minhash/_steps/clusters/_COMPLETE"),
+        ("minhash:done", "minhash/_SUCCESS"),  # `_steps/` being removed, substring starting
         ("substring:windows", "substring/_config.json"),
-        ("substring:repeats", "substring/_work/windows/_COMPLETE"),
-        ("substring:apply", "substring/_work/repeats/_COMPLETE"),
+        ("substring:repeats", "substring/_steps/windows/_COMPLETE"),
+        ("substring:apply", "substring/_steps/repeats/_COMPLETE"),
         ("topics:count", "topics/_config.json"),
-        ("topics:sample", "topics/_work/count/_COMPLETE"),
-        ("topics:train", "topics/_work/sample/_COMPLETE"),
-        ("topics:apply", "topics/_work/train/_COMPLETE"),
+        ("topics:sample", "topics/_steps/count/_COMPLETE"),
+        ("topics:train", "topics/_steps/sample/_COMPLETE"),
+        ("topics:apply", "topics/_steps/train/_COMPLETE"),
         ("train-tokenizer", "train-tokenizer/tokenizer.train.txt"),
         ("export:encode", "export/_config.json"),
-        ("export:layout", "export/_work/encode/_COMPLETE"),
-        ("export:write", "export/_work/layout/_COMPLETE"),
+        ("export:layout", "export/_steps/encode/_COMPLETE"),
+        ("export:write", "export/_steps/layout/_COMPLETE"),
     ]
 ]
 # Early in each stage (the first step of a global one): some trial kills the run in each stage.
@@ -129,9 +129,9 @@ class Runs:
         self.log.write_text("")
 
     def leftover_work(self) -> list[str]:
-        """Global stages' `_work/` directories that outlived their stage's completion."""
+        """Global stages' `_steps/` directories that outlived their stage's completion."""
         done = [p.parent for p in self.work.glob("*/_SUCCESS")]
-        return [str(d.relative_to(self.work) / "_work") for d in done if (d / "_work").exists()]
+        return [str(d.relative_to(self.work) / "_steps") for d in done if (d / "_steps").exists()]
 
     def assert_identical(self) -> None:
         diff = differences(output_files(self.work), self.reference)
@@ -247,10 +247,12 @@ WORKER_TARGETS = [
         "minhash:signatures",
         "run_step_task",
         "minhash/_config.json",
-        "minhash/_work/signatures/_COMPLETE",
+        "minhash/_steps/signatures/_COMPLETE",
     ),
     # One task of several seconds: the LDA training.
-    Target("topics:train", "run_step_task", "topics/_work/sample/_COMPLETE", "topics/_work/train"),
+    Target(
+        "topics:train", "run_step_task", "topics/_steps/sample/_COMPLETE", "topics/_steps/train"
+    ),
 ]
 
 

@@ -9,10 +9,10 @@ import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
+from core.schema import DOCUMENT_SCHEMA, rejected_schema, rows_to_batch
+from core.shards import list_shards, read_table
 from pipeline.executor import LocalExecutor
 from pipeline.runner import StageRun, run_stage
-from pipeline.schema import DOCUMENT_SCHEMA, rejected_schema, rows_to_batch
-from pipeline.shards import list_shards, read_table
 from stages.filter.stage import FilterConfig, FilterStage
 from stages.ingest.stage import IngestConfig
 from tests.test_filter_rules import EN, ZH

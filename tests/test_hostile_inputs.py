@@ -33,8 +33,8 @@ import pyarrow.compute as pc
 import pytest
 import zstandard
 
-from pipeline.manifest import verify_export
-from pipeline.shards import list_shards, read_table
+from core.manifest import verify_export
+from core.shards import list_shards, read_table
 
 REPO = Path(__file__).resolve().parents[1]
 BAD_FIXTURES = REPO / "data_samples" / "generated" / "bad"

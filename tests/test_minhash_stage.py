@@ -20,10 +20,10 @@ import pyarrow as pa
 import pytest
 
 import pipeline.runner
+from core.schema import DOCUMENT_FIELDS, rows_to_batch
+from core.shards import list_shards, read_table
 from pipeline.executor import LocalExecutor, RayExecutor, RaySettings
 from pipeline.runner import StageFailed, StageRun, run_stage
-from pipeline.schema import DOCUMENT_FIELDS, rows_to_batch
-from pipeline.shards import list_shards, read_table
 from stages.minhash import signatures
 from stages.minhash.signatures import shingles
 from stages.minhash.stage import MinhashConfig
@@ -407,7 +407,7 @@ def test_killed_in_the_middle_of_the_components_rounds_resumes_identically(
         [sys.executable, "-c", script, str(ingested), str(output)], capture_output=True, text=True
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    work = output / "_work"
+    work = output / "_steps"
     assert not (output / "_SUCCESS").exists()
     assert [p.name for p in (work / "star-001/_tasks").iterdir()] == ["00000.json"]
     assert not (work / "star-002").exists() and not (output / "_tasks").exists()
@@ -448,7 +448,7 @@ def test_failed_apply_task_is_retried_and_the_output_is_identical(
     monkeypatch.setattr(pipeline.runner, "run_task", failing)
     with pytest.raises(StageFailed, match="1 of 8 tasks failed"):
         run_stage(minhash_run(ingested, tmp_path / "mh"), LocalExecutor(), False)
-    assert (tmp_path / "mh/_work").is_dir()
+    assert (tmp_path / "mh/_steps").is_dir()
 
     monkeypatch.setattr(pipeline.runner, "run_task", real_task)
     calls: Counter[str] = Counter()
@@ -466,5 +466,5 @@ def test_failed_apply_task_is_retried_and_the_output_is_identical(
 def test_stats_json_is_what_run_stage_returned(reference: tuple[Path, dict[str, Any]]) -> None:
     output, stats = reference
     assert json.loads((output / "stats.json").read_text()) == stats
-    assert not (output / "_work").exists()
+    assert not (output / "_steps").exists()
     assert os.path.exists(output / "_SUCCESS")

@@ -11,11 +11,11 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from core.manifest import verify_export
+from core.shards import list_shards
 from pipeline.config import PipelineConfig, load_config
 from pipeline.executor import LocalExecutor, RayExecutor, RaySettings
-from pipeline.manifest import verify_export
 from pipeline.runner import run_pipeline
-from pipeline.shards import list_shards
 from tests.conftest import REPO
 
 DOCUMENT_STAGES = ("ingest", "filter", "minhash", "substring", "topics", "export")

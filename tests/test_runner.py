@@ -14,11 +14,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from core.shards import list_shards, read_table
+from core.stagedir import NotAStageDirectory
 from pipeline.config import load_config
 from pipeline.executor import LocalExecutor
 from pipeline.runner import StageFailed, StageRun, run_pipeline, run_stage
-from pipeline.shards import list_shards, read_table
-from pipeline.stagedir import NotAStageDirectory
 from stages import STAGE_CLASSES
 from stages.base import BatchOutput, StageConfig, TransformStage, split_by_rejections
 from stages.ingest.stage import IngestConfig

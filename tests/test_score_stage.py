@@ -8,10 +8,10 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from core.schema import DOCUMENT_SCHEMA, rows_to_batch
+from core.shards import list_shards, read_table
 from pipeline.executor import LocalExecutor
 from pipeline.runner import StageRun, run_stage
-from pipeline.schema import DOCUMENT_SCHEMA, rows_to_batch
-from pipeline.shards import list_shards, read_table
 from stages.ingest.stage import IngestConfig
 from stages.score.stage import ScoreConfig, ScoreStage
 from tests.test_filter_rules import EN, ZH

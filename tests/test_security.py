@@ -32,10 +32,7 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from pipeline.cli import main
-from pipeline.config import ConfigError, load_config, validate_stage_config
-from pipeline.executor import LocalExecutor
-from pipeline.manifest import (
+from core.manifest import (
     MANIFEST_FILE,
     SHARDS_DIR,
     ManifestError,
@@ -43,10 +40,13 @@ from pipeline.manifest import (
     shard_path,
     verify_export,
 )
+from core.schema import DOCUMENT_SCHEMA, rows_to_batch
+from core.shards import list_shards, read_table
+from pipeline.cli import main
+from pipeline.config import ConfigError, load_config, validate_stage_config
+from pipeline.executor import LocalExecutor
 from pipeline.mixture import MixtureSampler
 from pipeline.runner import StageRun, run_stage
-from pipeline.schema import DOCUMENT_SCHEMA, rows_to_batch
-from pipeline.shards import list_shards, read_table
 from stages.export.routing import SOURCE_NAME, derived_name
 from stages.export.stage import ExportConfig
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import datasets
 import pyarrow as pa
 
+from core.schema import DOCUMENT_SCHEMA, rejected_schema
+from core.shards import list_shards, read_table
 from pipeline.executor import LocalExecutor
 from pipeline.runner import StageRun, run_stage
-from pipeline.schema import DOCUMENT_SCHEMA, rejected_schema
-from pipeline.shards import list_shards, read_table
 from stages.ingest.stage import IngestConfig
 
 

@@ -38,10 +38,10 @@ import pyarrow as pa
 import pytest
 
 import stages.substring.stage as substring_stage
+from core.schema import DOCUMENT_FIELDS
+from core.shards import list_shards, read_table
 from pipeline.executor import Executor, LocalExecutor, RayExecutor, RaySettings
 from pipeline.runner import StageRun, run_stage
-from pipeline.schema import DOCUMENT_FIELDS
-from pipeline.shards import list_shards, read_table
 from stages.substring.spans import TOKEN
 from stages.substring.stage import SubstringConfig
 from tests.planted import load_originals

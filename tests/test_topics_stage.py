@@ -25,9 +25,9 @@ import pyarrow as pa
 import pytest
 
 import stages.topics.stage as topics_stage
+from core.shards import list_shards, read_table
 from pipeline.executor import Executor, LocalExecutor, RayExecutor, RaySettings
 from pipeline.runner import StageFailed, StageRun, run_stage
-from pipeline.shards import list_shards, read_table
 from stages.topics.features import DensityFeatures, topic_tokens
 from stages.topics.stage import REASON, TOP_WORDS, TopicsConfig, document_density
 from tests.test_minhash_stage import write_stage_dir

@@ -231,8 +231,8 @@ def _jsonl(path: Path) -> Iterator[dict]:
 def html_pages(path: Path) -> Iterator[tuple[int, str, str]]:
     """(record offset, URL, extracted text) of every HTTP 200 HTML response of a WARC,
     parsed and extracted with the ingest stage's own functions and defaults."""
+    from core.streams import open_decompressed
     from stages.ingest.html import decode_html, extract_text
-    from stages.ingest.streams import open_decompressed
     from stages.ingest.warc import WarcRecord, iter_warc_records, parse_http_response
 
     reader = open_decompressed(path)
@@ -340,7 +340,7 @@ class Decision:
 
 def read_decisions(stage_dir: Path) -> dict[str, Decision]:
     """Every document's fate in a finished topics stage directory, by id."""
-    from pipeline.shards import list_shards, read_table
+    from core.shards import list_shards, read_table
 
     out: dict[str, Decision] = {}
     kept = read_table(list_shards(stage_dir))

@@ -20,8 +20,8 @@ from typing import Any
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.seeded import unit_hash
-from pipeline.shards import list_shards, read_shard
+from core.seeded import unit_hash
+from core.shards import expand_shards, read_shard
 
 # Training text needed per vocabulary entry: with less, late BPE merges are learned from pairs
 # seen a handful of times (and sentencepiece may not find enough pieces at all).
@@ -82,16 +82,6 @@ class SampleStats:
     @property
     def training_bytes(self) -> int:
         return sum(self.sampled_bytes.values())
-
-
-def _shards(inputs: Sequence[str]) -> list[Path]:
-    shards: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        shards += list_shards(path) if path.is_dir() else [path]
-    if not shards:
-        raise FileNotFoundError(f"no shards (part-*.arrow) in {', '.join(inputs)}")
-    return shards
 
 
 HASH_BUCKETS = 1 << 16  # resolution of the per-source byte budget (1/65,536 of a source)
@@ -194,7 +184,7 @@ def write_sample(
     of documents (JSON lines with `lang`) for the report. Two passes over the shards: bytes
     per source by hash bucket, then the documents under each source's hash threshold, so each
     source gives its budget to within 1/65,536 of its size."""
-    shards = _shards(inputs)
+    shards = expand_shards(inputs)
     found = source_bytes(shards, cfg)
     budgets, warnings = sample_budgets(found.totals, cfg.mixture, cfg.training_mb * 2**20)
     rates = {s: found.threshold(s, budget) for s, budget in budgets.items()}

@@ -31,16 +31,21 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, field_validator
 
-from pipeline.exchange import Exchange
-from pipeline.manifest import (
+from core.exchange import Exchange
+from core.manifest import (
     MANIFEST_FILE,
     SHARDS_DIR,
     build_manifest,
     sha256_file,
-    shard_schema,
+    token_shard_schema,
 )
-from pipeline.shards import TMP_SUFFIX, RollingShardWriter, atomic_write_json, read_shard
-from pipeline.shards import shard_schema as input_schema_of
+from core.shards import (
+    TMP_SUFFIX,
+    RollingShardWriter,
+    atomic_write_json,
+    read_shard,
+    read_shard_schema,
+)
 from stages.base import BatchOutput, GlobalStage, StageConfig, Step, StepPlan, split_by_rejections
 from stages.export.routing import DEFAULT_MAX_EPOCHS, MixtureConfig, Router, load_mixture
 from tokenizer.encode import Tokenizer
@@ -106,7 +111,7 @@ class ExportStage(GlobalStage):
     # --- plan -------------------------------------------------------------------------------
 
     def plan(self, shards: Sequence[str]) -> StepPlan:
-        if shards and (missing := self.router.missing_columns(input_schema_of(shards[0]))):
+        if shards and (missing := self.router.missing_columns(read_shard_schema(shards[0]))):
             raise ValueError(
                 f"the mixture rules read columns {missing}, which the input shards lack: "
                 "export the output of the stage that adds them"
@@ -142,21 +147,23 @@ class ExportStage(GlobalStage):
             for name, ratio in ratios.items()
         ]
 
-    def run_step(self, work: Exchange, step: Step, index: int, shard: str | None) -> dict[str, Any]:
+    def run_step(
+        self, exchange: Exchange, step: Step, index: int, shard: str | None
+    ) -> dict[str, Any]:
         if step.name == "encode":
             assert shard is not None
-            return self._encode(work, index, shard)
+            return self._encode(exchange, index, shard)
         if step.name == "layout":
-            return self._layout(work, index, step.params)
+            return self._layout(exchange, index, step.params)
         if step.name == "write":
-            return self._write(work, index, step.params["parts"])
+            return self._write(exchange, index, step.params["parts"])
         if step.name == "manifest":
-            return self._manifest(work, step.params)
+            return self._manifest(exchange, step.params)
         raise ValueError(f"export has no step {step.name!r}")
 
     # --- steps ------------------------------------------------------------------------------
 
-    def _encode(self, work: Exchange, shard: int, path: str) -> dict[str, Any]:
+    def _encode(self, exchange: Exchange, shard: int, path: str) -> dict[str, Any]:
         tokenizer = self._tokenizer()
         ids: defaultdict[str, list[str]] = defaultdict(list)
         tokens: defaultdict[str, list[np.ndarray]] = defaultdict(list)
@@ -181,18 +188,18 @@ class ExportStage(GlobalStage):
         all_tokens = [t for name in names for t in tokens[name]]
         id_bytes = [doc_id.encode() for name in names for doc_id in ids[name]]
         prefix = f"{shard:05d}"
-        work.save("encode", f"{prefix}.tokens", _concat(all_tokens, tokenizer.dtype))
-        work.save("encode", f"{prefix}.token_offsets", _offsets(len(t) for t in all_tokens))
-        work.save("encode", f"{prefix}.id_bytes", np.frombuffer(b"".join(id_bytes), np.uint8))
-        work.save("encode", f"{prefix}.id_offsets", _offsets(len(b) for b in id_bytes))
-        work.save_json("encode", f"{prefix}.sources", ranges)
+        exchange.save("encode", f"{prefix}.tokens", _concat(all_tokens, tokenizer.dtype))
+        exchange.save("encode", f"{prefix}.token_offsets", _offsets(len(t) for t in all_tokens))
+        exchange.save("encode", f"{prefix}.id_bytes", np.frombuffer(b"".join(id_bytes), np.uint8))
+        exchange.save("encode", f"{prefix}.id_offsets", _offsets(len(b) for b in id_bytes))
+        exchange.save_json("encode", f"{prefix}.sources", ranges)
         counts = {
             name: {"documents": len(ids[name]), "tokens": int(sum(len(t) for t in tokens[name]))}
             for name in names
         }
         return {"sources": counts}
 
-    def _layout(self, work: Exchange, index: int, params: dict[str, Any]) -> dict[str, Any]:
+    def _layout(self, exchange: Exchange, index: int, params: dict[str, Any]) -> dict[str, Any]:
         """Cut one source's documents, in shard order, into parts of at least `part_tokens`
         tokens (the last part may be smaller); each part is a list of (shard, first, end)."""
         source, target = params["sources"][index], params["part_tokens"]
@@ -200,11 +207,11 @@ class ExportStage(GlobalStage):
         current: list[list[int]] = []
         filled = 0
         for shard in range(params["shards"]):
-            found = work.load_json("encode", f"{shard:05d}.sources").get(source)
+            found = exchange.load_json("encode", f"{shard:05d}.sources").get(source)
             if found is None:
                 continue
             first, end = found
-            offsets = work.load("encode", f"{shard:05d}.token_offsets")
+            offsets = exchange.load("encode", f"{shard:05d}.token_offsets")
             # ends[k]: tokens of documents first..first+k, counted from the first.
             ends = np.asarray(offsets[first + 1 : end + 1]) - offsets[first]
             start, consumed = first, 0
@@ -222,23 +229,23 @@ class ExportStage(GlobalStage):
             parts.append(current)
         # Arrays, not JSON: each write task reads only its own part's rows (memory-mapped).
         pieces = np.array([piece for part in parts for piece in part], np.int64).reshape(-1, 3)
-        work.save("layout", f"{source}.pieces", pieces)
-        work.save("layout", f"{source}.part_starts", _offsets(len(part) for part in parts))
+        exchange.save("layout", f"{source}.pieces", pieces)
+        exchange.save("layout", f"{source}.part_starts", _offsets(len(part) for part in parts))
         return {"source": source, "parts": len(parts)}
 
-    def _write(self, work: Exchange, index: int, parts: list[list[Any]]) -> dict[str, Any]:
+    def _write(self, exchange: Exchange, index: int, parts: list[list[Any]]) -> dict[str, Any]:
         source, index = _locate(parts, index)
-        starts = work.load("layout", f"{source}.part_starts")
-        pieces = work.load("layout", f"{source}.pieces")[starts[index] : starts[index + 1]]
-        schema = shard_schema(pa.from_numpy_dtype(self._tokenizer().dtype))
-        directory = work.stage_dir / SHARDS_DIR / source
+        starts = exchange.load("layout", f"{source}.part_starts")
+        pieces = exchange.load("layout", f"{source}.pieces")[starts[index] : starts[index + 1]]
+        schema = token_shard_schema(pa.from_numpy_dtype(self._tokenizer().dtype))
+        directory = exchange.stage_dir / SHARDS_DIR / source
         name = f"part-{index:05d}.arrow"
         for stale in directory.glob(f"{name}.*{TMP_SUFFIX}"):  # an interrupted attempt's file
             stale.unlink()
         writer = RollingShardWriter(directory, schema, lambda _: name, target_bytes=2**62)
         documents = tokens = 0
         for shard, first, end in pieces.tolist():
-            for batch in _piece_batches(work, shard, first, end, schema):
+            for batch in _piece_batches(exchange, shard, first, end, schema):
                 writer.write(batch)
                 documents += batch.num_rows
                 tokens += int(np.sum(batch.column("num_tokens").to_numpy()))
@@ -246,14 +253,14 @@ class ExportStage(GlobalStage):
         path = directory / name
         return {
             "source": source,
-            "path": path.relative_to(work.stage_dir).as_posix(),
+            "path": path.relative_to(exchange.stage_dir).as_posix(),
             "sha256": sha256_file(path),
             "documents": documents,
             "tokens": tokens,
             "bytes": path.stat().st_size,
         }
 
-    def _manifest(self, work: Exchange, params: dict[str, Any]) -> dict[str, Any]:
+    def _manifest(self, exchange: Exchange, params: dict[str, Any]) -> dict[str, Any]:
         tokenizer = self._tokenizer()
         mixture = self.config.mixture
         manifest = build_manifest(
@@ -270,7 +277,7 @@ class ExportStage(GlobalStage):
             token_budget=mixture.token_budget if mixture else None,
             max_epochs=mixture.max_epochs if mixture else DEFAULT_MAX_EPOCHS,
         )
-        atomic_write_json(work.stage_dir / MANIFEST_FILE, manifest)
+        atomic_write_json(exchange.stage_dir / MANIFEST_FILE, manifest)
         return {
             "documents": manifest["documents"],
             "tokens": manifest["tokens"],
@@ -286,7 +293,7 @@ class ExportStage(GlobalStage):
     # --- apply ------------------------------------------------------------------------------
 
     def apply_batch(
-        self, work: Exchange, shard: int, first_row: int, batch: pa.RecordBatch
+        self, exchange: Exchange, shard: int, first_row: int, batch: pa.RecordBatch
     ) -> BatchOutput:
         routes = self.router.route(batch)
         exported = Counter(f"exported:{r}" for r in routes if isinstance(r, str))
@@ -313,14 +320,14 @@ def _offsets(lengths: Iterator[int]) -> np.ndarray:
 
 
 def _piece_batches(
-    work: Exchange, shard: int, first: int, end: int, schema: pa.Schema
+    exchange: Exchange, shard: int, first: int, end: int, schema: pa.Schema
 ) -> Iterator[pa.RecordBatch]:
     """Documents first..end-1 of an encoded shard as export record batches."""
     prefix = f"{shard:05d}"
-    tokens = work.load("encode", f"{prefix}.tokens")
-    offsets = work.load("encode", f"{prefix}.token_offsets")
-    id_bytes = work.load("encode", f"{prefix}.id_bytes")
-    id_offsets = work.load("encode", f"{prefix}.id_offsets")
+    tokens = exchange.load("encode", f"{prefix}.tokens")
+    offsets = exchange.load("encode", f"{prefix}.token_offsets")
+    id_bytes = exchange.load("encode", f"{prefix}.id_bytes")
+    id_offsets = exchange.load("encode", f"{prefix}.id_offsets")
     start = first
     while start < end:
         # As many documents as fit in MAX_BATCH_TOKENS, and at least one.

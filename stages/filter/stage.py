@@ -25,7 +25,7 @@ from typing import Any, Literal
 import pyarrow as pa
 from pydantic import Field, model_validator
 
-from pipeline.schema import with_columns, with_fields
+from core.schema import with_columns, with_fields
 from stages.base import BatchOutput, StageConfig, TransformStage, split_by_rejections
 from stages.filter.blocklists import Lists, default_lists
 from stages.filter.langid import identify
@@ -98,7 +98,7 @@ class FilterConfig(StageConfig):
 
 
 @dataclass
-class Outcome:
+class DocumentVerdict:
     text: str
     lang: str | None = None
     lang_score: float | None = None
@@ -138,35 +138,35 @@ class FilterStage(TransformStage):
     def process_batch(self, batch: pa.RecordBatch) -> BatchOutput:
         texts = batch.column("text").to_pylist()
         urls = batch.column("url").to_pylist()
-        outcomes = [self.judge(text, url) for text, url in zip(texts, urls, strict=True)]
+        verdicts = [self.judge(text, url) for text, url in zip(texts, urls, strict=True)]
         counters: Counter[str] = Counter()
-        for i, outcome in enumerate(outcomes):
-            counters.update(outcome.counters)
-            source = texts[i] if outcome.rejection else outcome.text
-            outcome.text, found = self._pii.anonymize(source)
+        for i, verdict in enumerate(verdicts):
+            counters.update(verdict.counters)
+            source = texts[i] if verdict.rejection else verdict.text
+            verdict.text, found = self._pii.anonymize(source)
             counters.update({f"pii:{kind}": n for kind, n in found.items()})
-        return self._split(batch, outcomes, counters)
+        return self._split(batch, verdicts, counters)
 
-    def judge(self, text: str, url: str | None) -> Outcome:
+    def judge(self, text: str, url: str | None) -> DocumentVerdict:
         """The decision for one document: its edited text, language, and rejection if any."""
-        outcome = Outcome(text)
+        verdict = DocumentVerdict(text)
         if self.config.normalize_unicode:
-            outcome.text = normalize_text(text)
-            outcome.counters["normalized"] += outcome.text != text
-        if not outcome.text.strip():  # only control, zero-width or NUL characters
-            outcome.rejection = Rejection("text:empty_after_normalization", None)
-            return outcome
-        outcome.rejection = self._check_url(url)
-        if outcome.rejection:
-            return outcome
-        outcome.lang, outcome.lang_score = identify(outcome.text)
-        outcome.rejection = self._check_lang(outcome.lang, outcome.lang_score)
-        if outcome.rejection:
-            return outcome
-        if self.config.chinese_script == "simplified" and outcome.lang == "zh":
-            outcome.text = to_simplified(outcome.text)
-        outcome.rejection = self._apply_rules(outcome)
-        return outcome
+            verdict.text = normalize_text(text)
+            verdict.counters["normalized"] += verdict.text != text
+        if not verdict.text.strip():  # only control, zero-width or NUL characters
+            verdict.rejection = Rejection("text:empty_after_normalization", None)
+            return verdict
+        verdict.rejection = self._check_url(url)
+        if verdict.rejection:
+            return verdict
+        verdict.lang, verdict.lang_score = identify(verdict.text)
+        verdict.rejection = self._check_lang(verdict.lang, verdict.lang_score)
+        if verdict.rejection:
+            return verdict
+        if self.config.chinese_script == "simplified" and verdict.lang == "zh":
+            verdict.text = to_simplified(verdict.text)
+        verdict.rejection = self._apply_rules(verdict)
+        return verdict
 
     def _check_url(self, url: str | None) -> Rejection | None:
         if not url:
@@ -185,9 +185,9 @@ class FilterStage(TransformStage):
             return Rejection("lang:low_score", f"{lang} {score:.2f} < {threshold}")
         return None
 
-    def _apply_rules(self, outcome: Outcome) -> Rejection | None:
-        rules = self._rules[outcome.lang or ""]
-        doc = DocView(outcome.text, outcome.lang)
+    def _apply_rules(self, verdict: DocumentVerdict) -> Rejection | None:
+        rules = self._rules[verdict.lang or ""]
+        doc = DocView(verdict.text, verdict.lang)
         for enabled, check, cfg in (
             (rules.text_quality.enabled, check_text_quality, rules.text_quality),
             (rules.gopher_repetition.enabled, check_gopher_repetition, rules.gopher_repetition),
@@ -198,13 +198,13 @@ class FilterStage(TransformStage):
                 return rejection
         if rules.refinedweb.enabled:
             text, removed, rejection = correct_refinedweb_lines(doc, rules.refinedweb)
-            outcome.counters["lines_removed:refinedweb"] += removed
+            verdict.counters["lines_removed:refinedweb"] += removed
             if rejection:
                 return rejection
             doc = DocView(text, doc.lang)
         if rules.c4.enabled:
             text, removed, rejection = apply_c4(doc, rules.c4, self._lists.bad_words.find)
-            outcome.counters["lines_removed:c4"] += removed
+            verdict.counters["lines_removed:c4"] += removed
             if rejection:
                 return rejection
             doc = DocView(text, doc.lang)
@@ -212,7 +212,7 @@ class FilterStage(TransformStage):
             rejection = check_fineweb(doc, rules.fineweb)
             if rejection:
                 return rejection
-        outcome.text = doc.text
+        verdict.text = doc.text
         return self._check_safety(doc)
 
     def _check_safety(self, doc: DocView) -> Rejection | None:
@@ -228,18 +228,18 @@ class FilterStage(TransformStage):
         return None
 
     def _split(
-        self, batch: pa.RecordBatch, outcomes: list[Outcome], counters: Counter[str]
+        self, batch: pa.RecordBatch, verdicts: list[DocumentVerdict], counters: Counter[str]
     ) -> BatchOutput:
         values = {
-            "text": [o.text for o in outcomes],
-            "lang": [o.lang for o in outcomes],
-            "lang_score": [o.lang_score for o in outcomes],
+            "text": [o.text for o in verdicts],
+            "lang": [o.lang for o in verdicts],
+            "lang_score": [o.lang_score for o in verdicts],
         }
         full = with_columns(batch, self.output_schema(batch.schema), values)
-        for o in outcomes:
+        for o in verdicts:
             if o.rejection is None and o.lang:
                 counters[f"kept_lang:{o.lang}"] += 1
         rejections = [
-            (o.rejection.reason, o.rejection.detail) if o.rejection else None for o in outcomes
+            (o.rejection.reason, o.rejection.detail) if o.rejection else None for o in verdicts
         ]
         return split_by_rejections(full, rejections, counters)

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from stages.ingest.streams import CountingReader
+from core.streams import CountingReader
 
 
 @dataclass

@@ -20,7 +20,15 @@ from typing import Any
 import pyarrow as pa
 from pydantic import Field
 
-from pipeline.schema import DOCUMENT_SCHEMA, rejected_schema, rows_to_batch
+from core.schema import DOCUMENT_SCHEMA, rejected_schema, rows_to_batch
+from core.streams import (
+    DECOMPRESSION_ERRORS,
+    InputFormatError,
+    format_from_name,
+    open_decompressed,
+    sniff_format,
+    strip_compression,
+)
 from stages.base import BatchOutput, SourceStage, StageConfig
 from stages.ingest.html import (
     HTML_CONTENT_TYPES,
@@ -36,14 +44,6 @@ from stages.ingest.records import (
     iter_parquet,
     meta_json,
     rejected,
-)
-from stages.ingest.streams import (
-    DECOMPRESSION_ERRORS,
-    InputFormatError,
-    format_from_name,
-    open_decompressed,
-    sniff_format,
-    strip_compression,
 )
 from stages.ingest.warc import (
     DOCUMENT_RECORD_TYPES,

@@ -12,7 +12,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from stages.ingest.streams import CountingReader
+from core.streams import CountingReader
 
 MAX_HEADER_LINE = 64 * 1024
 MAX_HEADER_LINES = 512

@@ -1,6 +1,6 @@
 """The minhash stage: corpus-wide near-duplicate removal with MinHash LSH (docs/dedup.md).
 
-Steps (each a set of tasks; files go through `pipeline.exchange.Exchange`):
+Steps (each a set of tasks; files go through `core.exchange.Exchange`):
 
 1. `signatures` (per shard): shingle hashes, MinHash signatures, one key per band. Band rows
    `(key, node)` go to partition `key mod P`; each document's id, keeper score and (with
@@ -30,8 +30,8 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, model_validator
 
-from pipeline.exchange import Exchange
-from pipeline.shards import read_shard
+from core.exchange import Exchange
+from core.shards import read_shard
 from stages.base import (
     BatchOutput,
     GlobalStage,
@@ -146,11 +146,11 @@ class _ShardAttributes:
     """Random access to what the signatures step saved per shard: ids (a UTF-8 blob with
     offsets), keeper scores, shingle-set digests and (with verify) sorted shingle sets."""
 
-    def __init__(self, work: Exchange) -> None:
-        self.work = work
+    def __init__(self, exchange: Exchange) -> None:
+        self.exchange = exchange
 
     def get(self, shard: int, name: str) -> np.ndarray:
-        return self.work.load("signatures", f"{shard:05d}.{name}")
+        return self.exchange.load("signatures", f"{shard:05d}.{name}")
 
     def column(self, nodes: np.ndarray, name: str) -> np.ndarray:
         """A numeric attribute (`score`, `digest`) of every node, gathered shard by shard."""
@@ -261,21 +261,23 @@ class MinhashStage(GlobalStage):
             "cluster_sizes": dict(sorted(sizes.items(), key=lambda kv: int(kv[0].split("-")[0]))),
         }
 
-    def run_step(self, work: Exchange, step: Step, index: int, shard: str | None) -> dict[str, Any]:
+    def run_step(
+        self, exchange: Exchange, step: Step, index: int, shard: str | None
+    ) -> dict[str, Any]:
         if step.name == "signatures":
             assert shard is not None
-            return self._signatures(work, index, shard, step.params["partitions"])
+            return self._signatures(exchange, index, shard, step.params["partitions"])
         if step.name == "buckets":
-            return self._buckets(work, index, step.params["partitions"])
+            return self._buckets(exchange, index, step.params["partitions"])
         if step.name.startswith("star-"):
-            return self._star_round(work, step, index)
+            return self._star_round(exchange, step, index)
         if step.name == "clusters":
-            return self._clusters(work, index, step.params["input"], step.params["shards"])
+            return self._clusters(exchange, index, step.params["input"], step.params["shards"])
         raise ValueError(f"minhash has no step {step.name!r}")
 
     # --- steps ------------------------------------------------------------------------------
 
-    def _signatures(self, work: Exchange, shard: int, path: str, partitions: int) -> dict:
+    def _signatures(self, exchange: Exchange, shard: int, path: str, partitions: int) -> dict:
         cfg = self.config
         hasher, shingle_cfg = MinHasher(cfg.num_perm, cfg.seed, cfg.scheme), cfg.shingles()
         keys, nodes, ids, scores, digests, sets, set_sizes = [], [], [], [], [], [], []
@@ -302,21 +304,21 @@ class MinhashStage(GlobalStage):
         records["key"] = np.concatenate(keys) if keys else []
         records["node"] = np.concatenate(nodes) if nodes else []
         partition = (records["key"] % np.uint64(partitions)).astype(np.int64)
-        work.write_partitioned("signatures", shard, records, partition, partitions)
+        exchange.write_partitioned("signatures", shard, records, partition, partitions)
         prefix = f"{shard:05d}"
-        work.save("signatures", f"{prefix}.ids", np.frombuffer(b"".join(ids), np.uint8))
+        exchange.save("signatures", f"{prefix}.ids", np.frombuffer(b"".join(ids), np.uint8))
         id_offsets = np.r_[0, np.cumsum([len(i) for i in ids], dtype=np.int64)]
-        work.save("signatures", f"{prefix}.id_offsets", id_offsets)
-        work.save("signatures", f"{prefix}.score", np.concatenate(scores) if scores else [])
-        work.save(
+        exchange.save("signatures", f"{prefix}.id_offsets", id_offsets)
+        exchange.save("signatures", f"{prefix}.score", np.concatenate(scores) if scores else [])
+        exchange.save(
             "signatures",
             f"{prefix}.digest",
             np.concatenate(digests) if digests else np.zeros(0, np.uint64),
         )
         if cfg.verify:
             sizes = np.concatenate(set_sizes) if set_sizes else np.zeros(0, np.int64)
-            work.save("signatures", f"{prefix}.offsets", np.r_[0, np.cumsum(sizes)])
-            work.save(
+            exchange.save("signatures", f"{prefix}.offsets", np.r_[0, np.cumsum(sizes)])
+            exchange.save(
                 "signatures",
                 f"{prefix}.shingles",
                 np.concatenate(sets) if sets else np.zeros(0, np.uint32),
@@ -331,13 +333,13 @@ class MinhashStage(GlobalStage):
         values = batch.column(column).to_numpy(zero_copy_only=False)
         return np.asarray(values, dtype=np.float64)
 
-    def _buckets(self, work: Exchange, partition: int, partitions: int) -> dict:
-        records = work.read_partition("signatures", partition, BAND_RECORD)
+    def _buckets(self, exchange: Exchange, partition: int, partitions: int) -> dict:
+        records = exchange.read_partition("signatures", partition, BAND_RECORD)
         if not self.config.verify:
             edges = star_edges(records["key"], records["node"])
-            self._write_edges(work, "buckets", partition, edges, partitions)
+            self._write_edges(exchange, "buckets", partition, edges, partitions)
             return {"edges": len(edges), "verified": 0, "failed": 0, "comparison_limit": 0}
-        verifier = _PairVerifier(_ShardAttributes(work), self.config.threshold)
+        verifier = _PairVerifier(_ShardAttributes(exchange), self.config.threshold)
         edges, limited_buckets = [], 0
         attributes = verifier.attributes
         for members in bucket_members(records["key"], records["node"]):
@@ -346,7 +348,7 @@ class MinhashStage(GlobalStage):
             edges += found
             limited_buckets += limited
         edges_array = np.unique(np.array(edges, dtype=np.int64).reshape(-1, 2), axis=0)
-        self._write_edges(work, "buckets", partition, edges_array, partitions)
+        self._write_edges(exchange, "buckets", partition, edges_array, partitions)
         return {
             "edges": len(edges_array),
             "verified": verifier.passed,
@@ -355,31 +357,31 @@ class MinhashStage(GlobalStage):
         }
 
     def _write_edges(
-        self, work: Exchange, step: str, task: int, edges: np.ndarray, partitions: int
+        self, exchange: Exchange, step: str, task: int, edges: np.ndarray, partitions: int
     ) -> None:
         records = directed_records(edges)
-        work.write_partitioned(
+        exchange.write_partitioned(
             step, task, records, node_partition(records["node"], partitions), partitions
         )
 
-    def _star_round(self, work: Exchange, step: Step, partition: int) -> dict:
-        records = work.read_partition(step.params["input"], partition, EDGE_RECORD)
+    def _star_round(self, exchange: Exchange, step: Step, partition: int) -> dict:
+        records = exchange.read_partition(step.params["input"], partition, EDGE_RECORD)
         if step.params["large"]:
             edges, not_star = large_star(records["node"], records["nbr"])
         else:
             edges, not_star = small_star(records["node"], records["nbr"]), 0
-        self._write_edges(work, step.name, partition, edges, step.params["partitions"])
+        self._write_edges(exchange, step.name, partition, edges, step.params["partitions"])
         return {"edges": len(edges), "not_star": not_star}
 
-    def _clusters(self, work: Exchange, partition: int, edges_step: str, shards: int) -> dict:
-        records = work.read_partition(edges_step, partition, EDGE_RECORD)
+    def _clusters(self, exchange: Exchange, partition: int, edges_step: str, shards: int) -> dict:
+        records = exchange.read_partition(edges_step, partition, EDGE_RECORD)
         # In a star the centre (the component's smallest node) is the only node with a
         # larger neighbour: those records list each cluster's centre and its other members.
         centre = records[records["node"] < records["nbr"]]
         roots = np.unique(centre["node"])
         root = np.concatenate([roots, centre["node"]])
         member = np.concatenate([roots, centre["nbr"]])
-        attributes = _ShardAttributes(work)
+        attributes = _ShardAttributes(exchange)
         score = attributes.column(member, "score")
         ids = attributes.ids(member)
         id_rank = np.empty(len(ids), dtype=np.int64)
@@ -393,17 +395,17 @@ class MinhashStage(GlobalStage):
         out["node"], out["root"] = member, root
         out["keeper"] = np.repeat(member[starts], sizes)
         out["size"] = np.repeat(sizes, sizes)
-        work.write_partitioned("clusters", partition, out, member >> 32, shards)
+        exchange.write_partitioned("clusters", partition, out, member >> 32, shards)
         histogram = Counter(size_bin(int(s)) for s in sizes)
         return {"clusters": len(starts), "members": len(member), "cluster_sizes": histogram}
 
     # --- apply ------------------------------------------------------------------------------
 
     def apply_batch(
-        self, work: Exchange, shard: int, first_row: int, batch: pa.RecordBatch
+        self, exchange: Exchange, shard: int, first_row: int, batch: pa.RecordBatch
     ) -> BatchOutput:
         if shard not in self._assignments:
-            found = work.read_partition("clusters", shard, CLUSTER_RECORD)
+            found = exchange.read_partition("clusters", shard, CLUSTER_RECORD)
             self._assignments[shard] = np.sort(found, order="node")
         assigned = self._assignments[shard]
         nodes = node_ids(shard, np.arange(first_row, first_row + batch.num_rows))
@@ -415,7 +417,7 @@ class MinhashStage(GlobalStage):
         duplicate = duplicate[assigned["keeper"][at[duplicate]] != nodes[duplicate]]
         if len(duplicate):
             rows = assigned[at[duplicate]]
-            attributes = _ShardAttributes(work)
+            attributes = _ShardAttributes(exchange)
             keeper_ids = attributes.ids(rows["keeper"])
             root_ids = attributes.ids(rows["root"])
             for i, row, keeper, root in zip(duplicate, rows, keeper_ids, root_ids, strict=True):

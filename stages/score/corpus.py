@@ -12,8 +12,8 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from pipeline.shards import list_shards, read_shard
-from stages.ingest.streams import open_decompressed
+from core.shards import list_shards, read_shard
+from core.streams import open_decompressed
 
 _WIKITEXT_JOINERS = {" @-@ ": "-", " @,@ ": ",", " @.@ ": "."}
 _SPACE_BEFORE = re.compile(r" ([.,;:!?)\]'’”%])")

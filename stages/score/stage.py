@@ -27,7 +27,7 @@ from typing import Any, Literal
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.schema import with_columns, with_fields
+from core.schema import with_columns, with_fields
 from stages.base import BatchOutput, StageConfig, TransformStage, split_by_rejections
 from stages.filter.blocklists import Lexicon
 from stages.filter.text import DocView

@@ -31,9 +31,9 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from pipeline.exchange import Exchange
-from pipeline.schema import with_columns, with_fields
-from pipeline.shards import read_shard
+from core.exchange import Exchange
+from core.schema import with_columns, with_fields
+from core.shards import read_shard
 from stages.base import (
     BatchOutput,
     GlobalStage,
@@ -135,15 +135,17 @@ class SubstringStage(GlobalStage):
             totals.update({k: v for k, v in result.items() if k not in ("seconds", "step")})
         return {"partitions": partitions, **dict(sorted(totals.items()))}
 
-    def run_step(self, work: Exchange, step: Step, index: int, shard: str | None) -> dict[str, Any]:
+    def run_step(
+        self, exchange: Exchange, step: Step, index: int, shard: str | None
+    ) -> dict[str, Any]:
         if step.name == "windows":
             assert shard is not None
-            return self._windows(work, index, shard, step.params["partitions"])
+            return self._windows(exchange, index, shard, step.params["partitions"])
         if step.name == "repeats":
-            return self._repeats(work, index, step.params["shards"])
+            return self._repeats(exchange, index, step.params["shards"])
         raise ValueError(f"substring has no step {step.name!r}")
 
-    def _windows(self, work: Exchange, shard: int, path: str, partitions: int) -> dict:
+    def _windows(self, exchange: Exchange, shard: int, path: str, partitions: int) -> dict:
         unit_records = self._span_records if self.config.mode == "spans" else self._line_records
         records, texts, sizes = [], [], []
         first_row = 0
@@ -158,9 +160,9 @@ class SubstringStage(GlobalStage):
             first_row += batch.num_rows
         found = np.concatenate(records) if records else np.empty(0, WINDOW_RECORD)
         destination = (found["hash"] % np.uint64(partitions)).astype(np.int64)
-        work.write_partitioned("windows", shard, found, destination, partitions)
-        work.save("windows", f"{shard:05d}.text", np.frombuffer(b"".join(texts), np.uint8))
-        work.save("windows", f"{shard:05d}.offsets", np.r_[0, np.cumsum(sizes, dtype=np.int64)])
+        exchange.write_partitioned("windows", shard, found, destination, partitions)
+        exchange.save("windows", f"{shard:05d}.text", np.frombuffer(b"".join(texts), np.uint8))
+        exchange.save("windows", f"{shard:05d}.offsets", np.r_[0, np.cumsum(sizes, dtype=np.int64)])
         return {"documents": first_row, "windows": len(found)}
 
     def _span_records(self, docs: list[str], encoded: list[bytes], nodes: np.ndarray) -> np.ndarray:
@@ -183,8 +185,8 @@ class SubstringStage(GlobalStage):
                 rows.append((line_hash(text[lo:hi].decode()), node, index, lo, hi - lo))
         return np.array(rows, dtype=WINDOW_RECORD)
 
-    def _repeats(self, work: Exchange, partition: int, shards: int) -> dict:
-        found = work.read_partition("windows", partition, WINDOW_RECORD)
+    def _repeats(self, exchange: Exchange, partition: int, shards: int) -> dict:
+        found = exchange.read_partition("windows", partition, WINDOW_RECORD)
         found = found[np.lexsort((found["token"], found["node"], found["hash"]))]
         same_as_next = found["hash"][1:] == found["hash"][:-1]
         repeated = np.zeros(len(found), dtype=bool)
@@ -201,13 +203,13 @@ class SubstringStage(GlobalStage):
         cuts = np.unique(np.r_[chunk_starts, len(bounds) - 1]).tolist()
         for a, b in itertools.pairwise(cuts):
             chunk = candidates[bounds[a] : bounds[b]]
-            chosen, counts = self._verify(work, chunk, (bounds[a : b + 1] - bounds[a]).tolist())
+            chosen, counts = self._verify(exchange, chunk, (bounds[a : b + 1] - bounds[a]).tolist())
             remove.append(chunk[chosen])
             totals.update(counts)
         removed = np.concatenate(remove) if remove else candidates[:0]
         out = np.empty(len(removed), dtype=REMOVAL_RECORD)
         out["node"], out["token"] = removed["node"], removed["token"]
-        work.write_partitioned("repeats", partition, out, out["node"] >> 32, shards)
+        exchange.write_partitioned("repeats", partition, out, out["node"] >> 32, shards)
         return {
             "repeated_window_occurrences": totals["occurrences"],
             "windows_removed": len(out),
@@ -215,11 +217,11 @@ class SubstringStage(GlobalStage):
         }
 
     def _verify(
-        self, work: Exchange, chunk: np.ndarray, bounds: list[int]
+        self, exchange: Exchange, chunk: np.ndarray, bounds: list[int]
     ) -> tuple[list[int], Counter[str]]:
         """Indices (in `chunk`) of the occurrences to remove, from hash groups `bounds`."""
         unit_key = span_key if self.config.mode == "spans" else normalized_line
-        window_bytes = _window_bytes(work, chunk)
+        window_bytes = _window_bytes(exchange, chunk)
         remove: list[int] = []
         counts: Counter[str] = Counter()
         for lo, hi in itertools.pairwise(bounds):
@@ -242,10 +244,10 @@ class SubstringStage(GlobalStage):
         return remove, counts
 
     def apply_batch(
-        self, work: Exchange, shard: int, first_row: int, batch: pa.RecordBatch
+        self, exchange: Exchange, shard: int, first_row: int, batch: pa.RecordBatch
     ) -> BatchOutput:
         if shard not in self._removals:
-            found = work.read_partition("repeats", shard, REMOVAL_RECORD)
+            found = exchange.read_partition("repeats", shard, REMOVAL_RECORD)
             self._removals[shard] = found[np.lexsort((found["token"], found["node"]))]
         removals = self._removals[shard]
         nodes = node_ids(shard, np.arange(first_row, first_row + batch.num_rows))
@@ -305,15 +307,16 @@ def _line_cuts(text: bytes, removed: np.ndarray) -> list[tuple[int, int]]:
     return ranges
 
 
-def _window_bytes(work: Exchange, windows: np.ndarray) -> list[bytes]:
+def _window_bytes(exchange: Exchange, windows: np.ndarray) -> list[bytes]:
     """The UTF-8 bytes of each window, read shard by shard (one shard's text open at a time)."""
     shards, rows = node_shard_row(windows["node"])
     out: list[bytes] = [b""] * len(windows)
     for shard in np.unique(shards).tolist():
         picked = np.flatnonzero(shards == shard)
-        text = memoryview(work.load("windows", f"{shard:05d}.text"))
+        text = memoryview(exchange.load("windows", f"{shard:05d}.text"))
         begins = (
-            work.load("windows", f"{shard:05d}.offsets")[rows[picked]] + windows["offset"][picked]
+            exchange.load("windows", f"{shard:05d}.offsets")[rows[picked]]
+            + windows["offset"][picked]
         )
         ends = begins + windows["length"][picked]
         for i, lo, hi in zip(picked.tolist(), begins.tolist(), ends.tolist(), strict=True):

@@ -30,10 +30,10 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.exchange import Exchange
-from pipeline.schema import with_columns, with_fields
-from pipeline.seeded import unit_hash
-from pipeline.shards import atomic_write_json, read_shard
+from core.exchange import Exchange
+from core.schema import with_columns, with_fields
+from core.seeded import unit_hash
+from core.shards import atomic_write_json, read_shard
 from stages.base import BatchOutput, GlobalStage, StageConfig, Step, StepPlan, split_by_rejections
 from stages.topics.features import ChineseTokens, DensityFeatures, ad_words, topic_tokens
 
@@ -165,18 +165,20 @@ class TopicsStage(GlobalStage):
             **{k: v for k, v in trained.items() if k not in ("seconds", "step")},
         }
 
-    def run_step(self, work: Exchange, step: Step, index: int, shard: str | None) -> dict[str, Any]:
+    def run_step(
+        self, exchange: Exchange, step: Step, index: int, shard: str | None
+    ) -> dict[str, Any]:
         if step.name == "count":
             assert shard is not None
             return {"documents": sum(batch.num_rows for batch in read_shard(shard))}
         if step.name == "sample":
             assert shard is not None
-            return self._sample(work, index, shard, step.params["rate"])
+            return self._sample(exchange, index, shard, step.params["rate"])
         if step.name == "train":
-            return self._train(work, step.params["shards"])
+            return self._train(exchange, step.params["shards"])
         raise ValueError(f"topics has no step {step.name!r}")
 
-    def _sample(self, work: Exchange, shard: int, path: str, rate: float) -> dict:
+    def _sample(self, exchange: Exchange, shard: int, path: str, rate: float) -> dict:
         cfg = self.config
         docs = []
         for batch in read_shard(path):
@@ -200,15 +202,15 @@ class TopicsStage(GlobalStage):
                         "lang": langs[row] or "",
                     }
                 )
-        work.save_json("sample", f"{shard:05d}", docs)
+        exchange.save_json("sample", f"{shard:05d}", docs)
         return {"sampled": len(docs)}
 
-    def _train(self, work: Exchange, shards: int) -> dict:
+    def _train(self, exchange: Exchange, shards: int) -> dict:
         from gensim.corpora import Dictionary
         from gensim.models import LdaModel
 
         cfg = self.config
-        sample = [doc for s in range(shards) for doc in work.load_json("sample", f"{s:05d}")]
+        sample = [doc for s in range(shards) for doc in exchange.load_json("sample", f"{s:05d}")]
         # A fixed order that depends on the documents, not on how they are sharded.
         sample.sort(key=lambda doc: (unit_hash(cfg.seed, "order", doc["id"]), doc["id"]))
         dictionary = Dictionary(doc["tokens"] for doc in sample)
@@ -238,7 +240,7 @@ class TopicsStage(GlobalStage):
             ]
         )
         table = self._topic_table(model, sample, bows, theta)
-        self._save_model(work.stage_dir, model, dictionary, table)
+        self._save_model(exchange.stage_dir, model, dictionary, table)
         return {
             "vocabulary": len(dictionary),
             "downsampled_topics": [t["topic"] for t in table["topics"] if t["weight"] < 1],
@@ -313,10 +315,10 @@ class TopicsStage(GlobalStage):
         tmp.rename(final)
 
     def apply_batch(
-        self, work: Exchange, shard: int, first_row: int, batch: pa.RecordBatch
+        self, exchange: Exchange, shard: int, first_row: int, batch: pa.RecordBatch
     ) -> BatchOutput:
         cfg = self.config
-        model, dictionary, weights = load_model(work.stage_dir)
+        model, dictionary, weights = load_model(exchange.stage_dir)
         texts = batch.column("text").to_pylist()
         ids = batch.column("id").to_pylist()
         bows = [dictionary.doc2bow(topic_tokens(text, cfg.chinese)) for text in texts]

@@ -3,7 +3,7 @@
 part-*.arrow            kept documents
 rejected/part-*.arrow   rejected documents with `reason`, `reason_detail`
 _tasks/NNNNN.json       one marker per finished task (its stats and outputs)
-_work/<step>/           a global stage's step files and markers (removed once complete)
+_steps/<step>/           a global stage's step files and markers (removed once complete)
 _config.json            stage name, config, inputs and their fingerprint
 stats.json              counts that reconcile: docs_in == docs_kept + docs_rejected
 _FAILED.json            the tasks that failed in the last attempt and why (until it succeeds)
@@ -18,9 +18,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from pipeline.shards import atomic_write_json
-from pipeline.tasks import TASKS_DIR
+from core.shards import atomic_write_json
 
+TASKS_DIR = "_tasks"
+REJECTED_DIR = "rejected"
 CONFIG_FILE = "_config.json"
 STATS_FILE = "stats.json"
 SUCCESS_FILE = "_SUCCESS"

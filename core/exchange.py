@@ -1,7 +1,7 @@
 """The files the steps of a global stage exchange: partitioned numpy records and side arrays.
 
 A global stage (docs/architecture.md) runs as steps of tasks; a task reads what earlier steps
-wrote and writes its own files under the stage directory's `_work/<step>/`:
+wrote and writes its own files under the stage directory's `_steps/<step>/`:
 
 * **partitioned records** (`write_partitioned` / `read_partition`): a task sorts its records
   by destination partition and writes one `.npy` file plus its partition offsets; the task of
@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.shards import atomic_write_json, temporary_path
+from core.shards import atomic_write_json, temporary_path
 
-WORK_DIR = "_work"
+STEPS_DIR = "_steps"
 COMPLETE_FILE = "_COMPLETE"
 OPEN_MAPS = 64  # memory maps kept open per task: bounds open files whatever the shard count
 _OFFSETS = ".offsets.npy"
@@ -50,10 +50,10 @@ def _save_atomic(path: Path, array: np.ndarray) -> None:
 
 
 class Exchange:
-    """A global stage's `_work` directory as seen by one task."""
+    """A global stage's `_steps` directory as seen by one task."""
 
     def __init__(self, stage_dir: str | Path) -> None:
-        self.root = Path(stage_dir) / WORK_DIR
+        self.root = Path(stage_dir) / STEPS_DIR
         self._maps: OrderedDict[Path, np.ndarray] = OrderedDict()
 
     def _writable(self, step: str) -> Path:
@@ -104,7 +104,7 @@ class Exchange:
 
     @property
     def stage_dir(self) -> Path:
-        """The stage directory itself: where a step puts what outlives `_work` (a model)."""
+        """The stage directory itself: where a step puts what outlives `_steps` (a model)."""
         return self.root.parent
 
     def save_json(self, step: str, name: str, obj: Any) -> None:

@@ -47,7 +47,7 @@ def config_sha256(config: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def shard_schema(id_type: pa.DataType) -> pa.Schema:
+def token_shard_schema(id_type: pa.DataType) -> pa.Schema:
     """The columns of an export shard; `input_ids` is a plain list (32-bit offsets), which
     every Arrow reader and `datasets` load, and which bounds a record batch to 2**31 tokens."""
     return pa.schema(
