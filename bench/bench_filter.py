@@ -63,7 +63,7 @@ from stages.filter.rules import (
     check_gopher_repetition,
 )
 from stages.filter.stage import FilterConfig, FilterStage
-from stages.filter.text import _SENTENCE_END, DocView, tokenize
+from stages.text import SENTENCE_END, DocView, tokenize
 
 SPEED_TARGET = 2.0  # (b) and (c) must process at least 2x the documents per second of (a)
 ENGLISH_MIN_SCORE = 0.65  # FineWeb's English threshold, also our FilterConfig default
@@ -226,14 +226,14 @@ def _regex_tokenizer() -> object:
     from datatrove.utils.word_tokenizers import WordTokenizer
 
     class RegexTokenizer(WordTokenizer):
-        """Our word regex (`stages.filter.text.tokenize`) and sentence-end regex."""
+        """Our word regex (`stages.text.tokenize`) and sentence-end regex."""
 
         def word_tokenize(self, text: str) -> list[str]:
             return tokenize(text, "en")
 
         def span_tokenize(self, text: str) -> list[tuple[int, int]]:
             spans, start = [], 0
-            for match in _SENTENCE_END.finditer(text):
+            for match in SENTENCE_END.finditer(text):
                 spans.append((start, match.end()))
                 start = match.end()
             if text[start:].strip() or not spans:
@@ -575,7 +575,7 @@ def report(corpus: Corpus, timings: dict[str, Timing], check: Check, ctx: dict[s
   where these differ from datatrove's defaults: {dt_changes}. (b) leaves out our C4 bad-word
   check, which datatrove's C4QualityFilter does not have; (c) keeps it.
 - (a′): a datatrove `WordTokenizer` passed as the filters' `language`, whose words are
-  `stages.filter.text.tokenize(text, "en")` and whose sentences end at our sentence-end
+  `stages.text.tokenize(text, "en")` and whose sentences end at our sentence-end
   regex; same filters and thresholds as (a).
 - Decisions: {stage_outcome(check, n)}.
 - Method: {ctx["repeats"]} repetitions of (a), (a′), (b), (c) interleaved (order rotated),

@@ -49,8 +49,8 @@ from common import (
     utc_timestamp,
 )
 
-from stages.codepoints import class_table
 from stages.minhash.signatures import MinHasher, ShingleConfig, tokens
+from stages.text import class_table
 
 SOURCES = (
     ("English", "samples/cc/llamafactory_c4_demo.jsonl"),

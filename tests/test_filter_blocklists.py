@@ -10,16 +10,15 @@ from pathlib import Path
 import pytest
 
 from stages.filter.blocklists import (
-    CATEGORIES,
-    DEFAULT_FILES,
-    LISTS_DIR,
+    DOMAIN_FILES,
+    URL_WORD_FILES,
     DomainBlocklist,
-    Lexicon,
     UrlWords,
     default_lists,
-    load_list,
     url_host,
 )
+from stages.text import CATEGORIES, LISTS_DIR, Lexicon, load_list
+from stages.text.lexicon import BAD_WORD_FILES, SAFETY_FILES
 
 GAMBLING_SPAM_ZH = (
     "澳门葡京娱乐城官方网站，真人荷官在线发牌，百家乐、龙虎斗、时时彩、六合彩、北京赛车全天开奖。"
@@ -66,7 +65,7 @@ def test_load_list_bare_name_is_shipped_list(tmp_path: Path) -> None:
     assert "fuck" in entries
 
 
-@pytest.mark.parametrize("name", sorted({n for names in DEFAULT_FILES.values() for n in names}))
+@pytest.mark.parametrize("name", DOMAIN_FILES + URL_WORD_FILES + BAD_WORD_FILES + SAFETY_FILES)
 def test_shipped_lists_are_clean(name: str) -> None:
     raw = [
         line

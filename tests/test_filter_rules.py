@@ -25,7 +25,7 @@ from stages.filter.rules import (
     duplicated_ngram_chars,
     top_ngram_chars,
 )
-from stages.filter.text import DocView, tokenize
+from stages.text import DocView, tokenize
 
 EN = (
     "The old harbour town sits at the mouth of a wide river, and its people have fished "

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from stages.filter.langid import identify
-from stages.filter.text import tokenize
 from stages.ingest.stage import IngestConfig, IngestStage
 from stages.score.corpus import cmrc_paragraphs, wikitext_articles
 from stages.score.perplexity import NgramLM, load_model
+from stages.text import tokenize
 
 # --- a textbook interpolated modified Kneser-Ney, written for clarity, to check against --------
 

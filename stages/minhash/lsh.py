@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stages.codepoints import fmix64_np
+from stages.text import fmix64_np
 
 # Mixed into each band's key so equal row values in different bands never share a bucket.
 _BAND_SALT = np.uint64(0x9E3779B97F4A7C15)

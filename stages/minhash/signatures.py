@@ -9,9 +9,9 @@ A document is normalized and cut into tokens (``ShingleConfig``):
 3. Tokens: with ``strip_punctuation`` the maximal runs of word characters (``re`` ``\\w``:
    letters, digits, ``_``), otherwise the maximal runs of non-whitespace characters.
 4. Script: if more than half of the document's letters (``str.isalpha``) are CJK (Han, kana:
-   ``CJK_RANGES``), every *character* of those runs is a token (whitespace and punctuation
-   removed) and shingles are ``cjk_ngram`` consecutive characters; otherwise shingles are
-   ``ngram`` consecutive words.
+   ``stages.text.CJK_RANGES``), every *character* of those runs is a token (whitespace and
+   punctuation removed) and shingles are ``cjk_ngram`` consecutive characters; otherwise
+   shingles are ``ngram`` consecutive words.
 5. A document with ``k`` tokens has ``k - n + 1`` shingles (``n`` = ngram or cjk_ngram); if
    ``0 < k < n`` its only shingle is all of its ``k`` tokens. A document with no token has no
    shingle (see "Empty documents").
@@ -73,10 +73,9 @@ from typing import Literal
 
 import numpy as np
 
-from stages.codepoints import (
+from stages.text import (
     ALPHA,
     CJK,
-    CJK_RANGES,
     DIGIT,
     NONSPACE,
     P_TOKEN,
@@ -84,6 +83,7 @@ from stages.codepoints import (
     char_batches,
     class_table,
     fmix64_np,
+    is_cjk,
     token_hashes,
 )
 
@@ -138,11 +138,6 @@ def hash_shingle(shingle: bytes) -> int:
     return _fmix64(acc) >> 32
 
 
-def _is_cjk_char(ch: str) -> bool:
-    cp = ord(ch)
-    return any(lo <= cp <= hi for lo, hi in CJK_RANGES)
-
-
 def tokens(text: str, cfg: ShingleConfig = ShingleConfig()) -> tuple[list[str], bool]:
     """(tokens, is_cjk) of one document, straightforwardly (the reference for the fast path)."""
     if cfg.lowercase:
@@ -151,7 +146,7 @@ def tokens(text: str, cfg: ShingleConfig = ShingleConfig()) -> tuple[list[str], 
         text = re.sub(r"\d", "0", text)
     runs = re.findall(r"\w+", text) if cfg.strip_punctuation else text.split()
     letters = [ch for ch in text if ch.isalpha()]
-    cjk = 2 * sum(map(_is_cjk_char, letters)) > len(letters)
+    cjk = 2 * sum(map(is_cjk, letters)) > len(letters)
     if cjk:
         return [ch for run in runs for ch in run], True
     return runs, False

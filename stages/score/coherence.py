@@ -4,7 +4,7 @@ Link farms, keyword lists and pages concatenated from snippets (Yi, arXiv 2403.0
 documents with a coherence scorer) lack what real text has: lexical cohesion, i.e. consecutive
 passages about one topic reuse its content words. The score measures that, with no model:
 
-1. Content words: `stages.filter.text.tokenize` (jieba for Chinese), lower-cased, minus stop
+1. Content words: `stages.text.tokenize` (jieba for Chinese), lower-cased, minus stop
    words, punctuation, numbers and 1-2 letter Latin tokens.
 2. Segments at two scales. Sentence segments: sentences merged until each has SENTENCE_MIN
    content words. Paragraph segments: lines merged until PARAGRAPH_MIN. A unit with more than
@@ -39,17 +39,12 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from stages.filter.text import JIEBA_LANGS, tokenize
-
-
-def _word_set(words: str) -> frozenset[str]:
-    return frozenset(words.split())
-
+from stages.text import JIEBA_LANGS, count_han, tokenize, word_set
 
 # Function words carry no topic, so two unrelated texts share them all the time; dropping them
 # keeps the overlap between segments about content. Short lists on purpose: the signal only needs
 # the most frequent ones gone.
-STOP_WORDS_EN = _word_set(
+STOP_WORDS_EN = word_set(
     """a about above after again against all also am an and any are as at be because been before
     being below between both but by can could did do does doing down during each even few for from
     further get got had has have having he her here hers herself him himself his how however if in
@@ -60,7 +55,7 @@ STOP_WORDS_EN = _word_set(
     were what when where which while who whom why will with within without would you your yours
     yourself yourselves"""
 )
-STOP_WORDS_ZH = _word_set(
+STOP_WORDS_ZH = word_set(
     """的 了 是 在 和 与 及 或 也 都 而 但 就 并 又 还 被 把 对 从 到 由 于 以 为
     之 其 这 那 有 个 等 中 上 下 将 所 会 可 能 可以 一个 没有 不 我 你 他 她 它
     我们 他们 它们 自己 因为 所以 如果 虽然 但是 以及 其中 此 该 各 每 已 已经
@@ -71,7 +66,6 @@ STOP_WORDS_ZH = _word_set(
 # Sentence ends, Latin and CJK; a line break always ends a unit too.
 _SENTENCE_END = re.compile(r"(?<=[.!?;。！？；…])\s+|(?<=[。！？；])")
 _NUMBER = re.compile(r"[\d.,:/%-]+")
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 # Segment sizes, in content words. Sentences are the unit that splicing shuffles; a sentence
 # shorter than SENTENCE_MIN is merged with the next one so that one pair of segments has enough
@@ -107,7 +101,7 @@ def _token_lang(text: str, lang: str | None) -> str | None:
         return lang
     # Without jieba a Chinese sentence would be one long "word" and share nothing.
     sample = text[:2000]
-    return "zh" if len(_CJK.findall(sample)) > 0.3 * len(sample.replace(" ", "")) else None
+    return "zh" if count_han(sample) > 0.3 * len(sample.replace(" ", "")) else None
 
 
 def content_words(text: str, lang: str | None) -> list[str]:

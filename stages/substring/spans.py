@@ -3,7 +3,7 @@
 Units
 -----
 A *token* is a maximal run of non-whitespace characters, except that every CJK character (Han,
-kana: `stages.codepoints.CJK_RANGES`) is a token of its own: so `min_length` counts words in
+kana: `stages.text.CJK_RANGES`) is a token of its own: so `min_length` counts words in
 English and characters in Chinese. Two spans of k tokens are equal when their tokens are
 equal, whatever whitespace separates them (a footer re-wrapped with other line breaks is the
 same footer); `span_key` is that identity, exactly, and what verification compares.
@@ -22,15 +22,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stages.codepoints import CJK, CJK_RANGES, NONSPACE, class_table, token_hashes, window_hashes
+from stages.text import CJK, CJK_CLASS, NONSPACE, class_table, token_hashes, window_hashes
 
 # Multiplier of the polynomial over token hashes that hashes a window (odd, so invertible).
 WINDOW_BASE = 0xC2B2AE3D27D4EB4F
 
 
-_CJK_CLASS = "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in CJK_RANGES)
 # The same tokens as `tokenize`, one string at a time (the reference for tests and keys).
-TOKEN = re.compile(f"[{_CJK_CLASS}]|[^\\s{_CJK_CLASS}]+")
+TOKEN = re.compile(f"[{CJK_CLASS}]|[^\\s{CJK_CLASS}]+")
 
 
 def span_key(span: str) -> str:

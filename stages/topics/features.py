@@ -28,23 +28,21 @@ from typing import Literal
 
 import rjieba
 
+from stages.text import HAN_CLASS, word_set
+
 LISTS = Path(__file__).parent / "lists"
 RICHNESS_WINDOW = 50
 COMPRESSION_WINDOW = 1000
 ChineseTokens = Literal["jieba", "bigrams"]
 
 _LATIN = re.compile(r"[^\W\d_]{3,}")
-_HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
-_HAN_WORD = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{2,}")
+_HAN_RUN = re.compile(f"[{HAN_CLASS}]+")
+_HAN_WORD = re.compile(f"[{HAN_CLASS}]{{2,}}")
 
 
 @cache
 def word_list(name: str) -> frozenset[str]:
-    words: set[str] = set()
-    for line in (LISTS / name).read_text(encoding="utf-8").splitlines():
-        if not line.startswith("#"):
-            words.update(line.split())
-    return frozenset(words)
+    return word_set((LISTS / name).read_text(encoding="utf-8"))
 
 
 def stop_words() -> frozenset[str]:

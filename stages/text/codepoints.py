@@ -1,4 +1,4 @@
-"""Vectorized text kernels shared by stages: code point classes and token hashes.
+"""Vectorized text kernels: code point classes, token and window hashes, batch bounds.
 
 Text is handled as a numpy array of Unicode code points (UTF-32), so tokenization and hashing
 run without a Python loop per token. Used by the minhash signatures and substring dedup.
@@ -12,20 +12,12 @@ from functools import lru_cache
 
 import numpy as np
 
+from stages.text.scripts import CJK_RANGES
+
 P_TOKEN = 0x9E3779B97F4A7C15
 _N_CODEPOINTS = 0x110000
+# Class bits of `class_table`; CJK is `scripts.CJK_RANGES`.
 WORD, NONSPACE, ALPHA, CJK, DIGIT = 1, 2, 4, 8, 16
-# Han (Unified Ideographs, Ext. A-F, compatibility) and Japanese kana: scripts written
-# without spaces between words. Hangul is written with spaces and is shingled by words.
-CJK_RANGES = (
-    (0x3040, 0x30FF),
-    (0x31F0, 0x31FF),
-    (0x3400, 0x4DBF),
-    (0x4E00, 0x9FFF),
-    (0xF900, 0xFAFF),
-    (0xFF66, 0xFF9F),
-    (0x20000, 0x2FA1F),
-)
 
 
 @lru_cache(maxsize=1)
@@ -75,6 +67,7 @@ def powers(n: int, base: int = P_TOKEN) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fmix64_np(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 64-bit finalizer, elementwise (uint64 wraparound)."""
     h = h ^ (h >> np.uint64(33))
     h *= np.uint64(0xFF51AFD7ED558CCD)
     h ^= h >> np.uint64(33)

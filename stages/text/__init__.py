@@ -1,0 +1,84 @@
+"""The text toolkit every stage reads text with: one CJK table and the script sets derived from
+it (`scripts`), vectorized code point kernels and hashes (`codepoints`), language-aware words
+(`words`), a document's lines, paragraphs and words (`document`), punctuation sets
+(`punctuation`) and word lists with the `Lexicon` that matches them (`lexicon`)."""
+
+from stages.text.codepoints import (
+    ALPHA,
+    CJK,
+    DIGIT,
+    NONSPACE,
+    P_TOKEN,
+    WORD,
+    char_batches,
+    class_table,
+    fmix64_np,
+    token_hashes,
+    window_hashes,
+)
+from stages.text.document import DocView
+from stages.text.lexicon import (
+    CATEGORIES,
+    LISTS_DIR,
+    Lexicon,
+    load_list,
+    with_shipped,
+    word_set,
+)
+from stages.text.punctuation import PUNCTUATION, SENTENCE_END, TERMINAL_PUNCTUATION
+from stages.text.scripts import (
+    CJK_BLOCKS,
+    CJK_CHAR,
+    CJK_CLASS,
+    CJK_RANGES,
+    HAN_CHAR,
+    HAN_CLASS,
+    HAN_RANGES,
+    CjkBlock,
+    CodeRange,
+    char_class,
+    count_han,
+    is_cjk,
+)
+from stages.text.words import CHARACTER_LANGS, JIEBA_LANGS, count_words, is_word, tokenize
+
+__all__ = [
+    "ALPHA",
+    "CATEGORIES",
+    "CHARACTER_LANGS",
+    "CJK",
+    "CJK_BLOCKS",
+    "CJK_CHAR",
+    "CJK_CLASS",
+    "CJK_RANGES",
+    "DIGIT",
+    "HAN_CHAR",
+    "HAN_CLASS",
+    "HAN_RANGES",
+    "JIEBA_LANGS",
+    "LISTS_DIR",
+    "NONSPACE",
+    "PUNCTUATION",
+    "P_TOKEN",
+    "SENTENCE_END",
+    "TERMINAL_PUNCTUATION",
+    "WORD",
+    "CjkBlock",
+    "CodeRange",
+    "DocView",
+    "Lexicon",
+    "char_batches",
+    "char_class",
+    "class_table",
+    "count_han",
+    "count_words",
+    "fmix64_np",
+    "is_cjk",
+    "is_word",
+    "load_list",
+    "token_hashes",
+    "tokenize",
+    "window_hashes",
+    "with_shipped",
+    "word_set",
+]

@@ -1,0 +1,15 @@
+"""Punctuation sets, Latin and CJK alike, shared by the rules and scorers that read sentences."""
+
+from __future__ import annotations
+
+import re
+
+# Characters that count as punctuation, not word content (shared by several rules).
+PUNCTUATION = frozenset(
+    "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~“”‘’«»„‹›–—―…·•●■□▪▶►→←、。，；：？！（）《》〈〉【】「」『』〔〕｛｝［］～｜＿＠＃％＆＊＋－／＝＼＾｀"
+)
+# What a line or sentence ends with when it is complete.
+TERMINAL_PUNCTUATION = (".", "!", "?", '"', "'", "”", "’", "。", "！", "？", "…", "」", "』", "；")
+# One match per sentence end: Latin ends need a following space or the end of the text (so
+# "3.5" and "e.g" do not end one), CJK full stops end a sentence anywhere.
+SENTENCE_END = re.compile(r"[.!?。！？…]+[\"'”’」』)]*(?=\s|$)|[。！？]+")

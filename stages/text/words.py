@@ -1,0 +1,50 @@
+"""Words, language-aware.
+
+Chinese has no spaces, so splitting on whitespace would make a whole paragraph "one word";
+Chinese text is segmented with jieba's dictionary model (rjieba, the Rust port: 25.7 MB/s on
+Chinese Wikipedia here, against 0.9 MB/s for Python jieba and 49 MB/s for a character scheme
+that gives no real words). Japanese and the other scripts written without spaces that jieba
+does not know (Thai, Lao, Tibetan, Myanmar, Khmer) fall back to one token per character. Other
+languages use a regex that splits words from punctuation runs, like NLTK's word tokenizer but
+at C speed (27 MB/s on English Wikipedia).
+"""
+
+from __future__ import annotations
+
+import re
+
+import rjieba
+
+from stages.text.punctuation import PUNCTUATION
+from stages.text.scripts import CJK_RANGES, char_class
+
+JIEBA_LANGS = frozenset({"zh", "yue", "wuu", "gan", "lzh"})
+CHARACTER_LANGS = frozenset({"ja", "th", "lo", "km", "my", "bo"})
+
+# Scripts besides CJK whose words are not separated by spaces.
+_UNSPACED_RANGES = (
+    (0x0E00, 0x0EFF),  # Thai, Lao
+    (0x0F00, 0x0FFF),  # Tibetan
+    (0x1000, 0x109F),  # Myanmar
+    (0x1780, 0x17FF),  # Khmer
+)
+_WORDS = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]+")
+_CHARACTER_WORDS = re.compile(rf"[{char_class(CJK_RANGES + _UNSPACED_RANGES)}]|\w+|[^\w\s]+")
+
+
+def tokenize(text: str, lang: str | None) -> list[str]:
+    """Words and punctuation runs of `text`, in order, as language `lang` splits them."""
+    if lang in JIEBA_LANGS:
+        return [token for token in rjieba.cut(text) if not token.isspace()]
+    if lang in CHARACTER_LANGS:
+        return _CHARACTER_WORDS.findall(text)
+    return _WORDS.findall(text)
+
+
+def is_word(token: str) -> bool:
+    """A token with at least one character that is not punctuation."""
+    return any(ch not in PUNCTUATION for ch in token)
+
+
+def count_words(text: str, lang: str | None) -> int:
+    return sum(1 for token in tokenize(text, lang) if is_word(token))
