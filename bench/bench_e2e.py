@@ -112,7 +112,7 @@ from pipeline.runner import StageRun, run_stage
 from stages.filter.rules import Rules
 from stages.filter.stage import FilterConfig
 from stages.ingest.stage import IngestConfig
-from stages.minhash.stage import MinhashConfig
+from stages.minhash.config import MinhashConfig
 
 WORK = OUT_DIR / "e2e"
 TARGET_RATIO = 2.0

@@ -97,7 +97,7 @@ from core.shards import list_shards, read_shard
 from pipeline.executor import LocalExecutor, RayExecutor, RaySettings
 from pipeline.runner import StageRun, run_stage
 from stages.ingest.stage import IngestConfig
-from stages.minhash.stage import MinhashConfig
+from stages.minhash.config import MinhashConfig
 
 # datatrove at module level, as in its example scripts: its multiprocess "forkserver" pool
 # preloads this module, so its workers start with datatrove already imported.

@@ -52,9 +52,9 @@ from core.shards import list_shards, read_table
 from pipeline.executor import LocalExecutor
 from pipeline.runner import StageRun, run_stage
 from stages.ingest.stage import IngestConfig
+from stages.minhash.config import MinhashConfig, candidate_probability
 from stages.minhash.lsh import band_keys
 from stages.minhash.signatures import MinHasher
-from stages.minhash.stage import MinhashConfig, candidate_probability
 from tests.planted import (
     BINS,
     URL_PREFIX,

@@ -97,7 +97,7 @@ class RollingShardWriter:
             return
         if self._writer is None:
             self._open()
-        assert self._writer is not None and self._sink is not None
+        assert self._writer is not None and self._sink is not None  # noqa: S101 type narrowing: _open sets both
         self._writer.write_batch(batch)
         if self._sink.tell() >= self.target_bytes:
             self._close_current()

@@ -22,11 +22,11 @@ import pytest
 import pipeline.runner
 from core.schema import DOCUMENT_FIELDS, rows_to_batch
 from core.shards import list_shards, read_table
-from pipeline.executor import LocalExecutor, RayExecutor, RaySettings
+from pipeline.executor import LocalExecutor, RayExecutor
 from pipeline.runner import StageFailed, StageRun, run_stage
 from stages.minhash import signatures
+from stages.minhash.config import MinhashConfig
 from stages.minhash.signatures import shingles
-from stages.minhash.stage import MinhashConfig
 from tests.conftest import REPO
 from tests.planted import (
     Outcome,
@@ -213,15 +213,15 @@ def test_partitions_do_not_change_the_output(
 
 @pytest.mark.ray
 def test_ray_and_local_executors_write_identical_minhash_output(
-    ingested: Path, reference: tuple[Path, dict[str, Any]], tmp_path: Path
+    ingested: Path,
+    reference: tuple[Path, dict[str, Any]],
+    ray_executor: RayExecutor,
+    tmp_path: Path,
 ) -> None:
     """Embedded Ray with 2 CPUs and 3 partitions writes the bytes of the local reference."""
     output, ref_stats = reference
-    executor = RayExecutor(RaySettings(num_cpus=2))
-    try:
-        stats = run_stage(minhash_run(ingested, tmp_path / "mh", partitions=3), executor, False)
-    finally:
-        executor.close()
+    run = minhash_run(ingested, tmp_path / "mh", partitions=3)
+    stats = run_stage(run, ray_executor, False)
     assert steps_without_partitions(stats) == steps_without_partitions(ref_stats)
     assert stage_files(tmp_path / "mh") == stage_files(output)
 
@@ -372,7 +372,7 @@ sys.path.insert(0, {repo!r})
 import pipeline.runner
 from pipeline.executor import LocalExecutor
 from pipeline.runner import StageRun, run_stage
-from stages.minhash.stage import MinhashConfig
+from stages.minhash.config import MinhashConfig
 
 real = pipeline.runner.run_step_task
 

@@ -13,26 +13,11 @@ import pytest
 
 from core.manifest import verify_export
 from core.shards import list_shards
-from pipeline.config import PipelineConfig, load_config
-from pipeline.executor import LocalExecutor, RayExecutor, RaySettings
+from pipeline.executor import RayExecutor
 from pipeline.runner import run_pipeline
-from tests.conftest import REPO
+from tests.conftest import shared_samples_config
 
 DOCUMENT_STAGES = ("ingest", "filter", "minhash", "substring", "topics", "export")
-
-
-def shared_config(shared: Path, work_dir: Path) -> PipelineConfig:
-    config = load_config(REPO / "configs/shared-samples.yaml")
-    return config.model_copy(
-        update={"inputs": [str(shared / "samples")], "work_dir": str(work_dir)}
-    )
-
-
-@pytest.fixture(scope="module")
-def work(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    work = tmp_path_factory.mktemp("shared-run") / "work"
-    run_pipeline(shared_config(shared, work), LocalExecutor(), progress=False)
-    return work
 
 
 def ids(paths: list[Path]) -> list[str]:
@@ -55,45 +40,47 @@ def output_files(work: Path) -> dict[str, bytes]:
     return {**found, "export/manifest.json": json.dumps(manifest).encode()}
 
 
-def test_every_document_is_exported_or_rejected_by_exactly_one_stage(work: Path) -> None:
-    ingested = ids(list_shards(work / "ingest")) + ids(list_shards(work / "ingest/rejected"))
+def test_every_document_is_exported_or_rejected_by_exactly_one_stage(
+    shared_samples_run: Path,
+) -> None:
+    ingested = ids(list_shards(shared_samples_run / "ingest")) + ids(
+        list_shards(shared_samples_run / "ingest/rejected")
+    )
     assert len(ingested) == len(set(ingested)) > 1000
     rejected_by: Counter[str] = Counter()
     for stage in DOCUMENT_STAGES:
-        rejected = ids(list_shards(work / stage / "rejected"))
+        rejected = ids(list_shards(shared_samples_run / stage / "rejected"))
         rejected_by.update(rejected)
-    exported = ids(sorted((work / "export/shards").rglob("*.arrow")))
+    exported = ids(sorted((shared_samples_run / "export/shards").rglob("*.arrow")))
     assert len(exported) > 300
     # The set equation, with multiplicity: every ingested document exactly once.
     assert Counter(exported) + rejected_by == Counter(ingested)
 
 
-def test_each_stage_reads_exactly_what_the_previous_one_kept(work: Path) -> None:
-    previous = set(ids(list_shards(work / "ingest")))
+def test_each_stage_reads_exactly_what_the_previous_one_kept(shared_samples_run: Path) -> None:
+    previous = set(ids(list_shards(shared_samples_run / "ingest")))
     for stage in DOCUMENT_STAGES[1:]:
         kept = (
-            ids(list_shards(work / stage))
+            ids(list_shards(shared_samples_run / stage))
             if stage != "export"
-            else ids(sorted((work / "export/shards").rglob("*.arrow")))
+            else ids(sorted((shared_samples_run / "export/shards").rglob("*.arrow")))
         )
-        rejected = ids(list_shards(work / stage / "rejected"))
+        rejected = ids(list_shards(shared_samples_run / stage / "rejected"))
         assert sorted(kept + rejected) == sorted(previous), stage
         previous = set(kept)
 
 
-def test_the_export_verifies_and_the_report_of_counts_reconciles(work: Path) -> None:
-    problems, checked = verify_export(work / "export")
+def test_the_export_verifies_and_the_report_of_counts_reconciles(shared_samples_run: Path) -> None:
+    problems, checked = verify_export(shared_samples_run / "export")
     assert problems == []
-    assert checked["documents"] == len(ids(sorted((work / "export/shards").rglob("*.arrow"))))
+    assert checked["documents"] == len(
+        ids(sorted((shared_samples_run / "export/shards").rglob("*.arrow")))
+    )
 
 
 @pytest.mark.ray
 def test_embedded_ray_gives_the_same_bytes_as_in_process(
-    shared: Path, work: Path, tmp_path: Path
+    shared: Path, shared_samples_run: Path, ray_executor: RayExecutor, tmp_path: Path
 ) -> None:
-    ray = RayExecutor(RaySettings(num_cpus=2))
-    try:
-        run_pipeline(shared_config(shared, tmp_path / "ray"), ray, progress=False)
-    finally:
-        ray.close()
-    assert output_files(tmp_path / "ray") == output_files(work)
+    run_pipeline(shared_samples_config(shared, tmp_path / "ray"), ray_executor, progress=False)
+    assert output_files(tmp_path / "ray") == output_files(shared_samples_run)

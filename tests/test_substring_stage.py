@@ -40,7 +40,7 @@ import pytest
 import stages.substring.stage as substring_stage
 from core.schema import DOCUMENT_FIELDS
 from core.shards import list_shards, read_table
-from pipeline.executor import Executor, LocalExecutor, RayExecutor, RaySettings
+from pipeline.executor import Executor, LocalExecutor, RayExecutor
 from pipeline.runner import StageRun, run_stage
 from stages.substring.spans import TOKEN
 from stages.substring.stage import SubstringConfig
@@ -661,15 +661,14 @@ def test_partitions_do_not_change_the_output(
 
 @pytest.mark.ray
 def test_ray_and_local_executors_write_identical_substring_output(
-    real_inputs: Path, real_reference: tuple[Path, dict[str, Any]], tmp_path: Path
+    real_inputs: Path,
+    real_reference: tuple[Path, dict[str, Any]],
+    ray_executor: RayExecutor,
+    tmp_path: Path,
 ) -> None:
     """Embedded Ray with 2 CPUs and 3 partitions writes the bytes of the local reference."""
     output, ref_stats = real_reference
-    executor = RayExecutor(RaySettings(num_cpus=2))
-    try:
-        stats = substring(real_inputs, tmp_path / "out", executor, partitions=3)
-    finally:
-        executor.close()
+    stats = substring(real_inputs, tmp_path / "out", ray_executor, partitions=3)
     assert steps_but_partitions(stats) == steps_but_partitions(ref_stats)
     assert stats["counters"] == ref_stats["counters"]
     assert stage_files(tmp_path / "out") == stage_files(output)

@@ -26,7 +26,7 @@ import pytest
 
 import stages.topics.stage as topics_stage
 from core.shards import list_shards, read_table
-from pipeline.executor import Executor, LocalExecutor, RayExecutor, RaySettings
+from pipeline.executor import Executor, LocalExecutor, RayExecutor
 from pipeline.runner import StageFailed, StageRun, run_stage
 from stages.topics.features import DensityFeatures, topic_tokens
 from stages.topics.stage import REASON, TOP_WORDS, TopicsConfig, document_density
@@ -216,7 +216,10 @@ def test_ads_are_removed_far_more_often_than_reference_text(
 
 @pytest.mark.ray
 def test_rerun_and_ray_write_identical_bytes(
-    slice_inputs: Path, base_run: tuple[Path, dict[str, Any]], tmp_path: Path
+    slice_inputs: Path,
+    base_run: tuple[Path, dict[str, Any]],
+    ray_executor: RayExecutor,
+    tmp_path: Path,
 ) -> None:
     """Another local run in a new directory and a run on embedded Ray (2 CPUs, so shards
     are applied in other processes) write the base run's kept and rejected shards and
@@ -226,11 +229,7 @@ def test_rerun_and_ray_write_identical_bytes(
     run(slice_inputs, tmp_path / "again", **BASE)
     assert stage_files(tmp_path / "again") == stage_files(output)
     assert topics_json(tmp_path / "again") == topics_json(output)
-    executor = RayExecutor(RaySettings(num_cpus=2))
-    try:
-        ray_stats = run(slice_inputs, tmp_path / "ray", executor, **BASE)
-    finally:
-        executor.close()
+    ray_stats = run(slice_inputs, tmp_path / "ray", ray_executor, **BASE)
     assert stage_files(tmp_path / "ray") == stage_files(output)
     assert topics_json(tmp_path / "ray") == topics_json(output)
     assert ray_stats["counters"] == stats["counters"]

@@ -162,7 +162,7 @@ class Router:
         return routes
 
     def _first_match(self, row: dict[str, Any]) -> str | tuple[str, str | None]:
-        assert self.mixture is not None
+        assert self.mixture is not None  # noqa: S101 type narrowing: only called with a mixture
         for rule in self.mixture.sources:
             if rule.matches(row):
                 return rule.name

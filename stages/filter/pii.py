@@ -37,12 +37,8 @@ Precision over recall, where the two conflict:
 
 Speed: all patterns are precompiled; e-mails are searched only from each "@", IPv6 only if
 ":hex:" occurs, and the numeric patterns only in short windows around IPv4-shaped runs or 7+
-digits joined by at most two separators, which one C-speed regex scan finds. Measured on one
-core of the dev VM (AMD EPYC), all four kinds, best of 5 (rerun:
-`python bench/bench_filter_steps.py`):
-
-    English (wikitext-2 valid, 61 articles, 1.12 MB):   ~150 MB/s  (0 replacements)
-    Chinese (CMRC 2018 zh Wikipedia, 1104 docs, 1.56 MB): ~230 MB/s  (0 replacements)
+digits joined by at most two separators, which one C-speed regex scan finds. Throughput:
+docs/benchmarks.md, "Filter steps: normalization and PII" (`bench/bench_filter_steps.py`).
 """
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""minhash: corpus-wide MinHash near-duplicate removal (signatures so far)."""
+"""minhash: corpus-wide MinHash near-duplicate removal (stage.py; docs/dedup.md)."""

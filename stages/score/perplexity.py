@@ -3,8 +3,8 @@
 cc_net scores each paragraph with a KenLM 5-gram over SentencePiece units trained on Wikipedia,
 reports 10 ** (-sum log10 p / units) per document, and splits each language's crawl into
 head/middle/tail at the 33rd/66th perplexity percentiles. KenLM's trainer (lmplz) is not
-installable here and SentencePiece is not a dependency, so this module is a compact
-re-implementation of what lmplz builds, in numpy:
+installable here, so this module is a compact re-implementation of what lmplz builds, in numpy,
+over the project's word units rather than SentencePiece pieces:
 
 - Model: interpolated modified Kneser-Ney (Chen & Goodman; three discounts per order from
   counts of counts, lower orders on continuation counts, n-grams starting with <s> on raw
@@ -25,31 +25,13 @@ re-implementation of what lmplz builds, in numpy:
   finds them with `searchsorted`, no Python work per n-gram. Hash collisions are checked at
   training (a collision raises); at lookup a false hit has probability ~ table size / 2**64.
 
-Measured on ../shared (AUC = chance that a held-out Wikipedia document scores below a web one):
-
-| held-out Wikipedia vs web (training)   | words, <unk> share: chosen  | words, no share | chars-5 |
-| -------------------------------------- | --------------------------- | --------------- | ------- |
-| en: WikiText-2 test vs C4 demo (valid) | 0.973 (median 397 vs 1,243) | 0.845           | 0.955   |
-| en: same vs dolma 2019-30, English     | 0.985 (397 vs 1,820)        | 0.823           | 0.986   |
-| zh: CMRC trial vs WARC spam (CMRC dev) | 0.994 (1,594 vs 20,428)     | 0.765           | 0.903   |
-| zh: same vs trial with words shuffled  | 0.976 (1,594 vs 5,449)      | 0.959           | 0.856   |
-| zh: same vs dolma 2019-30, Chinese     | 0.970 (1,594 vs 6,875)      | 0.521           | 0.764   |
-
-chars-5 = character units, order 5. Words beat characters for Chinese and match them for
-English at 4x the speed (characters: ~330 English docs/s). Order 2/3/4 and min_count 1/2/3
-change these AUCs by <= 0.01 at this training size; order 3 is the default. cc_net's 10
-English "head" documents: 10 in head or middle (9 head) with cut-offs from the English dolma
-documents (1,369 / 2,338). Perplexities are per word, so their scale is not cc_net's (per
-SentencePiece piece).
-
-Speed, one core (3 runs, median; order 3, 0.2M-token models): English, 594 C4 + dolma
-documents (1.85 MB): 2,237 docs/s, 1.4 M units/s, 7.0 MB/s one document per call; 2,934
-docs/s batched (`perplexities`). Chinese, 277 documents (0.46 MB): 3,166 docs/s, 1.1 M units/s,
-5.3 MB/s. FilterStage.judge on the same documents: 367 and 635 docs/s. About a quarter of
-scoring time is `searchsorted`, a quarter tokenization. Training: 0.55 M units/s (English
-0.36 s, Chinese 0.45 s); counting keeps ~110 bytes per distinct n-gram in Python dicts, so one
-process trains on up to a few tens of millions of tokens. Files: 2.7 MB (en) and 3.5 MB (zh),
-loaded in 11-16 ms.
+Choices backed by measurements on ../shared (figures, with speed and model sizes:
+docs/benchmarks.md, "Perplexity model"): word units rather than characters (they rank held-out
+Wikipedia below web text as well in English, better in Chinese, and score faster); the <unk>
+share; order 3 (orders 2-4 and min_count 1-3 rank alike at this training size). Perplexities
+are per word, so their scale is not cc_net's (per SentencePiece piece). Training counts
+n-grams in Python dicts, so one process's memory bounds the training set (a few tens of
+millions of tokens).
 """
 
 from __future__ import annotations
@@ -68,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from stages.filter.text import tokenize
+from stages.text import tokenize
 
 UNK, BOS, EOS = 0, 1, 2
 SPECIALS = ("<unk>", "<s>", "</s>")
