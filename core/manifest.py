@@ -20,7 +20,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pyarrow as pa
@@ -31,6 +31,48 @@ FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
 SHARDS_DIR = "shards"
 SHARD_COLUMNS = ("id", "input_ids", "num_tokens")
+
+
+class ManifestTokenizer(TypedDict):
+    path: str
+    sha256: str
+    vocab_size: int
+    eos_id: int
+    dtype: str  # numpy name of the token id type: uint16 or uint32
+
+
+class ManifestShard(TypedDict):
+    path: str  # relative to the manifest's directory, under SHARDS_DIR
+    sha256: str
+    documents: int
+    tokens: int
+    bytes: int
+
+
+class ManifestSource(TypedDict):
+    name: str
+    ratio: float
+    documents: int
+    tokens: int
+    target_tokens: int
+    epochs: float | None  # None: the source has no documents
+    shards: list[ManifestShard]
+
+
+class Manifest(TypedDict):
+    """What `build_manifest` returns and `manifest.json` holds."""
+
+    format: str
+    format_version: int
+    tokenizer: ManifestTokenizer
+    config: dict[str, Any]
+    config_sha256: str
+    token_budget: int
+    max_epochs: float
+    documents: int
+    tokens: int
+    sources: list[ManifestSource]
+    warnings: list[str]
 
 
 class ManifestError(ValueError):
@@ -90,13 +132,13 @@ def plan_mixture(
 
 def build_manifest(
     *,
-    tokenizer: dict[str, Any],
+    tokenizer: ManifestTokenizer,
     config: dict[str, Any],
     sources: Sequence[dict[str, Any]],
     shards: Sequence[dict[str, Any]],
     token_budget: int | None,
     max_epochs: float,
-) -> dict[str, Any]:
+) -> Manifest:
     """The manifest for `sources` (name, ratio, documents, tokens) and the written `shards`
     (each with its source, path, sha256, documents, tokens, bytes)."""
     budget, planned, warnings = plan_mixture(sources, token_budget, max_epochs)

@@ -5,7 +5,6 @@ a headless browser without errors."""
 from __future__ import annotations
 
 import argparse
-import html
 import json
 import os
 import re
@@ -17,12 +16,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from markupsafe import escape
 
-from pipeline.config import load_config
-from pipeline.executor import LocalExecutor
 from pipeline.report import SECTIONS, add_report_parser, render_report, write_report
-from pipeline.runner import run_pipeline
-from tests.conftest import REPO
+from pipeline.report.page import environment
 
 # Tags the report may contain: anything else means data leaked into the markup.
 ALLOWED_TAGS = {
@@ -73,42 +70,39 @@ def assert_self_contained(page: str, urls_in_text: bool = False) -> None:
 
 
 @pytest.fixture(scope="module")
-def work(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """configs/shared-samples.yaml run in-process (no models needed, ~10 s)."""
-    config = load_config(REPO / "configs/shared-samples.yaml")
-    work = tmp_path_factory.mktemp("report-run") / "work"
-    config = config.model_copy(update={"inputs": [str(shared / "samples")], "work_dir": str(work)})
-    run_pipeline(config, LocalExecutor(), progress=False)
-    return work
-
-
-@pytest.fixture(scope="module")
-def report(work: Path) -> Path:
+def report(shared_samples_run: Path) -> Path:
     started = time.perf_counter()
-    path = write_report(work)
+    path = write_report(shared_samples_run)
     assert time.perf_counter() - started < 10
     return path
 
 
-def test_report_shows_every_section_with_the_run_numbers(work: Path, report: Path) -> None:
-    assert report == work / "report.html"
+def test_report_shows_every_section_with_the_run_numbers(
+    shared_samples_run: Path, report: Path
+) -> None:
+    assert report == shared_samples_run / "report.html"
     page = report.read_text()
     for key, title in SECTIONS:
-        assert f'<section id="{key}"><h2>{html.escape(title)}</h2>' in page
+        assert f'<section id="{key}"><h2>{escape(title)}</h2>' in page
     assert "could not be built" not in page
-    stats = {s: json.loads((work / s / "stats.json").read_text()) for s in ("ingest", "filter")}
+    stats = {
+        s: json.loads((shared_samples_run / s / "stats.json").read_text())
+        for s in ("ingest", "filter")
+    }
     assert f"{stats['ingest']['docs_in']:,}" in page
     for reason in stats["filter"]["rejected_by_reason"]:
-        assert html.escape(reason) in page
-    manifest = json.loads((work / "export/manifest.json").read_text())
+        assert escape(reason) in page
+    manifest = json.loads((shared_samples_run / "export/manifest.json").read_text())
     assert f"{manifest['tokens']:,} tokens exported" in page
     for source in manifest["sources"]:
         assert f"<td>{source['name']}</td>" in page and f"{source['tokens']:,}" in page
-    clusters = json.loads((work / "minhash/stats.json").read_text())["steps"]["cluster_sizes"]
+    clusters = json.loads((shared_samples_run / "minhash/stats.json").read_text())["steps"][
+        "cluster_sizes"
+    ]
     assert all(f"{int(size):,} copies" in page for size in clusters)
-    topics = json.loads((work / "topics/model/topics.json").read_text())["topics"]
-    assert html.escape(", ".join(topics[0]["top_words"][:10])) in page
-    tokenizer = json.loads((work / "train-tokenizer/tokenizer.json").read_text())
+    topics = json.loads((shared_samples_run / "topics/model/topics.json").read_text())["topics"]
+    assert escape(", ".join(topics[0]["top_words"][:10])) in page
+    tokenizer = json.loads((shared_samples_run / "train-tokenizer/tokenizer.json").read_text())
     assert f"{tokenizer['vocab_size']:,} pieces" in page
     assert "Vocabulary composition" in page and "bytes/token" in page
     assert "<h4>lang_score</h4>" in page and "document length" in page
@@ -212,12 +206,43 @@ def test_data_from_the_web_cannot_inject_markup(tmp_path: Path) -> None:
     assert "could not be built" not in page
     for payload in HOSTILE:
         assert payload not in page
-        assert html.escape(payload) in page
+        assert escape(payload) in page
     assert "\u202e" not in page and "\\u202ezh" in page  # bidi overrides shown, not applied
     assert_self_contained(page, urls_in_text=True)
 
 
-def test_missing_stages_are_noted_never_fatal(work: Path, tmp_path: Path) -> None:
+def test_markup_in_names_and_documents_is_escaped(tmp_path: Path) -> None:
+    """A source name, a language and a document text holding a script, in a work directory
+    whose own name is markup, come out as text."""
+    work = tmp_path / "<img src=x onerror=alert(3)>"
+    export = stage_dir(work, "export", counts(2, 2, {}))
+    script = "<script>alert('x')</script>"
+    write_shard(
+        export / "part-00000-0000.arrow",
+        {"text": [script, "plain"], "source": [script] * 2, "lang": [script, "en"]},
+    )
+    manifest = {"tokens": 10, "sources": [{"name": script, "tokens": 10, "target_tokens": 10}]}
+    (export / "manifest.json").write_text(json.dumps(manifest))
+    page = render_report(work)
+    assert "could not be built" not in page
+    assert script not in page and "<img" not in page
+    assert page.count(str(escape(script))) >= 3  # languages: chart and table; mixture
+    assert f"<title>datapipe report: {escape(work.name)}</title>" in page
+    assert_self_contained(page)
+
+
+def test_every_template_autoescapes() -> None:
+    """The engine escapes every value, and no template opts out: the safe path is the only
+    one (CSS and scripts are included files, not values)."""
+    env = environment()
+    assert env.autoescape is True
+    for name in env.list_templates():
+        source = env.loader.get_source(env, name)[0]
+        for opt_out in ("|safe", "| safe", "autoescape false", "Markup"):
+            assert opt_out not in source, (name, opt_out)
+
+
+def test_missing_stages_are_noted_never_fatal(shared_samples_run: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     page = render_report(empty)
@@ -226,15 +251,15 @@ def test_missing_stages_are_noted_never_fatal(work: Path, tmp_path: Path) -> Non
 
     partial = tmp_path / "partial"
     partial.mkdir()
-    shutil.copytree(work / "ingest", partial / "ingest")
-    shutil.copytree(work / "filter", partial / "filter")
+    shutil.copytree(shared_samples_run / "ingest", partial / "ingest")
+    shutil.copytree(shared_samples_run / "filter", partial / "filter")
     page = render_report(partial)
     assert "could not be built" not in page
     assert "From all" in page and "of filter/" in page  # distributions of the last stage
     assert "No finished minhash stage" in page and "no mixture yet" in page
 
     broken = tmp_path / "broken"
-    shutil.copytree(work, broken, ignore=shutil.ignore_patterns("*.arrow"))
+    shutil.copytree(shared_samples_run, broken, ignore=shutil.ignore_patterns("*.arrow"))
     (broken / "filter/stats.json").write_text("{not json")
     (broken / "export/manifest.json").write_text("[1, 2]")
     (broken / "topics/model/topics.json").write_text('{"topics": [1, {"topic": "x"}]}')
@@ -255,11 +280,13 @@ def test_missing_stages_are_noted_never_fatal(work: Path, tmp_path: Path) -> Non
         write_report(tmp_path / "missing")
 
 
-def test_cli_subcommand(work: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_subcommand(
+    shared_samples_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     parser = argparse.ArgumentParser(prog="datapipe")
     add_report_parser(parser.add_subparsers())
     output = tmp_path / "run.html"
-    args = parser.parse_args(["report", str(work), "--output", str(output)])
+    args = parser.parse_args(["report", str(shared_samples_run), "--output", str(output)])
     assert args.handler(args) == 0
     assert output.stat().st_size > 10_000 and str(output) in capsys.readouterr().err
 

@@ -8,16 +8,53 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
+from stages.text import CJK_CHAR
 from tokenizer.encode import Tokenizer
 from tokenizer.train import CONTROL_TOKENS
 
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+class VocabularyComposition(TypedDict):
+    vocab_size: int
+    pieces: dict[str, int]  # kind (control, special, byte, digit, cjk, other) -> pieces
+    shares: dict[str, float]
+
+
+class LanguageCompression(TypedDict):
+    documents: int
+    bytes_per_token: float
+    chars_per_token: float
+
+
+class TrainingSample(TypedDict):
+    source_bytes: dict[str, int]  # text per source in the inputs
+    sampled_bytes: dict[str, int]
+    sample_rates: dict[str, float]
+    heldout_bytes: int
+    warnings: list[str]
+
+
+class TokenizerReport(TypedDict):
+    """The tokenizer report, PREFIX.json next to PREFIX.model (train-tokenizer writes it)."""
+
+    model: str  # path of PREFIX.model
+    vocab_size: int
+    requested_vocab_size: int
+    dtype: str  # the token id type: uint16 or uint32
+    token_ids: dict[str, int]  # control and special pieces -> id
+    training_mb: float
+    train_seconds: float
+    sample: TrainingSample
+    composition: VocabularyComposition
+    compression: dict[str, LanguageCompression]  # by lang
+    config: dict[str, Any]  # the TokenizerConfig
+
+
 _BYTE_PIECE = re.compile(r"^<0x[0-9A-F]{2}>$")
 
 
-def vocabulary_composition(tok: Tokenizer, special_tokens: Sequence[str]) -> dict[str, Any]:
+def vocabulary_composition(tok: Tokenizer, special_tokens: Sequence[str]) -> VocabularyComposition:
     kinds: dict[str, int] = defaultdict(int)
     special = set(special_tokens)
     control = set(CONTROL_TOKENS)
@@ -30,7 +67,7 @@ def vocabulary_composition(tok: Tokenizer, special_tokens: Sequence[str]) -> dic
             kinds["byte"] += 1
         elif piece.isdigit():
             kinds["digit"] += 1
-        elif _CJK.search(piece):
+        elif CJK_CHAR.search(piece):
             kinds["cjk"] += 1
         else:
             kinds["other"] += 1
@@ -42,7 +79,7 @@ def vocabulary_composition(tok: Tokenizer, special_tokens: Sequence[str]) -> dic
     }
 
 
-def compression(tok: Tokenizer, heldout_file: Path) -> dict[str, dict[str, float]]:
+def compression(tok: Tokenizer, heldout_file: Path) -> dict[str, LanguageCompression]:
     """Bytes and characters per token, per `lang`, on the held-out documents."""
     sums: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # docs, bytes, chars, tokens
     with heldout_file.open() as lines:

@@ -48,6 +48,7 @@ from core.shards import (
 )
 from stages.base import BatchOutput, GlobalStage, StageConfig, Step, StepPlan, split_by_rejections
 from stages.export.routing import DEFAULT_MAX_EPOCHS, MixtureConfig, Router, load_mixture
+from stages.export.summary import ExportSummary
 from tokenizer.encode import Tokenizer
 
 # Tokens per record batch of an export shard: batches stay far from the 2**31 limit of a
@@ -93,7 +94,7 @@ class ExportStage(GlobalStage):
         return [self.tokenizer_path]
 
     def output_schema(self, input_schema: pa.Schema | None) -> pa.Schema:
-        assert input_schema is not None
+        assert input_schema is not None  # noqa: S101 type narrowing: a global stage always has input
         return input_schema
 
     def describe(self) -> str:
@@ -151,7 +152,7 @@ class ExportStage(GlobalStage):
         self, exchange: Exchange, step: Step, index: int, shard: str | None
     ) -> dict[str, Any]:
         if step.name == "encode":
-            assert shard is not None
+            assert shard is not None  # noqa: S101 type narrowing: a step over shards gets one
             return self._encode(exchange, index, shard)
         if step.name == "layout":
             return self._layout(exchange, index, step.params)
@@ -176,7 +177,7 @@ class ExportStage(GlobalStage):
             doc_ids = batch.column("id").take(rows).to_pylist()
             for row, doc_id, end, length in zip(rows, doc_ids, ends, lengths, strict=True):
                 source = routes[row]
-                assert isinstance(source, str)
+                assert isinstance(source, str)  # noqa: S101 type narrowing: rows are the str routes
                 ids[source].append(doc_id)
                 tokens[source].append(flat[end - length : end])
         # The shard's documents grouped by source (sorted names), in shard order within one.
@@ -260,7 +261,7 @@ class ExportStage(GlobalStage):
             "bytes": path.stat().st_size,
         }
 
-    def _manifest(self, exchange: Exchange, params: dict[str, Any]) -> dict[str, Any]:
+    def _manifest(self, exchange: Exchange, params: dict[str, Any]) -> ExportSummary:
         tokenizer = self._tokenizer()
         mixture = self.config.mixture
         manifest = build_manifest(

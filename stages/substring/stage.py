@@ -25,7 +25,7 @@ import math
 import os
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import pyarrow as pa
@@ -44,7 +44,6 @@ from stages.base import (
     node_shard_row,
     split_by_rejections,
 )
-from stages.codepoints import char_batches
 from stages.substring.spans import (
     TOKEN,
     cut,
@@ -57,6 +56,8 @@ from stages.substring.spans import (
     tokenize,
     windows,
 )
+from stages.substring.summary import SubstringSummary
+from stages.text import char_batches
 
 WINDOW_RECORD = np.dtype(
     [("hash", "<u8"), ("node", "<i8"), ("token", "<u4"), ("offset", "<u4"), ("length", "<u4")]
@@ -108,7 +109,7 @@ class SubstringStage(GlobalStage):
         self._removals: dict[int, np.ndarray] = {}
 
     def output_schema(self, input_schema: pa.Schema | None) -> pa.Schema:
-        assert input_schema is not None
+        assert input_schema is not None  # noqa: S101 type narrowing: the stage always has input
         return with_fields(input_schema, [REMOVED_COLUMN])
 
     def describe(self) -> str:
@@ -133,13 +134,14 @@ class SubstringStage(GlobalStage):
         totals: Counter[str] = Counter()
         for result in [*mapped, *reduced]:
             totals.update({k: v for k, v in result.items() if k not in ("seconds", "step")})
-        return {"partitions": partitions, **dict(sorted(totals.items()))}
+        # The keys are the steps' results: documents, windows, repeated_window_occurrences...
+        return cast(SubstringSummary, {"partitions": partitions, **dict(sorted(totals.items()))})
 
     def run_step(
         self, exchange: Exchange, step: Step, index: int, shard: str | None
     ) -> dict[str, Any]:
         if step.name == "windows":
-            assert shard is not None
+            assert shard is not None  # noqa: S101 type narrowing: a step over shards gets one
             return self._windows(exchange, index, shard, step.params["partitions"])
         if step.name == "repeats":
             return self._repeats(exchange, index, step.params["shards"])

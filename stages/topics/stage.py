@@ -36,9 +36,18 @@ from core.seeded import unit_hash
 from core.shards import atomic_write_json, read_shard
 from stages.base import BatchOutput, GlobalStage, StageConfig, Step, StepPlan, split_by_rejections
 from stages.topics.features import ChineseTokens, DensityFeatures, ad_words, topic_tokens
+from stages.topics.summary import (
+    MODEL_DIR,
+    TOPIC_TABLE,
+    TOPIC_TABLE_FILE,
+    WITHOUT_TOPIC_COUNTER,
+    TopicRow,
+    TopicsSummary,
+    TopicTable,
+    topic_counter,
+)
 
 REASON = "topic_downsampled"
-MODEL_DIR = "model"
 TOPIC_COLUMNS = (pa.field("topic", pa.int32()), pa.field("topic_probability", pa.float32()))
 FEATURES = ("compression", "richness", "ad_share", "quality")
 # The commercial lexicon is the feature that separates ads from reference text best (ROC AUC
@@ -104,7 +113,7 @@ _MODELS: dict[str, tuple[Any, Any, list[float]]] = {}  # one model per worker pr
 def load_model(stage_dir: Path) -> tuple[Any, Any, list[float]]:
     """(LdaModel, Dictionary, weights), loaded once per worker process and model: the key
     includes the topic table's identity, so a retrained model in the same place is reloaded."""
-    table_file = stage_dir / MODEL_DIR / "topics.json"
+    table_file = stage_dir / TOPIC_TABLE
     stat = table_file.stat()
     key = f"{table_file}:{stat.st_mtime_ns}:{stat.st_size}:{stat.st_ino}"
     if key not in _MODELS:
@@ -114,7 +123,7 @@ def load_model(stage_dir: Path) -> tuple[Any, Any, list[float]]:
 
         model = LdaModel.load(str(stage_dir / MODEL_DIR / "lda"), mmap="r")
         dictionary = Dictionary.load_from_text(str(stage_dir / MODEL_DIR / "dictionary.txt"))
-        table = json.loads((stage_dir / MODEL_DIR / "topics.json").read_text())
+        table: TopicTable = json.loads(table_file.read_text())
         _MODELS[key] = (model, dictionary, [t["weight"] for t in table["topics"]])
     return _MODELS[key]
 
@@ -142,7 +151,7 @@ class TopicsStage(GlobalStage):
         self.config: TopicsConfig = config
 
     def output_schema(self, input_schema: pa.Schema | None) -> pa.Schema:
-        assert input_schema is not None
+        assert input_schema is not None  # noqa: S101 type narrowing: the stage always has input
         return with_fields(input_schema, TOPIC_COLUMNS)
 
     def describe(self) -> str:
@@ -158,21 +167,23 @@ class TopicsStage(GlobalStage):
         rate = min(1.0, self.config.sample_docs / total) if total else 1.0
         sampled = yield Step("sample", len(shards), {"rate": rate}, over="shards")
         (trained,) = yield Step("train", 1, {"shards": len(shards)})
-        return {
+        summary: TopicsSummary = {
             "documents": total,
             "sample_rate": rate,
             "sampled": sum(r["sampled"] for r in sampled),
-            **{k: v for k, v in trained.items() if k not in ("seconds", "step")},
+            "vocabulary": trained["vocabulary"],
+            "downsampled_topics": trained["downsampled_topics"],
         }
+        return summary
 
     def run_step(
         self, exchange: Exchange, step: Step, index: int, shard: str | None
     ) -> dict[str, Any]:
         if step.name == "count":
-            assert shard is not None
+            assert shard is not None  # noqa: S101 type narrowing: a step over shards gets one
             return {"documents": sum(batch.num_rows for batch in read_shard(shard))}
         if step.name == "sample":
-            assert shard is not None
+            assert shard is not None  # noqa: S101 type narrowing: a step over shards gets one
             return self._sample(exchange, index, shard, step.params["rate"])
         if step.name == "train":
             return self._train(exchange, step.params["shards"])
@@ -262,7 +273,7 @@ class TopicsStage(GlobalStage):
 
     def _topic_table(
         self, model: Any, sample: list[dict], bows: list[list[tuple[int, int]]], theta: np.ndarray
-    ) -> dict[str, Any]:
+    ) -> TopicTable:
         cfg = self.config
         has_words = np.array([bool(b) for b in bows])
         doc_density, used = document_density(sample)
@@ -272,7 +283,7 @@ class TopicsStage(GlobalStage):
         # threshold reads "this many standard deviations below the typical topic".
         density = (raw - raw.mean()) / raw.std() if raw.std() > 0 else np.zeros_like(raw)
         dominant = np.bincount(theta[has_words].argmax(axis=1), minlength=cfg.num_topics)
-        topics = []
+        topics: list[TopicRow] = []
         for t in range(cfg.num_topics):
             words = [word for word, _ in model.show_topic(t, topn=TOP_WORDS)]
             weight, reason = self._weight(t, float(density[t]), words)
@@ -302,13 +313,13 @@ class TopicsStage(GlobalStage):
             return cfg.low_weight, "low density"
         return 1.0, "default"
 
-    def _save_model(self, stage_dir: Path, model: Any, dictionary: Any, table: dict) -> None:
+    def _save_model(self, stage_dir: Path, model: Any, dictionary: Any, table: TopicTable) -> None:
         """Write model/ as a whole: built in a unique temporary directory, then renamed."""
         tmp = stage_dir / f"{MODEL_DIR}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
         tmp.mkdir(parents=True)
         model.save(str(tmp / "lda"))
         dictionary.save_as_text(str(tmp / "dictionary.txt"))
-        atomic_write_json(tmp / "topics.json", table)
+        atomic_write_json(tmp / TOPIC_TABLE_FILE, table)
         final = stage_dir / MODEL_DIR
         if final.exists():
             shutil.rmtree(final)
@@ -334,12 +345,12 @@ class TopicsStage(GlobalStage):
         topic = np.full(len(texts), -1, dtype=np.int32)
         for i in range(len(texts)):
             if not bows[i]:  # no word of the model's vocabulary: no topic, kept
-                counters["documents_without_topic"] += 1
+                counters[WITHOUT_TOPIC_COUNTER] += 1
                 rejections.append(None)
                 continue
             topic[i] = dominant[i]
             kept = unit_hash(cfg.seed, "keep", ids[i]) < keep_p[i]
-            counters[f"topic_{topic[i]:03d}_{'kept' if kept else 'downsampled'}"] += 1
+            counters[topic_counter(int(topic[i]), kept)] += 1
             detail = {"topic": int(topic[i]), "keep_probability": round(float(keep_p[i]), 4)}
             rejections.append(None if kept else (REASON, json.dumps(detail)))
         probability = theta[np.arange(len(texts)), dominant].astype(np.float32)

@@ -1,0 +1,245 @@
+"""What a work directory holds: its stage directories (config, stats, state, which stage each
+read), the export's manifest, the tokenizer report and the stages' typed summaries. Every
+reader tolerates missing and broken files: it returns None or a note, never raises."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+from core.manifest import MANIFEST_FILE, Manifest
+from core.shards import list_shards
+from core.stagedir import CONFIG_FILE, FAILED_FILE, STATS_FILE, SUCCESS_FILE
+from pipeline.config import PIPELINE_ORDER
+from stages import stage_class
+from stages.base import TrainingStage
+from stages.minhash.summary import MinhashSummary
+from stages.substring.summary import SubstringCounters, SubstringSummary
+from stages.topics.summary import TOPIC_TABLE, TopicsSummary, TopicTable
+from tokenizer.report import TokenizerReport
+from tokenizer.stage import MODEL_PREFIX, TokenizerTrainingStage
+
+SOURCE_STAGES = ("ingest",)  # their inputs are raw files, not another stage's shards
+MAX_TOKENIZER_REPORT = 64 * 2**20  # a larger JSON file in the work dir is not a tokenizer report
+
+
+@dataclass
+class StageInfo:
+    name: str  # directory name
+    path: Path
+    kind: str  # the stage recorded in _config.json / stats.json (else the directory name)
+    config: dict[str, Any] | None
+    stats: dict[str, Any] | None
+    state: str  # done | failed | incomplete | unreadable
+    problems: list[str] = field(default_factory=list)
+    reads: set[str] = field(default_factory=set)  # stage directories its inputs came from
+    leftover: bool = False  # no later stage reads it: from an earlier run
+    trains: bool = False  # a training stage: writes a model, passes the documents it read on
+
+    @property
+    def started(self) -> float:
+        config = self.path / CONFIG_FILE
+        return config.stat().st_mtime if config.exists() else math.inf
+
+    def steps(self) -> dict[str, Any]:
+        """The global stage's plan summary (`steps` in stats.json), {} when absent."""
+        steps = (self.stats or {}).get("steps")
+        return steps if isinstance(steps, dict) else {}
+
+    def counters(self) -> dict[str, Any]:
+        counters = (self.stats or {}).get("counters")
+        return counters if isinstance(counters, dict) else {}
+
+
+def read_json(path: Path) -> tuple[Any, str | None]:
+    """(content, None), or (None, why) for a missing or unreadable file."""
+    if not path.exists():
+        return None, f"{path.name} not found"
+    try:
+        return json.loads(path.read_text(encoding="utf-8", errors="replace")), None
+    except (OSError, ValueError) as err:
+        return None, f"{path.name} is unreadable ({type(err).__name__}: {err})"
+
+
+def _order_key(info: StageInfo) -> tuple[int, float, str]:
+    """Pipeline order; a stage PIPELINE_ORDER does not know comes after, by start time."""
+    known = PIPELINE_ORDER.index(info.kind) if info.kind in PIPELINE_ORDER else len(PIPELINE_ORDER)
+    return known, info.started, info.name
+
+
+def _read_stage(path: Path) -> StageInfo:
+    problems = []
+    config, why = read_json(path / CONFIG_FILE)
+    if why and (path / CONFIG_FILE).exists():
+        problems.append(why)
+    stats, why = read_json(path / STATS_FILE)
+    finished = (path / SUCCESS_FILE).exists()
+    if not isinstance(stats, dict):
+        stats = None
+        if finished:
+            problems.append(why or "stats.json is not an object")
+    config = config if isinstance(config, dict) else None
+    kind = str((config or {}).get("stage") or (stats or {}).get("stage") or path.name)
+    if finished:
+        state = "done" if stats is not None else "unreadable"
+    else:
+        state = "failed" if (path / FAILED_FILE).exists() else "incomplete"
+    info = StageInfo(path.name, path, kind, config, stats, state, problems)
+    info.trains = _is_training(kind)
+    return info
+
+
+def _is_training(kind: str) -> bool:
+    try:
+        return issubclass(stage_class(kind), TrainingStage)
+    except (KeyError, ImportError, AttributeError):  # a stage this installation does not know
+        return False
+
+
+def discover_stages(work: Path) -> list[StageInfo]:
+    """Stage directories of `work` (they hold `_config.json` or `stats.json`), in pipeline
+    order, with their state and the stage directories they read."""
+    found = [
+        _read_stage(path)
+        for path in sorted(p for p in work.iterdir() if p.is_dir())
+        if (path / CONFIG_FILE).exists() or (path / STATS_FILE).exists()
+    ]
+    found.sort(key=_order_key)
+    names = {info.name for info in found}
+    for info in found:
+        inputs = (info.config or {}).get("inputs") or []
+        if info.kind not in SOURCE_STAGES:
+            info.reads = {
+                Path(str(item[0])).parent.name
+                for item in inputs
+                if isinstance(item, list) and item and Path(str(item[0])).parent.name in names
+            }
+        info.problems += _changed_inputs(inputs)
+    read = set().union(*(info.reads for info in found)) if found else set()
+    for i, info in enumerate(found):
+        later = found[i + 1 :]
+        # Later stages use a training stage's model, not documents from its directory.
+        unread = info.name not in read and not info.trains
+        info.leftover = bool(later) and unread and bool(info.stats)
+    return found
+
+
+def _changed_inputs(inputs: list[Any]) -> list[str]:
+    """Recorded input files (path, size, mtime) that changed or vanished since the stage ran."""
+    changed = missing = 0
+    for item in inputs:
+        if not (isinstance(item, list) and len(item) == 3):
+            continue
+        try:
+            stat = Path(str(item[0])).stat()
+        except OSError:
+            missing += 1
+            continue
+        if [stat.st_size, stat.st_mtime_ns] != item[1:]:
+            changed += 1
+    notes = []
+    if changed:
+        notes.append(f"{changed:,} of its input files changed since it ran (rerun to update it)")
+    if missing and missing == len(inputs):
+        notes.append("its recorded input files are not there (a moved work directory?)")
+    elif missing:
+        notes.append(f"{missing:,} of its input files no longer exist")
+    return notes
+
+
+@dataclass
+class Run:
+    work: Path
+    stages: list[StageInfo]
+    manifest: Manifest | None
+    manifest_note: str | None  # why there is no manifest
+    doc_stage: StageInfo | None  # whose shards hold the final kept documents
+
+    def stage(self, kind: str) -> StageInfo | None:
+        matches = [s for s in self.stages if s.kind == kind and not s.leftover]
+        return matches[-1] if matches else None
+
+    @property
+    def chain(self) -> list[StageInfo]:
+        """Finished document stages of this run, in order."""
+        return [s for s in self.stages if s.stats is not None and not (s.leftover or s.trains)]
+
+    @property
+    def trainers(self) -> list[StageInfo]:
+        """Training stages of this run, in order."""
+        return [s for s in self.stages if s.trains]
+
+
+def load_run(work: Path) -> Run:
+    stages = discover_stages(work)
+    export = next((s for s in reversed(stages) if s.kind == "export"), None)
+    manifest, note = (None, "no export stage")
+    if export is not None:
+        manifest, note = read_json(export.path / MANIFEST_FILE)
+        if manifest is not None and not isinstance(manifest, dict):
+            manifest, note = None, "manifest.json is not an object"
+    with_shards = [s for s in stages if not s.leftover and list_shards(s.path)]
+    doc_stage = with_shards[-1] if with_shards else None
+    if export is not None and export.reads:
+        read = [s for s in with_shards if s.name in export.reads]
+        doc_stage = read[-1] if read else doc_stage
+    return Run(work, stages, manifest, note, doc_stage)
+
+
+# The stages' own files, typed by the stage that writes them. The casts do not validate: a file
+# from another version may lack keys, so the sections read them with .get() and check types.
+
+
+def minhash_summary(stage: StageInfo) -> MinhashSummary:
+    return cast(MinhashSummary, stage.steps())
+
+
+def substring_summary(stage: StageInfo) -> SubstringSummary:
+    return cast(SubstringSummary, stage.steps())
+
+
+def substring_counters(stage: StageInfo) -> SubstringCounters:
+    return cast(SubstringCounters, stage.counters())
+
+
+def topics_summary(stage: StageInfo) -> TopicsSummary:
+    return cast(TopicsSummary, stage.steps())
+
+
+def read_topic_table(stage: StageInfo) -> tuple[TopicTable | None, str]:
+    """The topics stage's table, or None and why not."""
+    table, why = read_json(stage.path / TOPIC_TABLE)
+    if not isinstance(table, dict) or not isinstance(table.get("topics"), list):
+        return None, f"{TOPIC_TABLE}: {why or 'no topics list'}"
+    return cast(TopicTable, table), ""
+
+
+def find_tokenizer_report(run: Run) -> tuple[Path, TokenizerReport] | None:
+    """The tokenizer report (PREFIX.json next to PREFIX.model): the export's tokenizer's
+    first, else one in a directory of the work dir (train-tokenizer/tokenizer.json)."""
+    candidates: list[Path] = []
+    model = ((run.manifest or {}).get("tokenizer") or {}).get("path")
+    if isinstance(model, str) and model.endswith(".model"):
+        path = Path(model[: -len(".model")] + ".json")
+        candidates += [path] if path.is_absolute() else [run.work.parent / path, Path.cwd() / path]
+    candidates.append(run.work / TokenizerTrainingStage.name / f"{MODEL_PREFIX}.json")
+    stage_dirs = {s.path for s in run.stages}
+    for directory in sorted(p for p in run.work.iterdir() if p.is_dir() and p not in stage_dirs):
+        candidates += sorted(directory.glob("*.json"))
+    for path in candidates:
+        if not path.is_file() or path.stat().st_size > MAX_TOKENIZER_REPORT:
+            continue
+        report, _ = read_json(path)
+        if isinstance(report, dict) and "composition" in report and "vocab_size" in report:
+            return path, cast(TokenizerReport, report)
+    return None
+
+
+def display_path(path: Path, work: Path) -> str:
+    try:
+        return str(path.relative_to(work))
+    except ValueError:
+        return str(path)
