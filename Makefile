@@ -18,20 +18,19 @@ install: $(BIN)/.installed
 
 REF := $(DATAPIPE_SHARED)/reference
 MODELS := work/models
+ONE := --executor local --no-progress
 
-# The score stage's models, trained from ../shared (reused while their inputs are unchanged):
-# the quality classifier separates reference text from the random web documents of the
-# Common Crawl samples; the n-gram models learn Wikipedia, with cut-offs from the same web.
+# The score stage's models, trained from ../shared by their training stages (skipped while
+# their inputs are unchanged): the quality classifier separates reference text from the random
+# web documents of the Common Crawl samples; the n-gram models learn Wikipedia, with cut-offs
+# from the same web documents.
 models: install
-	$(BIN)/datapipe ingest --input $(DATAPIPE_SHARED)/samples --output $(MODELS)/web \
-		--executor local --no-progress
-	$(BIN)/datapipe train-quality --output $(MODELS)/quality.ftz --negative $(MODELS)/web \
+	$(BIN)/datapipe ingest --input $(DATAPIPE_SHARED)/samples --output $(MODELS)/web $(ONE)
+	$(BIN)/datapipe train-quality --input $(MODELS)/web --output $(MODELS)/train-quality $(ONE) \
 		--positive $(REF)/wikitext2-valid.txt $(REF)/wikitext2-test.txt \
 		$(REF)/cmrc2018_zh_wikipedia.jsonl $(REF)/redpajama-arxiv-sample.jsonl
-	$(BIN)/datapipe train-perplexity --lang en --output $(MODELS)/lm.en.npz \
-		--input $(REF)/wikitext2-valid.txt $(REF)/wikitext2-test.txt --cutoff-sample $(MODELS)/web
-	$(BIN)/datapipe train-perplexity --lang zh --output $(MODELS)/lm.zh.npz \
-		--input $(REF)/cmrc2018_zh_wikipedia.jsonl --cutoff-sample $(MODELS)/web
+	$(BIN)/datapipe train-perplexity --input $(MODELS)/web --output $(MODELS)/train-perplexity $(ONE) \
+		--references '{"en": ["$(REF)/wikitext2-valid.txt", "$(REF)/wikitext2-test.txt"], "zh": ["$(REF)/cmrc2018_zh_wikipedia.jsonl"]}'
 
 pipeline: install models  ## run the default pipeline on data_samples/ (output in work/)
 	$(BIN)/datapipe run $(CONFIG)

@@ -150,13 +150,13 @@ def corpus_texts(corpus: Path) -> tuple[list[str], list[str]]:
 
 
 def train_model(shared: list[Path]) -> tuple[Path, dict[str, Any]]:
-    from pipeline.train_tokenizer import train_tokenizer
+    from tokenizer.stage import train_tokenizer
     from tokenizer.train import TokenizerConfig
 
     prefix = WORK / "tokenizer" / "yi"
     prefix.parent.mkdir(parents=True)
     cfg = TokenizerConfig(vocab_size=VOCAB)
-    report = train_tokenizer([str(d) for d in shared], prefix, cfg, force=True)
+    report = train_tokenizer([str(d) for d in shared], prefix, cfg)
     return prefix.with_name(prefix.name + ".model"), report
 
 

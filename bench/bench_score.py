@@ -58,10 +58,11 @@ from common import (
 
 from stages.filter.langid import identify
 from stages.filter.stage import FilterConfig, FilterStage
-from stages.filter.text import tokenize
 from stages.ingest.html import decode_html, extract_text
 from stages.score.perplexity import load_model
 from stages.score.stage import ScoreConfig, ScoreStage
+from stages.score.train import QUALITY_MODEL, perplexity_model_file
+from stages.text import tokenize
 
 SPEED_TARGET = 1.0  # (b) must process at least as many documents per second as (a)
 CHINESE_MIN_SCORE = 0.5  # FilterConfig's default threshold for zh
@@ -211,8 +212,8 @@ def build_corpus(target_mb: float) -> Corpus:
 
 
 def model_paths(models_dir: Path) -> tuple[str, dict[str, str]]:
-    quality = models_dir / "quality.ftz"
-    lms = {lang: models_dir / f"lm.{lang}.npz" for lang in LANGS}
+    quality = models_dir / "train-quality" / QUALITY_MODEL
+    lms = {lang: models_dir / "train-perplexity" / perplexity_model_file(lang) for lang in LANGS}
     missing = [p for p in (quality, *lms.values()) if not p.exists()]
     if missing:
         names = ", ".join(os.path.relpath(p, REPO) for p in missing)

@@ -15,7 +15,7 @@ Training, 64,000 pieces with the pipeline's options (BPE, split digits, byte fal
 identity normalization, no dummy prefix, <|im_start|> <|im_end|>), on one core
 (`num_threads` 1 for both, `--threads` to change):
 
-  (a) ours: `train_tokenizer(inputs, prefix, TokenizerConfig(num_threads=1), force=True)`:
+  (a) ours: `train_tokenizer(inputs, prefix, TokenizerConfig(num_threads=1))`:
       mixture sample of the shards to a text file, sentencepiece training, the report
       (vocabulary composition, held-out compression per language)
   (b) sentencepiece: `SentencePieceTrainer.train` with the same options on the text file
@@ -177,13 +177,13 @@ def status_kib(field: str) -> int:
 def child(job: dict[str, Any]) -> None:
     """Run one training in this (fresh) process; print what it cost as JSON."""
     if job["kind"] == "ours":
-        from pipeline.train_tokenizer import train_tokenizer
+        from tokenizer.stage import train_tokenizer
         from tokenizer.train import TokenizerConfig
 
         cfg = TokenizerConfig(vocab_size=VOCAB, num_threads=job["threads"])
 
         def call() -> dict[str, Any]:
-            report = train_tokenizer(job["inputs"], Path(job["prefix"]), cfg, force=True)
+            report = train_tokenizer(job["inputs"], Path(job["prefix"]), cfg)
             return {"sentencepiece_seconds": report["train_seconds"]}
 
     elif job["kind"] == "sample":

@@ -2,6 +2,7 @@
 
     datapipe run configs/default.yaml [--work-dir DIR] [--executor ray|local] [--ray-address A]
     datapipe ingest --input PATH... --output DIR [stage options]
+    datapipe train-quality --input DIR --positive REF... --output DIR   # a model, as a stage
     datapipe export --input DIR --tokenizer MODEL --output DIR [--mixture YAML]
     datapipe verify EXPORT_DIR
     datapipe status WORK_DIR
@@ -38,8 +39,6 @@ from pipeline.runner import (
     summary_line,
 )
 from pipeline.status import add_status_parser
-from pipeline.train import add_training_parsers
-from pipeline.train_tokenizer import add_tokenizer_parser
 from stages import STAGE_CLASSES, stage_class
 
 
@@ -155,8 +154,6 @@ def build_parser() -> argparse.ArgumentParser:
     verify.set_defaults(handler=_verify)
     add_status_parser(sub)
     add_report_parser(sub)
-    add_training_parsers(sub)
-    add_tokenizer_parser(sub, _add_field_option)
     return parser
 
 

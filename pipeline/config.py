@@ -9,6 +9,7 @@ stages:
   - filter                           # a stage with default options
   - train-tokenizer: {vocab_size: 64000}   # trains work/train-tokenizer/tokenizer.model
   - export: {mixture: mixture.yaml}  # uses the tokenizer trained above
+plugins: [my_rules]                  # modules that register user stages and filter rules
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from stages import STAGE_CLASSES, stage_class
-from tokenizer.train import TokenizerConfig
+from stages import STAGE_CLASSES, load_plugins, stage_class
+from stages.base import StageConfig
 
 
 class ConfigError(ValueError):
@@ -48,19 +49,12 @@ class ExecutorConfig(BaseModel):
 
 class StageEntry(BaseModel):
     name: str
-    config: BaseModel  # a StageConfig, or a training step's config
+    config: StageConfig
 
 
-# Pipeline entries that train a model on the documents so far instead of transforming them;
-# the next stage reads the same documents (and export uses the trained tokenizer).
-TRAINING_STEPS: dict[str, type[BaseModel]] = {"train-tokenizer": TokenizerConfig}
-# The order entries run in a pipeline (training before the export that uses its tokenizer):
-# how `datapipe status` and the report list a work dir's stages.
-PIPELINE_ORDER: tuple[str, ...] = (
-    *[name for name in STAGE_CLASSES if name != "export"],
-    *TRAINING_STEPS,
-    "export",
-)
+# The order stages usually run in: how `datapipe status` and the report list a work dir's
+# stages (a plugin's stages come after these).
+PIPELINE_ORDER: tuple[str, ...] = tuple(STAGE_CLASSES)
 
 
 class PipelineConfig(BaseModel):
@@ -70,14 +64,15 @@ class PipelineConfig(BaseModel):
     work_dir: str = "work"
     shard_target_mb: float = Field(128, gt=0)
     executor: ExecutorConfig = ExecutorConfig()
+    plugins: list[str] = Field(default_factory=list)
     stages: list[StageEntry] = Field(min_length=1)
 
 
-def validate_stage_config(name: str, options: Any, where: str) -> BaseModel:
-    if name not in STAGE_CLASSES and name not in TRAINING_STEPS:
-        known = ", ".join([*STAGE_CLASSES, *TRAINING_STEPS])
+def validate_stage_config(name: str, options: Any, where: str) -> StageConfig:
+    if name not in STAGE_CLASSES:
+        known = ", ".join(STAGE_CLASSES)
         raise ConfigError(f"{where}: unknown stage {name!r}; known: {known}")
-    model = TRAINING_STEPS.get(name) or stage_class(name).config_class
+    model = stage_class(name).config_class
     try:
         return model.model_validate(options or {})
     except ValidationError as err:
@@ -111,6 +106,13 @@ def load_config(path: str | Path) -> PipelineConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     raw = dict(raw)
+    plugins = raw.get("plugins") or []
+    if not (isinstance(plugins, list) and all(isinstance(m, str) for m in plugins)):
+        raise ConfigError(f"{path}: plugins: expected a list of module names")
+    try:
+        load_plugins(plugins)  # before the stages: a plugin registers stage names and rules
+    except (ImportError, ValueError) as err:
+        raise ConfigError(f"{path}: {err}") from None
     stages = _stage_entries(raw.pop("stages", None))
     try:
         return PipelineConfig.model_validate({**raw, "stages": stages})

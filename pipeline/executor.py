@@ -101,6 +101,9 @@ class RayExecutor:
             spec = in_flight.pop(done[0])
             try:
                 node, result = ray.get(done[0])
+            except ray.exceptions.RayTaskError as err:
+                # The task's own exception (its message says what to do), not Ray's traceback.
+                yield spec, err.cause if isinstance(err.cause, BaseException) else err
             except ray.exceptions.RayError as err:
                 yield spec, err
             else:

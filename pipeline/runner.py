@@ -5,7 +5,9 @@ matches is reused; tasks with a marker are skipped, the rest are redone from scr
 complete stage (`_SUCCESS`) with the same fingerprint is skipped entirely.
 
 A global stage first runs the steps its plan yields (each a set of tasks with markers, so
-they resume the same way), then one apply task per input shard like a transform stage.
+they resume the same way), then one apply task per input shard like a transform stage. A
+training stage runs one task that writes its model; in a pipeline, the documents it read go
+on to the next stage, and its model fills the options it `provides` in later stages.
 """
 
 from __future__ import annotations
@@ -35,17 +37,16 @@ from pipeline import __version__
 from pipeline.config import PipelineConfig
 from pipeline.executor import Executor, LocalExecutor, RayExecutor, RaySettings
 from pipeline.tasks import (
+    StageRef,
     StepTaskSpec,
     TaskSpec,
-    build_stage,
+    TrainingTaskSpec,
     run_step_task,
     run_task,
+    run_training_task,
     step_tasks_dir,
 )
-from pipeline.train_tokenizer import PIPELINE_PREFIX, train_tokenizer
-from pipeline.train_tokenizer import summary as tokenizer_summary
-from stages.base import GlobalStage, SourceStage, Stage, StageConfig, Step
-from tokenizer.train import TokenizerConfig
+from stages.base import GlobalStage, SourceStage, Stage, StageConfig, Step, TrainingStage
 
 
 class StageFailed(RuntimeError):
@@ -59,6 +60,7 @@ class StageRun:
     inputs: list[str]
     output_dir: str
     shard_target_bytes: int = 128 * 2**20
+    plugins: tuple[str, ...] = ()  # modules that register user stages and rules
 
 
 def make_executor(kind: str, settings: RaySettings) -> Executor:
@@ -66,7 +68,7 @@ def make_executor(kind: str, settings: RaySettings) -> Executor:
 
 
 def _input_files(run: StageRun, stage: Stage) -> list[str]:
-    if isinstance(stage, SourceStage):
+    if isinstance(stage, SourceStage | TrainingStage):
         return stage.list_inputs(run.inputs)
     files: list[str] = []
     for directory in run.inputs:
@@ -146,8 +148,7 @@ def _run_tasks(
 class _StepRunner:
     """What every step of one global stage run shares."""
 
-    stage: str
-    config: dict[str, Any]
+    stage: StageRef
     files: list[str]
     output_dir: str
     executor: Executor
@@ -167,7 +168,6 @@ class _StepRunner:
         specs = [
             StepTaskSpec(
                 self.stage,
-                self.config,
                 step,
                 i,
                 self.files[i] if step.over == "shards" else None,
@@ -176,7 +176,7 @@ class _StepRunner:
             for i in range(step.tasks)
             if i not in done
         ]
-        desc = f"{self.stage}:{step.name}"
+        desc = f"{self.stage.name}:{step.name}"
         stage_dir = StageDir(self.output_dir)
         _run_tasks(run_step_task, specs, step.tasks, desc, self.executor, self.progress, stage_dir)
         Exchange(self.output_dir).mark_complete(step.name, step.tasks)
@@ -205,13 +205,13 @@ class _StepRunner:
 def run_stage(run: StageRun, executor: Executor, progress: bool = True) -> dict[str, Any]:
     started = time.perf_counter()
     # Absolute paths: Ray workers on other nodes (or in another working directory) see them too.
-    config = run.config.model_dump(mode="json")
-    stage = build_stage(run.name, config)
+    ref = StageRef(run.name, run.config.model_dump(mode="json"), run.plugins)
+    stage = ref.build()
     files = [os.path.abspath(f) for f in _input_files(run, stage)]
     output_dir = os.path.abspath(run.output_dir)
     description = {
         "stage": run.name,
-        "config": config,
+        "config": ref.config,
         "version": __version__,
         "shard_target_bytes": run.shard_target_bytes,
         "inputs": [file_identity(f) for f in files],
@@ -228,27 +228,15 @@ def run_stage(run: StageRun, executor: Executor, progress: bool = True) -> dict[
     resumed = stage_dir.prepare(fp, description)
     if (line := stage.describe()) is not None:
         print(f"{run.name}: {line}", file=sys.stderr)
-    global_stats: dict[str, Any] = {}
-    step_task_seconds = 0.0
-    if isinstance(stage, GlobalStage):
-        steps = _StepRunner(run.name, config, files, output_dir, executor, progress)
-        summary, timings = steps.run_plan(stage)
-        global_stats = {"steps": summary, "step_seconds": timings}
-        step_task_seconds = sum(t["tasks"] for t in timings.values())
-    done = stage_dir.finished_tasks() if resumed else {}
-    specs = [
-        TaskSpec(run.name, config, i, path, output_dir, run.shard_target_bytes)
-        for i, path in enumerate(files)
-        if i not in done
-    ]
-    _run_tasks(run_task, specs, len(files), run.name, executor, progress, stage_dir)
+    if isinstance(stage, TrainingStage):
+        outcome = _train(stage, ref, files, output_dir, executor, progress, resumed)
+    else:
+        outcome = _transform(stage, ref, files, run, executor, progress, resumed)
     stats = {
         "stage": run.name,
         "fingerprint": fp,
-        **_aggregate(stage_dir.finished_tasks(), step_task_seconds),
-        **global_stats,
+        **outcome,
         "wall_seconds": round(time.perf_counter() - started, 3),
-        "resumed_tasks": len(done),
     }
     stage_dir.finalize(stats)
     # The steps' intermediate files are not needed once the stage is complete.
@@ -256,44 +244,106 @@ def run_stage(run: StageRun, executor: Executor, progress: bool = True) -> dict[
     return stats
 
 
+def _transform(
+    stage: Stage,
+    ref: StageRef,
+    files: list[str],
+    run: StageRun,
+    executor: Executor,
+    progress: bool,
+    resumed: bool,
+) -> dict[str, Any]:
+    """A stage's documents: a global stage's steps, then a task per input file or shard."""
+    output_dir = os.path.abspath(run.output_dir)
+    stage_dir = StageDir(output_dir)
+    global_stats: dict[str, Any] = {}
+    step_task_seconds = 0.0
+    if isinstance(stage, GlobalStage):
+        steps = _StepRunner(ref, files, output_dir, executor, progress)
+        summary, timings = steps.run_plan(stage)
+        global_stats = {"steps": summary, "step_seconds": timings}
+        step_task_seconds = sum(t["tasks"] for t in timings.values())
+    done = stage_dir.finished_tasks() if resumed else {}
+    specs = [
+        TaskSpec(ref, i, path, output_dir, run.shard_target_bytes)
+        for i, path in enumerate(files)
+        if i not in done
+    ]
+    _run_tasks(run_task, specs, len(files), run.name, executor, progress, stage_dir)
+    return {
+        **_aggregate(stage_dir.finished_tasks(), step_task_seconds),
+        **global_stats,
+        "resumed_tasks": len(done),
+    }
+
+
+def _train(
+    stage: TrainingStage,
+    ref: StageRef,
+    files: list[str],
+    output_dir: str,
+    executor: Executor,
+    progress: bool,
+    resumed: bool,
+) -> dict[str, Any]:
+    """A training stage's one task; the stats say what it trained and what it provides."""
+    stage_dir = StageDir(output_dir)
+    done = stage_dir.finished_tasks() if resumed else {}
+    specs = [] if done else [TrainingTaskSpec(ref, tuple(files), output_dir)]
+    _run_tasks(run_training_task, specs, 1, ref.name, executor, progress, stage_dir)
+    [result] = stage_dir.finished_tasks().values()
+    return {
+        "kind": "training",
+        "inputs": len(files),
+        "input_bytes": result["input_bytes"],
+        "task_seconds": result["seconds"],
+        "model": result["summary"],
+        "provides": stage.provides(Path(output_dir)),
+        "resumed_tasks": len(done),
+    }
+
+
 def run_pipeline(
     config: PipelineConfig, executor: Executor, progress: bool = True
 ) -> list[dict[str, Any]]:
     """Run the configured stages in order, each reading the previous one's documents. A
-    training entry (train-tokenizer) trains on the documents so far and passes them on; a
-    later stage whose `tokenizer` is unset uses what it trained. An export is verified
-    against its manifest before the run counts as done."""
+    training stage trains on the documents so far and passes them on; a later stage whose
+    option the model `provides` (tokenizer, quality_model...) is unset uses the trained one.
+    An export is verified against its manifest before the run counts as done."""
     inputs = config.inputs
     results = []
-    tokenizer: str | None = None
+    provided: dict[str, Any] = {}
     for entry in config.stages:
         output_dir = str(Path(config.work_dir) / entry.name)
-        if isinstance(entry.config, TokenizerConfig):
-            report = train_tokenizer(inputs, Path(output_dir) / PIPELINE_PREFIX, entry.config)
-            print(f"{entry.name}: {tokenizer_summary(report)}", file=sys.stderr)
-            tokenizer = report["model"]
-            continue
-        assert isinstance(entry.config, StageConfig)
         run = StageRun(
             entry.name,
-            _with_trained_tokenizer(entry.config, tokenizer),
+            _with_provided(entry.config, provided),
             inputs,
             output_dir,
             shard_target_bytes=int(config.shard_target_mb * 2**20),
+            plugins=tuple(config.plugins),
         )
         stats = run_stage(run, executor, progress)
         print(summary_line(stats, output_dir), file=sys.stderr)
         if (Path(output_dir) / MANIFEST_FILE).exists():
             _verify(output_dir)
         results.append(stats)
-        inputs = [output_dir]
+        if stats.get("kind") == "training":
+            provided.update(stats["provides"])
+        else:
+            inputs = [output_dir]
     return results
 
 
-def _with_trained_tokenizer(config: StageConfig, tokenizer: str | None) -> StageConfig:
-    """A stage whose `tokenizer` option is unset gets the pipeline's trained one."""
-    unset = "tokenizer" in type(config).model_fields and config.model_dump()["tokenizer"] is None
-    return config.model_copy(update={"tokenizer": tokenizer}) if tokenizer and unset else config
+def _with_provided(config: StageConfig, provided: dict[str, Any]) -> StageConfig:
+    """A stage's options left unset (None or empty) take what earlier training provided."""
+    current = config.model_dump()
+    fills = {
+        name: value
+        for name, value in provided.items()
+        if name in type(config).model_fields and current[name] in (None, {}, [], ())
+    }
+    return config.model_copy(update=fills) if fills else config
 
 
 def _verify(export_dir: str) -> None:
@@ -310,9 +360,16 @@ def _verify(export_dir: str) -> None:
 
 
 def summary_line(stats: dict[str, Any], output_dir: str) -> str:
-    reasons = ", ".join(f"{r} {n:,}" for r, n in stats["rejected_by_reason"].items())
     state = "already complete, skipped" if stats.get("skipped") else f"{stats['wall_seconds']}s"
-    warnings = "".join(f"\n  warning: {w}" for w in stats.get("steps", {}).get("warnings", []))
+    summary = stats.get("steps") or stats.get("model") or {}
+    warnings = "".join(f"\n  warning: {w}" for w in summary.get("warnings", []))
+    if stats.get("kind") == "training":
+        models = ", ".join(f"{name}={value}" for name, value in stats["provides"].items())
+        return (
+            f"{stats['stage']}: {summary['description']} ({stats['inputs']:,} input "
+            f"files) [{state}] -> {models}{warnings}"
+        )
+    reasons = ", ".join(f"{r} {n:,}" for r, n in stats["rejected_by_reason"].items())
     return (
         f"{stats['stage']}: {stats['docs_in']:,} in -> {stats['docs_kept']:,} kept, "
         f"{stats['docs_rejected']:,} rejected{f' ({reasons})' if reasons else ''} "

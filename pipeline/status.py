@@ -16,9 +16,6 @@ from typing import Any
 from core.exchange import COMPLETE_FILE, STEPS_DIR
 from core.stagedir import CONFIG_FILE, SUCCESS_FILE, TASKS_DIR, StageDir, read_markers
 from pipeline.config import PIPELINE_ORDER
-from pipeline.train_tokenizer import PIPELINE_PREFIX, with_ext
-
-TOKENIZER_REPORT = with_ext(Path(PIPELINE_PREFIX), ".json").name
 
 
 def _pipeline_order(name: str) -> tuple[int, str]:
@@ -41,9 +38,6 @@ def _steps(stage_dir: Path) -> list[dict[str, Any]]:
 
 def stage_status(stage_dir: Path) -> dict[str, Any]:
     """One stage directory's state: done, failed or incomplete, with its task counts."""
-    if (stage_dir / TOKENIZER_REPORT).exists():
-        report = json.loads((stage_dir / TOKENIZER_REPORT).read_text())
-        return {"stage": stage_dir.name, "state": "done", "vocab_size": report["vocab_size"]}
     config = json.loads((stage_dir / CONFIG_FILE).read_text())
     directory = StageDir(stage_dir)
     status: dict[str, Any] = {
@@ -56,8 +50,12 @@ def stage_status(stage_dir: Path) -> dict[str, Any]:
     if (stage_dir / SUCCESS_FILE).exists():
         stats = directory.stats()
         status["state"] = "done"
-        status["documents"] = {k: stats[k] for k in ("docs_in", "docs_kept", "docs_rejected")}
         status["wall_seconds"] = stats["wall_seconds"]
+        if stats.get("kind") == "training":
+            status["provides"] = stats["provides"]
+        else:
+            counts = ("docs_in", "docs_kept", "docs_rejected")
+            status["documents"] = {k: stats[k] for k in counts}
     else:
         status["state"] = "failed" if status["failed"] else "incomplete"
     return status
@@ -65,22 +63,18 @@ def stage_status(stage_dir: Path) -> dict[str, Any]:
 
 def work_status(work_dir: str | Path) -> list[dict[str, Any]]:
     """Every stage directory under `work_dir`, in pipeline order."""
-    found = [
-        path
-        for path in Path(work_dir).iterdir()
-        if (path / CONFIG_FILE).exists() or (path / TOKENIZER_REPORT).exists()
-    ]
+    found = [path for path in Path(work_dir).iterdir() if (path / CONFIG_FILE).exists()]
     return [stage_status(path) for path in sorted(found, key=lambda p: _pipeline_order(p.name))]
 
 
 def format_status(statuses: list[dict[str, Any]]) -> str:
     lines = []
     for s in statuses:
-        if "vocab_size" in s:
-            lines.append(f"{s['stage']:<16} done        tokenizer of {s['vocab_size']:,} pieces")
-            continue
         line = f"{s['stage']:<16} {s['state']:<11} " + f"tasks {s['done']}/{s['tasks']}".ljust(14)
-        if s["state"] == "done":
+        if "provides" in s:
+            models = ", ".join(f"{k}={v}" for k, v in s["provides"].items())
+            line += f"  trained {models}  [{s['wall_seconds']}s]"
+        elif s["state"] == "done":
             d = s["documents"]
             line += (
                 f"  {d['docs_in']:,} in -> {d['docs_kept']:,} kept, "

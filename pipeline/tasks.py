@@ -27,14 +27,36 @@ from core.shards import (
     read_shard_schema,
 )
 from core.stagedir import REJECTED_DIR, TASKS_DIR
-from stages import stage_class
-from stages.base import BatchOutput, GlobalStage, SourceStage, Stage, Step, TransformStage
+from stages import load_plugins, stage_class
+from stages.base import (
+    BatchOutput,
+    GlobalStage,
+    SourceStage,
+    Stage,
+    Step,
+    TrainingStage,
+    TransformStage,
+)
+
+
+@dataclass(frozen=True)
+class StageRef:
+    """What a worker needs to build the stage: its registered name, its config as validated
+    JSON-able values, and the plugin modules that register user stages and rules."""
+
+    name: str
+    config: dict[str, Any]
+    plugins: tuple[str, ...] = ()
+
+    def build(self) -> Stage:
+        load_plugins(self.plugins)
+        cls = stage_class(self.name)
+        return cls(cls.config_class.model_validate(self.config))
 
 
 @dataclass(frozen=True)
 class TaskSpec:
-    stage: str
-    config: dict[str, Any]  # the stage config as validated JSON-able values
+    stage: StageRef
     index: int
     input_path: str
     output_dir: str
@@ -53,8 +75,7 @@ class TaskSpec:
 class StepTaskSpec:
     """Task `index` of a global stage's `step`; its marker lives in the step's directory."""
 
-    stage: str
-    config: dict[str, Any]
+    stage: StageRef
     step: Step
     index: int
     input_path: str | None  # the task's input shard, for a step over shards
@@ -73,13 +94,25 @@ def step_tasks_dir(output_dir: str | Path, step: str) -> Path:
     return Path(output_dir) / STEPS_DIR / step / TASKS_DIR
 
 
+@dataclass(frozen=True)
+class TrainingTaskSpec:
+    """The one task of a training stage: every input file, the model into `output_dir`."""
+
+    stage: StageRef
+    inputs: tuple[str, ...]
+    output_dir: str
+
+    @property
+    def marker(self) -> Path:
+        return Path(self.output_dir) / TASKS_DIR / "00000.json"
+
+    @property
+    def label(self) -> str:
+        return f"{self.stage.name} training"
+
+
 class ReconciliationError(RuntimeError):
     """A stage lost or invented rows: a bug in the stage, never a property of the input."""
-
-
-def build_stage(name: str, config: dict[str, Any]) -> Stage:
-    cls = stage_class(name)
-    return cls(cls.config_class.model_validate(config))
 
 
 @dataclass(frozen=True)
@@ -129,7 +162,7 @@ def _text_bytes(batch: pa.RecordBatch) -> int:
 
 def run_task(spec: TaskSpec) -> dict[str, Any]:
     started = time.perf_counter()
-    stage = build_stage(spec.stage, spec.config)
+    stage = spec.stage.build()
     out_dir = Path(spec.output_dir)
     input_schema = None if isinstance(stage, SourceStage) else read_shard_schema(spec.input_path)
     kept_schema = stage.output_schema(input_schema)
@@ -150,7 +183,7 @@ def run_task(spec: TaskSpec) -> dict[str, Any]:
         rows_in = n_kept + n_rejected if rows_in is None else rows_in
         if n_kept + n_rejected != rows_in:
             raise ReconciliationError(
-                f"{spec.stage} on {spec.input_path}: {rows_in} rows in, "
+                f"{spec.stage.name} on {spec.input_path}: {rows_in} rows in, "
                 f"{n_kept} kept + {n_rejected} rejected"
             )
         if stage.writes_kept_rows:
@@ -185,14 +218,30 @@ def run_task(spec: TaskSpec) -> dict[str, Any]:
 
 def run_step_task(spec: StepTaskSpec) -> dict[str, Any]:
     started = time.perf_counter()
-    stage = build_stage(spec.stage, spec.config)
+    stage = spec.stage.build()
     if not isinstance(stage, GlobalStage):
-        raise TypeError(f"stage {spec.stage} has no steps")
+        raise TypeError(f"stage {spec.stage.name} has no steps")
     result = stage.run_step(Exchange(spec.output_dir), spec.step, spec.index, spec.input_path)
     result = {
         **result,
         "seconds": round(time.perf_counter() - started, 3),
         "step": spec.step.identity(),
+    }
+    spec.marker.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(spec.marker, result)
+    return result
+
+
+def run_training_task(spec: TrainingTaskSpec) -> dict[str, Any]:
+    started = time.perf_counter()
+    stage = spec.stage.build()
+    if not isinstance(stage, TrainingStage):
+        raise TypeError(f"stage {spec.stage.name} trains no model")
+    summary = stage.train(spec.inputs, Path(spec.output_dir))
+    result = {
+        "summary": summary,
+        "input_bytes": sum(Path(path).stat().st_size for path in spec.inputs),
+        "seconds": round(time.perf_counter() - started, 3),
     }
     spec.marker.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(spec.marker, result)

@@ -17,6 +17,9 @@ per worker is bounded by shard size.
   steps of tasks (per shard or per partition) that exchange files through a
   `core.exchange.Exchange`, then applies the result to each shard like a transform; see
   docs/architecture.md.
+* `TrainingStage` (the quality classifier, the n-gram models, the tokenizer) trains a model
+  that later stages use. One task writes the model into the stage directory; documents pass
+  through untouched.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
@@ -33,6 +37,8 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict
 
 from core.schema import rejected_schema
+from core.shards import list_shards
+from core.stagedir import SUCCESS_FILE
 
 if TYPE_CHECKING:
     from core.exchange import Exchange
@@ -76,7 +82,7 @@ class Stage(ABC):
     name: ClassVar[str]
     summary: ClassVar[str]
     config_class: ClassVar[type[StageConfig]]
-    parallelism: ClassVar[Literal["shard", "global"]] = "shard"
+    parallelism: ClassVar[Literal["shard", "global", "single"]] = "shard"
     # False for a stage whose kept documents leave in another form (export's token shards):
     # the runner then counts them and writes only the rejected rows.
     writes_kept_rows: ClassVar[bool] = True
@@ -178,3 +184,49 @@ class GlobalStage(Stage):
     ) -> BatchOutput:
         """Split one batch of input shard `shard` (rows from `first_row` on) by the steps'
         outcome into kept and rejected rows."""
+
+
+class TrainingStage(Stage):
+    """Trains a model from its inputs in one task and writes it into its stage directory.
+
+    It transforms no documents: in a pipeline the next stage reads what this one read, and a
+    later stage whose option named in `provides` is unset uses the trained model. Reference
+    files a config names besides the inputs belong in `dependencies()`, so a changed one
+    retrains like a changed input.
+    """
+
+    parallelism = "single"
+    writes_kept_rows = False
+
+    def output_schema(self, input_schema: pa.Schema | None) -> pa.Schema:
+        raise TypeError(f"{self.name} writes a model, not documents")
+
+    def list_inputs(self, paths: Sequence[str]) -> list[str]:
+        """The files the task reads: every shard of a finished stage directory, or the file."""
+        return expand_inputs(paths)
+
+    @abstractmethod
+    def train(self, inputs: Sequence[str], output_dir: Path) -> dict[str, Any]:
+        """Train on `inputs`, write the model files into `output_dir` (each atomically), and
+        return a JSON-able summary for stats.json whose `description` is a line for people."""
+
+    @abstractmethod
+    def provides(self, output_dir: Path) -> dict[str, Any]:
+        """Later stages' config options the model fills when they are unset, e.g.
+        `{"tokenizer": ".../tokenizer.model"}`."""
+
+
+def expand_inputs(paths: Sequence[str]) -> list[str]:
+    """Files given by the user, with each stage directory replaced by its shards."""
+    files: list[str] = []
+    for item in paths:
+        path = Path(item)
+        if not path.exists():
+            raise FileNotFoundError(f"input {item!r} does not exist")
+        if path.is_dir() and not (path / SUCCESS_FILE).exists():
+            raise FileNotFoundError(
+                f"{item} is not a finished stage directory (no {SUCCESS_FILE}); "
+                "run the previous stage first"
+            )
+        files += [str(p) for p in list_shards(path)] if path.is_dir() else [item]
+    return files

@@ -16,14 +16,14 @@ from core.manifest import load_manifest, plan_mixture, verify_export
 from core.shards import list_shards, read_table
 from pipeline.cli import main
 from pipeline.config import ConfigError, validate_stage_config
-from pipeline.executor import LocalExecutor, RayExecutor, RaySettings
+from pipeline.executor import LocalExecutor, RayExecutor
 from pipeline.mixture import MixtureSampler
 from pipeline.runner import StageRun, run_stage
-from pipeline.train_tokenizer import train_tokenizer
 from stages.export.routing import derived_name
 from stages.export.stage import ExportConfig
 from tests.test_minhash_stage import write_stage_dir
 from tokenizer.encode import Tokenizer
+from tokenizer.stage import train_tokenizer
 from tokenizer.train import TokenizerConfig
 
 MIXTURE = {
@@ -342,14 +342,10 @@ def test_shards_load_memory_mapped_with_pyarrow_and_with_datasets(exported: Path
 
 @pytest.mark.ray
 def test_ray_and_local_export_identical_bytes(
-    corpus: tuple[Path, Path], exported: Path, tmp_path: Path
+    corpus: tuple[Path, Path], exported: Path, ray_executor: RayExecutor, tmp_path: Path
 ) -> None:
     inputs, model = corpus
-    ray = RayExecutor(RaySettings(num_cpus=2))
-    try:
-        export(inputs, model, tmp_path / "ray", ray, mixture=MIXTURE, shard_mb=0.08)
-    finally:
-        ray.close()
+    export(inputs, model, tmp_path / "ray", ray_executor, mixture=MIXTURE, shard_mb=0.08)
     assert export_files(tmp_path / "ray") == export_files(exported)
 
 

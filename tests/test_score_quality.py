@@ -13,11 +13,15 @@ from tests.test_filter_stage import SPAM_ZH
 def test_training_is_reused_when_inputs_are_unchanged(
     quality_model: Path, quality_training_args: list[str]
 ) -> None:
+    """A training stage resumes like every stage: same inputs and options, nothing redone."""
     from pipeline.cli import main
 
     mtime = quality_model.stat().st_mtime_ns
     assert main(quality_training_args) == 0
     assert quality_model.stat().st_mtime_ns == mtime
+    stats = json.loads((quality_model.parent / "stats.json").read_text())
+    assert stats["kind"] == "training"
+    assert stats["provides"] == {"quality_model": str(quality_model)}
 
 
 def test_held_out_f1_in_both_languages(quality_model: Path) -> None:

@@ -9,6 +9,7 @@ from pipeline.cli import main
 from stages.ingest.stage import IngestConfig, IngestStage
 from stages.score.classifier import load_classifier, positive_probability
 from stages.score.stage import ScoreConfig, ScoreStage
+from stages.score.train import SAFETY_MODEL
 from tests.conftest import GENERATED
 from tests.test_filter_rules import ZH
 from tests.test_filter_stage import SPAM_ZH
@@ -38,18 +39,20 @@ def test_safety_classifier_trains_and_scores(tmp_path: Path) -> None:
         (tmp_path / f"{name}.jsonl").write_text(
             "".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in docs)
         )
-    model = tmp_path / "safety.ftz"
     args = [
         "train-safety",
+        "--executor",
+        "local",
         "--unsafe",
         str(tmp_path / "unsafe.jsonl"),
-        "--safe",
+        "--input",
         str(tmp_path / "safe.jsonl"),
         "--output",
-        str(model),
+        str(tmp_path / "train-safety"),
         "--min-count",
         "1",
     ]
+    model = tmp_path / "train-safety" / SAFETY_MODEL
     assert main(args) == 0
     classifier = load_classifier(str(model))
     assert positive_probability(classifier, SPAM_ZH) > positive_probability(classifier, ZH)

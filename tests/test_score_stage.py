@@ -111,27 +111,14 @@ def test_score_stage_in_a_pipeline_run(tmp_path: Path, config: dict) -> None:
     assert "quality_score" in kept.schema.names
 
 
-def test_models_are_reused_on_rerun(perplexity_models: dict[str, str], shared: Path) -> None:
+def test_models_are_reused_on_rerun(
+    perplexity_models: dict[str, str], perplexity_training_args: list[str]
+) -> None:
     from pipeline.cli import main
 
     model = Path(perplexity_models["en"])
     mtime = model.stat().st_mtime_ns
-    sample = [
-        str(shared / "samples/cc/dolma_CC-MAIN-2019-30_00140.jsonl.gz"),
-        str(Path(__file__).parents[1] / "data_samples/generated/docs.jsonl"),
-    ]
-    args = [
-        "train-perplexity",
-        "--lang",
-        "en",
-        "--output",
-        str(model),
-        "--input",
-        str(shared / "reference/wikitext2-valid.txt"),
-        "--cutoff-sample",
-        *sample,
-    ]
-    assert main(args) == 0
+    assert main(perplexity_training_args) == 0
     assert model.stat().st_mtime_ns == mtime
 
 

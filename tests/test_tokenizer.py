@@ -29,11 +29,13 @@ import numpy as np
 import pytest
 
 from pipeline.cli import main
-from pipeline.train_tokenizer import summary, train_tokenizer
+from pipeline.executor import LocalExecutor
+from pipeline.runner import StageRun, run_stage
 from tests.conftest import REPO
 from tests.shared_text import all_texts, build_shared_stages, reference_rows, stage_texts
 from tests.test_minhash_stage import write_stage_dir
 from tokenizer.encode import Tokenizer
+from tokenizer.stage import describe_training, train_tokenizer
 from tokenizer.train import (
     MIN_BYTES_PER_PIECE,
     MIN_VOCABULARY,
@@ -168,8 +170,8 @@ def test_64k_on_all_shared_text(yi: dict[str, Any], texts: list[str]) -> None:
     assert yi["composition"]["pieces"]["cjk"] > 5000  # a third of the text is Chinese
     assert yi["compression"] and all(c["bytes_per_token"] > 1 for c in yi["compression"].values())
     meta = json.loads(Path(yi["model"]).with_suffix(".json").read_text())
-    assert meta["fingerprint"] == yi["fingerprint"] and meta["vocab_size"] == 64_000
-    assert "trained 64,000 pieces" in summary(yi)
+    assert meta == yi and meta["vocab_size"] == 64_000
+    assert "trained 64,000 pieces" in describe_training(yi)
 
 
 def test_vocabulary_size_and_special_token_ids(trained: tuple[dict, Tokenizer]) -> None:
@@ -396,15 +398,17 @@ def test_allow_smaller_vocabulary_trains_what_the_text_supports(
     assert report["requested_vocab_size"] == 64_000
     assert Tokenizer(report["model"]).vocab_size == expected
     assert report["token_ids"] == SPECIAL_IDS
-    assert f"trained {expected:,} pieces" in summary(report)
+    assert f"trained {expected:,} pieces" in describe_training(report)
 
 
 def test_not_enough_text_through_the_cli(
     arxiv_stage: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The stage fails (exit 1) with the task's own message, on Ray as in-process."""
     args = ["train-tokenizer", "--input", arxiv_stage, "--output", str(tmp_path / "yi")]
-    assert main(args) == 2
-    assert "needs at least 6.1 MB" in capsys.readouterr().err
+    assert main(args) == 1
+    assert "train-tokenizer training: NotEnoughText: " in (err := capsys.readouterr().err)
+    assert "needs at least 6.1 MB" in err and "Traceback" not in err
     assert main([*args, "--allow-smaller-vocabulary"]) == 0
     assert re.search(r"trained 1,\d{3} pieces", capsys.readouterr().err)
 
@@ -532,8 +536,8 @@ def test_training_is_deterministic(corpus: list[str], small: dict, tmp_path: Pat
     cfg = TokenizerConfig(vocab_size=SMALL_VOCAB)
     first = train_tokenizer(corpus, tmp_path / "a", cfg)
     digest = sha256(first["model"])
-    again = train_tokenizer(corpus, tmp_path / "a", cfg, force=True)
-    assert not again.get("skipped") and sha256(again["model"]) == digest
+    again = train_tokenizer(corpus, tmp_path / "a", cfg)
+    assert sha256(again["model"]) == digest
     one_thread = train_tokenizer(corpus, tmp_path / "b", cfg.model_copy(update={"num_threads": 1}))
     assert pieces_and_scores(one_thread["model"]) == pieces_and_scores(first["model"])
     assert pieces_and_scores(small["model"]) == pieces_and_scores(first["model"])
@@ -541,15 +545,15 @@ def test_training_is_deterministic(corpus: list[str], small: dict, tmp_path: Pat
 
 @pytest.fixture(scope="module")
 def two_cli_runs(corpus: list[str], tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
-    """The .model file of `datapipe train-tokenizer --force` run twice, each in its own
-    process, to the same PREFIX."""
-    prefix = tmp_path_factory.mktemp("cli-runs") / "yi"
-    cmd = [sys.executable, "-m", "pipeline", "train-tokenizer", "--input", *corpus]
-    cmd += ["--output", str(prefix), "--vocab-size", str(SMALL_VOCAB), "--force"]
+    """The .model file of `datapipe train-tokenizer` run twice, each in its own process, to
+    a new stage directory each time."""
     models = []
-    for _ in range(2):
+    for run in range(2):
+        output = tmp_path_factory.mktemp("cli-runs") / f"run-{run}"
+        cmd = [sys.executable, "-m", "pipeline", "train-tokenizer", "--input", *corpus]
+        cmd += ["--output", str(output), "--vocab-size", str(SMALL_VOCAB), "--executor", "local"]
         subprocess.run(cmd, cwd=REPO, check=True, capture_output=True)
-        models.append(prefix.with_name("yi.model").read_bytes())
+        models.append((output / "tokenizer.model").read_bytes())
     return models
 
 
@@ -577,43 +581,43 @@ def test_model_file_is_byte_identical_across_runs(two_cli_runs: list[bytes]) -> 
     assert hashlib.sha256(two_cli_runs[0]).digest() == hashlib.sha256(two_cli_runs[1]).digest()
 
 
-def test_up_to_date_model_is_reused(corpus: list[str], tmp_path: Path) -> None:
-    prefix = tmp_path / "tok" / "yi"
+def test_the_training_stage_resumes_like_every_stage(corpus: list[str], tmp_path: Path) -> None:
+    """Skipped while its inputs and options are unchanged; a changed option or input retrains."""
+    output = tmp_path / "train-tokenizer"
+
+    def run(cfg: TokenizerConfig, inputs: list[str]) -> dict[str, Any]:
+        return run_stage(StageRun("train-tokenizer", cfg, inputs, str(output)), LocalExecutor())
+
     cfg = TokenizerConfig(vocab_size=SMALL_VOCAB)
-    first = train_tokenizer(corpus, prefix, cfg)
-    model = Path(first["model"])
+    first = run(cfg, corpus)
+    model = Path(first["provides"]["tokenizer"])
+    assert model == output / "tokenizer.model" and first["model"]["vocab_size"] == SMALL_VOCAB
     stamp = model.stat().st_mtime_ns
-    assert train_tokenizer(corpus, prefix, cfg) == {"skipped": True, "model": str(model)}
-    assert model.stat().st_mtime_ns == stamp
-    changed = train_tokenizer(corpus, prefix, cfg.model_copy(update={"character_coverage": 0.999}))
-    assert not changed.get("skipped") and model.stat().st_mtime_ns != stamp
-    assert train_tokenizer(corpus, prefix, cfg.model_copy(update={"character_coverage": 0.999}))[
-        "skipped"
-    ]
-    forced = train_tokenizer(
-        corpus, prefix, cfg.model_copy(update={"character_coverage": 0.999}), True
-    )
-    assert not forced.get("skipped")
-    assert not train_tokenizer(corpus[:1], prefix, cfg).get("skipped")  # other inputs
+    assert run(cfg, corpus)["skipped"] and model.stat().st_mtime_ns == stamp
+    changed = cfg.model_copy(update={"character_coverage": 0.999})
+    assert not run(changed, corpus).get("skipped") and model.stat().st_mtime_ns != stamp
+    assert run(changed, corpus)["skipped"]
+    assert not run(changed, corpus[:1]).get("skipped")  # other inputs
 
 
 def test_cli_options(corpus: list[str], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    out = tmp_path / "cli" / "yi"
-    args = ["train-tokenizer", "--input", *corpus, "--output", str(out), "--vocab-size", "6000"]
+    out = tmp_path / "cli" / "tokenizer"
+    args = ["train-tokenizer", "--executor", "local", "--input", *corpus]
+    args += ["--output", str(out.parent), "--vocab-size", "6000"]
     args += ["--special-tokens", "<|im_start|>", "<|im_end|>", "<|endoftext|>"]
     args += ["--mixture", '{"cc": 0.5, "wiki_zh": 0.5}', "--character-coverage", "0.9995"]
     assert main(args) == 0
     assert "trained 6,000 pieces" in capsys.readouterr().err
-    meta = json.loads(out.with_name("yi.json").read_text())
+    meta = json.loads(out.with_name("tokenizer.json").read_text())
     assert meta["token_ids"] == {**SPECIAL_IDS, "<|endoftext|>": 6}
     assert meta["config"]["mixture"] == {"cc": 0.5, "wiki_zh": 0.5}
     assert meta["config"]["character_coverage"] == 0.9995
     assert set(meta["sample"]["sampled_bytes"]) == {"cc", "wiki_zh"}
-    tok = Tokenizer(str(out.with_name("yi.model")))
+    tok = Tokenizer(str(out.with_name("tokenizer.model")))
     assert encode(tok, "a<|endoftext|>b")[1] == 6
     assert main(args) == 0
-    assert "is up to date" in capsys.readouterr().err
-    assert not out.with_name("yi.train.txt").exists()
+    assert "already complete, skipped" in capsys.readouterr().err
+    assert not out.with_name("tokenizer.train.txt").exists()
 
 
 # --- Hugging Face ---------------------------------------------------------------------------
@@ -642,7 +646,7 @@ def hf_tokenizers_from_spm(model_file: str) -> Any:
         BPE(
             vocab=vocab,
             merges=[(left, right) for *_, left, right in merges],
-            unk_token="<unk>",
+            unk_token="<unk>",  # noqa: S106 a vocabulary token, not a password
             byte_fallback=True,
             fuse_unk=True,
         )

@@ -1,29 +1,25 @@
-"""`datapipe train-tokenizer`: sample stage shards, train the BPE tokenizer, write its report.
+"""The train-tokenizer stage: sample stage shards, train the BPE tokenizer, write its report.
 
-    datapipe train-tokenizer --input work/topics --output work/tokenizer/yi [--vocab-size 64000]
+    datapipe train-tokenizer --input work/topics --output work/train-tokenizer [--vocab-size N]
 
-Writes PREFIX.model and PREFIX.vocab (sentencepiece), PREFIX.heldout.jsonl (the held-out
-documents) and PREFIX.json (config, sample, special token ids, vocabulary composition,
-compression per language, fingerprint). Reuses the model when inputs and options are
-unchanged, like the other training commands.
+Writes tokenizer.model and tokenizer.vocab (sentencepiece), tokenizer.heldout.jsonl (the
+held-out documents) and tokenizer.json (config, sample, special token ids, vocabulary
+composition, compression per language) into its stage directory. Like every stage it is
+skipped while its inputs and options are unchanged; a later export uses the model.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import sys
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from core.shards import atomic_write_json, expand_shards
-from core.stagedir import file_identity, fingerprint
-from pipeline import __version__
+from core.shards import atomic_write_json
+from stages.base import TrainingStage
 from tokenizer.encode import Tokenizer
-from tokenizer.report import compression, vocabulary_composition
+from tokenizer.report import TokenizerReport, compression, vocabulary_composition
 from tokenizer.train import (
     CONTROL_TOKENS,
     TokenizerConfig,
@@ -32,38 +28,11 @@ from tokenizer.train import (
     write_sample,
 )
 
-# A pipeline's train-tokenizer entry writes WORK_DIR/<entry>/tokenizer.{model,vocab,json}.
-PIPELINE_PREFIX = "tokenizer"
+# The stage writes <stage dir>/tokenizer.{model,vocab,json} (and tokenizer.heldout.jsonl).
+MODEL_PREFIX = "tokenizer"
 
 
-def add_tokenizer_parser(sub: Any, add_field_option: Callable[..., None]) -> None:
-    parser = sub.add_parser(
-        "train-tokenizer",
-        help="train the sentencepiece BPE tokenizer (64k, digits split, byte fallback)",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
-    )
-    parser.add_argument("--input", nargs="+", required=True, metavar="DIR", help="stage dirs")
-    parser.add_argument("--output", required=True, metavar="PREFIX", help="e.g. work/tok/yi")
-    group = parser.add_argument_group("tokenizer options")
-    for name, field in TokenizerConfig.model_fields.items():
-        add_field_option(group, name, field)
-    parser.add_argument("--force", action="store_true", help="retrain even if up to date")
-    parser.set_defaults(handler=_run)
-
-
-def _run(args: argparse.Namespace) -> None:
-    options = {
-        name: getattr(args, name)
-        for name in TokenizerConfig.model_fields
-        if getattr(args, name) is not None
-    }
-    report = train_tokenizer(args.input, Path(args.output), TokenizerConfig(**options), args.force)
-    print(summary(report), file=sys.stderr)
-
-
-def summary(report: dict[str, Any]) -> str:
-    if report.get("skipped"):
-        return f"{report['model']} is up to date (same inputs and options); --force retrains"
+def describe_training(report: TokenizerReport) -> str:
     langs = ", ".join(
         f"{lang} {c['bytes_per_token']} B/token" for lang, c in report["compression"].items()
     )
@@ -78,32 +47,17 @@ def with_ext(prefix: Path, ext: str) -> Path:
     return prefix.with_name(prefix.name + ext)
 
 
-def _recorded_fingerprint(meta_file: Path) -> str | None:
-    return json.loads(meta_file.read_text()).get("fingerprint") if meta_file.exists() else None
-
-
-def train_tokenizer(
-    inputs: list[str], prefix: Path, cfg: TokenizerConfig, force: bool = False
-) -> dict[str, Any]:
+def train_tokenizer(inputs: Sequence[str], prefix: Path, cfg: TokenizerConfig) -> TokenizerReport:
+    """Sample `inputs` (stage directories or shards), train, and write PREFIX.model, .vocab,
+    .heldout.jsonl and the report PREFIX.json, which is also returned."""
     prefix.parent.mkdir(parents=True, exist_ok=True)
     model, meta_file = with_ext(prefix, ".model"), with_ext(prefix, ".json")
-    fp = fingerprint(
-        {
-            "inputs": [file_identity(str(p)) for p in expand_shards(inputs)],
-            "config": cfg.model_dump(mode="json"),
-            "version": __version__,
-        }
-    )
-    if not force and model.exists() and _recorded_fingerprint(meta_file) == fp:
-        return {"skipped": True, "model": str(model)}
     train_file = with_ext(prefix, ".train.txt")
     heldout_file = with_ext(prefix, ".heldout.jsonl")
     # Trained under a temporary prefix and renamed: a crash never leaves a partial model.
     tmp = with_ext(prefix, ".training")
     try:
         sample = write_sample(inputs, cfg, train_file, heldout_file)
-        for warning in sample.warnings:
-            print(f"train-tokenizer: warning: {warning}", file=sys.stderr)
         vocab = vocabulary_for(cfg, sample.training_bytes)
         started = time.perf_counter()
         train_sentencepiece(cfg, train_file, tmp, vocab)
@@ -113,7 +67,7 @@ def train_tokenizer(
     for suffix in (".model", ".vocab"):
         os.replace(with_ext(tmp, suffix), with_ext(prefix, suffix))
     tok = Tokenizer(str(model))
-    report = {
+    report: TokenizerReport = {
         "model": str(model),
         "vocab_size": tok.vocab_size,
         "requested_vocab_size": cfg.vocab_size,
@@ -134,7 +88,22 @@ def train_tokenizer(
         "composition": vocabulary_composition(tok, cfg.special_tokens),
         "compression": compression(tok, heldout_file),
         "config": cfg.model_dump(mode="json"),
-        "fingerprint": fp,
     }
     atomic_write_json(meta_file, report)
     return report
+
+
+class TokenizerTrainingStage(TrainingStage):
+    name = "train-tokenizer"
+    summary = "Train the sentencepiece BPE tokenizer (64k, digits split, byte fallback)."
+    config_class = TokenizerConfig
+    config: TokenizerConfig
+
+    def train(self, inputs: Sequence[str], output_dir: Path) -> dict[str, Any]:
+        report = train_tokenizer(inputs, output_dir / MODEL_PREFIX, self.config)
+        summary = {key: report[key] for key in ("vocab_size", "training_mb", "compression")}
+        warnings = report["sample"]["warnings"]
+        return {"description": describe_training(report), "warnings": warnings, **summary}
+
+    def provides(self, output_dir: Path) -> dict[str, Any]:
+        return {"tokenizer": str(with_ext(output_dir / MODEL_PREFIX, ".model"))}

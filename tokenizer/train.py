@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from core.seeded import unit_hash
 from core.shards import expand_shards, read_shard
+from stages.base import StageConfig
 
 # Training text needed per vocabulary entry: with less, late BPE merges are learned from pairs
 # seen a handful of times (and sentencepiece may not find enough pieces at all).
@@ -32,10 +33,9 @@ MAX_LINE_CHARS = 2048
 CONTROL_TOKENS = ("<unk>", "<s>", "</s>", "<pad>")  # ids 0-3, as Llama's tokenizer (+ pad)
 
 
-class TokenizerConfig(BaseModel):
+class TokenizerConfig(StageConfig):
     """What `datapipe train-tokenizer` trains; every sentencepiece option it sets is here."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     vocab_size: int = Field(64_000, ge=256, description="pieces, control and special included")
     allow_smaller_vocabulary: bool = Field(
         False,

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from stages.filter.text import PUNCTUATION, TERMINAL_PUNCTUATION, DocView, count_words
+from stages.text import PUNCTUATION, TERMINAL_PUNCTUATION, DocView, count_words
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def check_text_quality(doc: DocView, cfg: TextQuality) -> Rejection | None:
             )
     if cfg.min_cjk_char_ratio is not None:
         letters = sum(1 for ch in doc.text if ch.isalnum()) or 1
-        cjk = doc.cjk_chars / letters
+        cjk = doc.han_chars / letters
         if cjk < cfg.min_cjk_char_ratio:
             return _reject("text_quality", "min_cjk_char_ratio", cjk, cfg.min_cjk_char_ratio)
     return None
@@ -466,3 +466,23 @@ LANGUAGE_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
         "fineweb": {"short_line_chars": 15},
     },
 }
+
+
+# A user's document rule: the document and the rule's parameters from the config; returns None
+# to pass the document, or the detail of its rejection (the reason is the rule's name).
+UserRule = Callable[[DocView, dict[str, Any]], str | None]
+USER_RULES: dict[str, UserRule] = {}
+
+
+def register_rule(name: str) -> Callable[[UserRule], UserRule]:
+    """Register a document rule under `name` (a decorator, for a plugin module); a filter
+    config turns it on with `user_rules: {name: {parameters}}`. It runs after the built-in
+    rule sets, and a rejected document's reason is `name`."""
+
+    def register(rule: UserRule) -> UserRule:
+        if USER_RULES.get(name, rule) is not rule:
+            raise ValueError(f"a filter rule named {name!r} is already registered")
+        USER_RULES[name] = rule
+        return rule
+
+    return register

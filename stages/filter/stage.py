@@ -33,6 +33,7 @@ from stages.filter.normalize import normalize_text, to_simplified
 from stages.filter.pii import PII_KINDS, PiiAnonymizer
 from stages.filter.rules import (
     LANGUAGE_DEFAULTS,
+    USER_RULES,
     Rejection,
     Rules,
     apply_c4,
@@ -42,7 +43,7 @@ from stages.filter.rules import (
     check_text_quality,
     correct_refinedweb_lines,
 )
-from stages.filter.text import DocView
+from stages.text import DocView
 
 LANG_SCORE = pa.field("lang_score", pa.float32())
 
@@ -85,11 +86,22 @@ class FilterConfig(StageConfig):
         default_factory=dict,
         description='Per-language overrides, e.g. {"zh": {"c4": {"min_num_sentences": 3}}}.',
     )
+    user_rules: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Rules registered by plugins -> their parameters, run in this order after "
+        "the built-in rules (docs/extending.md).",
+    )
 
     @model_validator(mode="after")
     def _language_rules_are_valid(self) -> FilterConfig:
         for lang in {*self.languages, *self.language_rules}:
             self.rules_for(lang)  # raises a validation error naming the bad key
+        if unknown := [name for name in self.user_rules if name not in USER_RULES]:
+            registered = ", ".join(USER_RULES) or "none"
+            raise ValueError(
+                f"user_rules {unknown} are not registered (registered: {registered}); "
+                "list the plugin module that registers them under `plugins:`"
+            )
         return self
 
     def rules_for(self, lang: str) -> Rules:
@@ -113,7 +125,7 @@ class FilterStage(TransformStage):
     config: FilterConfig
 
     def output_schema(self, input_schema: pa.Schema | None) -> pa.Schema:
-        assert input_schema is not None
+        assert input_schema is not None  # noqa: S101 type narrowing: a transform always has input
         return with_fields(input_schema, [LANG_SCORE])
 
     @cached_property
@@ -213,6 +225,10 @@ class FilterStage(TransformStage):
             if rejection:
                 return rejection
         verdict.text = doc.text
+        for name, params in self.config.user_rules.items():
+            detail = USER_RULES[name](doc, params)
+            if detail is not None:
+                return Rejection(name, detail)
         return self._check_safety(doc)
 
     def _check_safety(self, doc: DocView) -> Rejection | None:

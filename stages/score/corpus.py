@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from core.shards import list_shards, read_shard
+from core.shards import SHARD_SUFFIX, list_shards, read_shard
 from core.streams import open_decompressed
 
 _WIKITEXT_JOINERS = {" @-@ ": "-", " @,@ ": ",", " @.@ ": "."}
@@ -94,8 +94,8 @@ def _is_wikitext(path: Path) -> bool:
 def read_texts(path: str | Path, field: str = "text") -> Iterator[str]:
     """Documents of one file or stage directory, artifacts of known reference sets undone."""
     path = Path(path)
-    if path.is_dir():
-        for shard in list_shards(path):
+    if path.is_dir() or path.suffix == SHARD_SUFFIX:
+        for shard in list_shards(path) if path.is_dir() else [path]:
             for batch in read_shard(shard):
                 yield from batch.column(field).to_pylist()
     elif ".jsonl" in path.name or path.suffix in (".gz", ".zst"):

@@ -29,11 +29,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.schema import with_columns, with_fields
 from stages.base import BatchOutput, StageConfig, TransformStage, split_by_rejections
-from stages.filter.blocklists import Lexicon
-from stages.filter.text import DocView
 from stages.score.classifier import load_classifier, positive_probability
 from stages.score.coherence import coherence
 from stages.score.perplexity import load_model
+from stages.text import DocView, Lexicon
 
 SCORE_FIELDS = (
     pa.field("quality_score", pa.float32()),
@@ -103,7 +102,7 @@ class ScoreStage(TransformStage):
         return [m for m in [*models, *metrics] if m and Path(m).exists()]
 
     def output_schema(self, input_schema: pa.Schema | None) -> pa.Schema:
-        assert input_schema is not None
+        assert input_schema is not None  # noqa: S101 type narrowing: a transform always has input
         return with_fields(input_schema, SCORE_FIELDS)
 
     @cached_property

@@ -1,0 +1,173 @@
+"""The score stage's models, trained as pipeline stages: train-quality, train-safety,
+train-perplexity.
+
+Each reads the documents given as its inputs (random web documents, e.g. the ingest stage's
+output) beside reference files named in its config, and writes its model into its stage
+directory; the runner fingerprints both, so an unchanged model is reused and a changed input
+retrains it. A later score stage whose model option is unset uses the trained model.
+
+    datapipe train-quality --input work/ingest --output work/train-quality \\
+        --positive wikitext2-valid.txt cmrc2018_zh_wikipedia.jsonl
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from stages.base import StageConfig, TrainingStage, expand_inputs
+from stages.score.classifier import TrainOptions, train_classifier, training_pieces
+from stages.score.corpus import read_texts
+from stages.score.perplexity import NgramLM
+
+QUALITY_MODEL = "quality.ftz"
+SAFETY_MODEL = "safety.ftz"
+
+
+def _texts(paths: Iterable[str]) -> Iterator[str]:
+    return (text for path in paths for text in read_texts(path))
+
+
+def _named(paths: Sequence[str]) -> str:
+    """How a model records what it learned from: the stage directory of each shard, or the
+    file's name, once each in order (never a full path: the model's bytes stay the same
+    wherever the work directory is)."""
+    names = [Path(p).parent.name if p.endswith(".arrow") else Path(p).name for p in paths]
+    return ", ".join(dict.fromkeys(names))
+
+
+class QualityTrainingConfig(TrainOptions):
+    positive: tuple[str, ...] = Field(
+        min_length=1,
+        description="Reference text (Wikipedia, papers): JSONL, WikiText or stage directories.",
+    )
+
+
+class SafetyTrainingConfig(TrainOptions):
+    unsafe: tuple[str, ...] = Field(
+        min_length=1, description="Labelled unsafe pages (adult, gambling, violence)."
+    )
+
+
+class _ClassifierTraining(TrainingStage):
+    """A bilingual fastText classifier: the config's labelled files against the inputs."""
+
+    config: TrainOptions
+    model_file: ClassVar[str]
+    provided_option: ClassVar[str]
+
+    def positive_files(self) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def dependencies(self) -> list[str]:
+        return expand_inputs(self.positive_files())
+
+    def train(self, inputs: Sequence[str], output_dir: Path) -> dict[str, Any]:
+        options = TrainOptions.model_validate(
+            self.config.model_dump(include=set(TrainOptions.model_fields))
+        )
+        positives = training_pieces(_texts(self.positive_files()))
+        negatives = training_pieces(_texts(inputs))
+        metrics = train_classifier(positives, negatives, output_dir / self.model_file, options)
+        held_out = {k: metrics[k] for k in ("precision", "recall", "f1")}
+        by_language = ", ".join(
+            f"{lang} {m['f1']:.3f}" for lang, m in metrics["by_language"].items()
+        )
+        description = (
+            f"held-out precision {held_out['precision']:.3f}, recall {held_out['recall']:.3f}, "
+            f"F1 {held_out['f1']:.3f} ({by_language})"
+        )
+        return {"description": description, **held_out}
+
+    def provides(self, output_dir: Path) -> dict[str, Any]:
+        return {self.provided_option: str(output_dir / self.model_file)}
+
+
+class QualityTrainingStage(_ClassifierTraining):
+    name = "train-quality"
+    summary = "Train the fastText quality classifier: reference text (--positive) vs the input."
+    config_class = QualityTrainingConfig
+    config: QualityTrainingConfig
+    model_file = QUALITY_MODEL
+    provided_option = "quality_model"
+
+    def positive_files(self) -> tuple[str, ...]:
+        return self.config.positive
+
+
+class SafetyTrainingStage(_ClassifierTraining):
+    name = "train-safety"
+    summary = "Train the fastText safety classifier: labelled unsafe pages vs the input."
+    config_class = SafetyTrainingConfig
+    config: SafetyTrainingConfig
+    model_file = SAFETY_MODEL
+    provided_option = "safety_model"
+
+    def positive_files(self) -> tuple[str, ...]:
+        return self.config.unsafe
+
+
+class PerplexityTrainingConfig(StageConfig):
+    references: dict[str, tuple[str, ...]] = Field(
+        min_length=1,
+        description='Language -> reference text, e.g. {"en": ["wikitext2-valid.txt"]}.',
+    )
+    order: int = Field(3, ge=1, description="n-gram order.")
+    min_count: int = Field(2, ge=1, description="Rarer units become <unk>.")
+    cutoff_lang_score: float = Field(
+        0.5, ge=0, le=1, description="Input documents set bucket cut-offs above this lid score."
+    )
+
+
+def perplexity_model_file(lang: str) -> str:
+    return f"lm.{lang}.npz"
+
+
+class PerplexityTrainingStage(TrainingStage):
+    """Per language, an interpolated modified Kneser-Ney n-gram model of the reference text;
+    the head/middle/tail cut-offs are the 33rd and 66th perplexity percentiles of the input
+    documents identified as that language, as cc_net sets them."""
+
+    name = "train-perplexity"
+    summary = "Train per-language n-gram models; cut-offs from the input web documents."
+    config_class = PerplexityTrainingConfig
+    config: PerplexityTrainingConfig
+
+    def dependencies(self) -> list[str]:
+        return expand_inputs([p for paths in self.config.references.values() for p in paths])
+
+    def train(self, inputs: Sequence[str], output_dir: Path) -> dict[str, Any]:
+        summary: dict[str, Any] = {}
+        descriptions = []
+        for lang, references in sorted(self.config.references.items()):
+            cfg = self.config
+            lm = NgramLM.train(
+                _texts(references), lang, cfg.order, cfg.min_count, description=_named(references)
+            )
+            head = middle = None
+            if inputs:
+                head, middle = lm.set_cutoffs(
+                    self._in_language(inputs, lang), description=_named(inputs)
+                )
+            lm.save(output_dir / perplexity_model_file(lang))
+            summary[lang] = {"units": len(lm.vocab), "cutoffs": [head, middle]}
+            buckets = f", head < {head:.1f} <= middle < {middle:.1f}" if inputs else ""
+            descriptions.append(f"{lang} {len(lm.vocab):,} units{buckets}")
+        return {"description": "; ".join(descriptions), "languages": summary}
+
+    def _in_language(self, inputs: Sequence[str], lang: str) -> Iterator[str]:
+        from stages.filter.langid import identify
+
+        for text in _texts(inputs):
+            found, score = identify(text)
+            if found == lang and score >= self.config.cutoff_lang_score:
+                yield text
+
+    def provides(self, output_dir: Path) -> dict[str, Any]:
+        models = {
+            lang: str(output_dir / perplexity_model_file(lang)) for lang in self.config.references
+        }
+        return {"perplexity_models": models}
