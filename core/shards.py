@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,17 +38,6 @@ def read_table(paths: list[Path] | list[str]) -> pa.Table:
 
 def list_shards(directory: str | Path) -> list[Path]:
     return sorted(Path(directory).glob(f"part-*{SHARD_SUFFIX}"))
-
-
-def expand_shards(inputs: Sequence[str | Path]) -> list[Path]:
-    """The shards of stage directories and shard files given by the user, in order."""
-    shards: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        shards += list_shards(path) if path.is_dir() else [path]
-    if not shards:
-        raise FileNotFoundError(f"no shards (part-*.arrow) in {', '.join(map(str, inputs))}")
-    return shards
 
 
 def temporary_path(path: Path) -> Path:

@@ -15,10 +15,11 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from core.shards import atomic_write_json
+from core.shards import atomic_write_json, list_shards
 
 TASKS_DIR = "_tasks"
 REJECTED_DIR = "rejected"
@@ -41,6 +42,28 @@ def file_identity(path: str) -> list[Any]:
 def read_markers(directory: Path) -> dict[int, dict[str, Any]]:
     """Finished tasks' markers (`NNNNN.json`) in `directory`, by task index."""
     return {int(p.stem): json.loads(p.read_text()) for p in sorted(directory.glob("*.json"))}
+
+
+def finished_stage_shards(directory: str | Path) -> list[Path]:
+    """The shards of a stage directory, which must be complete: a stage still running (or
+    failed) has no `_SUCCESS`, and reading it would silently miss documents."""
+    if not (Path(directory) / SUCCESS_FILE).exists():
+        raise FileNotFoundError(
+            f"{directory} is not a finished stage directory (no {SUCCESS_FILE}); "
+            "run the previous stage first"
+        )
+    return list_shards(directory)
+
+
+def input_files(paths: Sequence[str | Path]) -> list[str]:
+    """Files given by the user, each finished stage directory replaced by its shards."""
+    files: list[str] = []
+    for item in paths:
+        path = Path(item)
+        if not path.exists():
+            raise FileNotFoundError(f"input {str(item)!r} does not exist")
+        files += [str(p) for p in finished_stage_shards(path)] if path.is_dir() else [str(item)]
+    return files
 
 
 class NotAStageDirectory(RuntimeError):

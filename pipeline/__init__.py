@@ -3,7 +3,3 @@
 They sit on top of `stages/` and `tokenizer/`, which sit on `core/`. Importing this package
 does not import Ray; only `pipeline.executor` does, lazily.
 """
-
-from core import __version__
-
-__all__ = ["__version__"]

@@ -39,7 +39,8 @@ from pipeline.runner import (
     summary_line,
 )
 from pipeline.status import add_status_parser
-from stages import STAGE_CLASSES, stage_class
+from stages import STAGE_CLASSES, load_plugins, stage_class
+from stages.base import SourceStage
 
 
 def _add_executor_options(parser: argparse.ArgumentParser) -> None:
@@ -82,10 +83,18 @@ def _add_field_option(parser: argparse.ArgumentParser, name: str, field: FieldIn
     flag = "--" + name.replace("_", "-")
     annotation = _unwrap_optional(field.annotation)
     origin = typing.get_origin(annotation)
-    default = field.get_default(call_default_factory=True)
-    shown = "built-in, see docs/" if isinstance(default, BaseModel) else repr(default)
-    help_text = f"{field.description or ''} (default: {shown})".strip()
-    kwargs: dict[str, Any] = {"dest": name, "default": None, "help": help_text}
+    if field.is_required():
+        help_text = f"{field.description or ''} (required)".strip()
+    else:
+        default = field.get_default(call_default_factory=True)
+        shown = "built-in, see docs/" if isinstance(default, BaseModel) else repr(default)
+        help_text = f"{field.description or ''} (default: {shown})".strip()
+    kwargs: dict[str, Any] = {
+        "dest": name,
+        "default": None,
+        "help": help_text,
+        "required": field.is_required(),
+    }
     if annotation is bool:
         kwargs["action"] = argparse.BooleanOptionalAction
     elif origin is Literal:
@@ -112,11 +121,19 @@ def _add_stage_parser(sub: Any, name: str) -> None:
         help="input files or directories (a previous stage's output directory)",
     )
     parser.add_argument("--output", required=True, metavar="DIR", help="this stage's directory")
+    if issubclass(cls, SourceStage):
+        parser.add_argument(
+            "--shard-target-mb",
+            type=float,
+            default=128.0,
+            help="start a new output shard past this size (default: 128)",
+        )
     parser.add_argument(
-        "--shard-target-mb",
-        type=float,
-        default=128.0,
-        help="start a new output shard past this size (default: 128)",
+        "--plugins",
+        nargs="+",
+        default=[],
+        metavar="MODULE",
+        help="modules that register filter rules (docs/extending.md)",
     )
     options = parser.add_argument_group(f"{name} options (same keys as in the YAML config)")
     for field_name, field in cls.config_class.model_fields.items():
@@ -184,10 +201,22 @@ def _run_config(args: argparse.Namespace) -> None:
 
 
 def _run_one_stage(args: argparse.Namespace) -> None:
+    try:
+        load_plugins(args.plugins)
+    except (ImportError, ValueError) as err:
+        raise ConfigError(str(err)) from None
     fields = stage_class(args.stage).config_class.model_fields
     options = {name: getattr(args, name) for name in fields if getattr(args, name) is not None}
     config = validate_stage_config(args.stage, options, args.stage)
-    run = StageRun(args.stage, config, args.input, args.output, int(args.shard_target_mb * 2**20))
+    shard_target_mb = getattr(args, "shard_target_mb", 128.0)
+    run = StageRun(
+        args.stage,
+        config,
+        args.input,
+        args.output,
+        int(shard_target_mb * 2**20),
+        plugins=tuple(args.plugins),
+    )
     executor = make_executor(args.executor or "ray", _ray_settings(args, RaySettings()))
     try:
         stats = run_stage(run, executor, progress=not args.no_progress)

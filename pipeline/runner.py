@@ -23,17 +23,16 @@ from typing import Any
 
 from tqdm import tqdm
 
+from core import __version__
 from core.exchange import STEPS_DIR, Exchange
 from core.manifest import MANIFEST_FILE, verify_export
-from core.shards import list_shards
 from core.stagedir import (
-    SUCCESS_FILE,
     StageDir,
     file_identity,
     fingerprint,
+    input_files,
     read_markers,
 )
-from pipeline import __version__
 from pipeline.config import PipelineConfig
 from pipeline.executor import Executor, LocalExecutor, RayExecutor, RaySettings
 from pipeline.tasks import (
@@ -68,17 +67,11 @@ def make_executor(kind: str, settings: RaySettings) -> Executor:
 
 
 def _input_files(run: StageRun, stage: Stage) -> list[str]:
-    if isinstance(stage, SourceStage | TrainingStage):
+    """What the stage's tasks read: a source stage's own listing of the user's files, else
+    shard files and the shards of finished stage directories."""
+    if isinstance(stage, SourceStage):
         return stage.list_inputs(run.inputs)
-    files: list[str] = []
-    for directory in run.inputs:
-        if not (Path(directory) / SUCCESS_FILE).exists():
-            raise FileNotFoundError(
-                f"{directory} is not a finished stage directory (no {SUCCESS_FILE}); "
-                "run the previous stage first"
-            )
-        files += [str(p) for p in list_shards(directory)]
-    return files
+    return input_files(run.inputs)
 
 
 SUMMED_TASK_FIELDS = (
@@ -213,8 +206,9 @@ def run_stage(run: StageRun, executor: Executor, progress: bool = True) -> dict[
         "stage": run.name,
         "config": ref.config,
         "version": __version__,
-        "shard_target_bytes": run.shard_target_bytes,
+        "shard_target_bytes": None if isinstance(stage, TrainingStage) else run.shard_target_bytes,
         "inputs": [file_identity(f) for f in files],
+        "tasks": 1 if isinstance(stage, TrainingStage) else len(files),
         "dependencies": [file_identity(f) for f in stage.dependencies()],
     }
     fp = fingerprint(description)
@@ -308,7 +302,7 @@ def run_pipeline(
 ) -> list[dict[str, Any]]:
     """Run the configured stages in order, each reading the previous one's documents. A
     training stage trains on the documents so far and passes them on; a later stage whose
-    option the model `provides` (tokenizer, quality_model...) is unset uses the trained one.
+    config leaves out an option the model `provides` (tokenizer, quality_model...) uses it.
     An export is verified against its manifest before the run counts as done."""
     inputs = config.inputs
     results = []
@@ -317,7 +311,7 @@ def run_pipeline(
         output_dir = str(Path(config.work_dir) / entry.name)
         run = StageRun(
             entry.name,
-            _with_provided(entry.config, provided),
+            _with_provided(entry.name, entry.config, provided),
             inputs,
             output_dir,
             shard_target_bytes=int(config.shard_target_mb * 2**20),
@@ -335,15 +329,17 @@ def run_pipeline(
     return results
 
 
-def _with_provided(config: StageConfig, provided: dict[str, Any]) -> StageConfig:
-    """A stage's options left unset (None or empty) take what earlier training provided."""
-    current = config.model_dump()
+def _with_provided(name: str, config: StageConfig, provided: dict[str, Any]) -> StageConfig:
+    """A stage's options the user left out of its config take what earlier training stages
+    provided (a model path); an option the user set, even to null, is kept as set."""
     fills = {
-        name: value
-        for name, value in provided.items()
-        if name in type(config).model_fields and current[name] in (None, {}, [], ())
+        option: value
+        for option, value in provided.items()
+        if option in type(config).model_fields and option not in config.model_fields_set
     }
-    return config.model_copy(update=fills) if fills else config
+    for option, value in fills.items():
+        print(f"{name}: {option} = {value} (trained above)", file=sys.stderr)
+    return type(config).model_validate({**config.model_dump(), **fills}) if fills else config
 
 
 def _verify(export_dir: str) -> None:

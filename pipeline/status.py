@@ -1,9 +1,9 @@
 """`datapipe status WORK_DIR`: which stages and tasks are done, which failed, and why.
 
 Reads only what the runner leaves in each stage directory (docs/architecture.md): the
-recorded inputs (`_config.json`), task markers, a global stage's step markers, `_FAILED.json`
-and `stats.json`; and the tokenizer's report for a train-tokenizer entry. Safe to run while
-a pipeline is running: it never writes.
+recorded inputs and task count (`_config.json`), task markers, a global stage's step markers,
+`_FAILED.json` and `stats.json` (a training stage's names the models it wrote). Safe to run
+while a pipeline is running: it never writes.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ def stage_status(stage_dir: Path) -> dict[str, Any]:
     directory = StageDir(stage_dir)
     status: dict[str, Any] = {
         "stage": stage_dir.name,
-        "tasks": len(config["inputs"]),
+        # A work dir from before `tasks` was recorded: one task per input.
+        "tasks": config.get("tasks", len(config["inputs"])),
         "done": len(directory.finished_tasks()),
         "steps": _steps(stage_dir),
         "failed": directory.failures(),

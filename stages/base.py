@@ -3,15 +3,15 @@
 A stage knows nothing of Ray, the CLI or files it does not read itself: the executor
 (`pipeline.runner`) decides which shards a task processes, where outputs go, retries and resume.
 
-Two kinds exist today:
+Stages that carry documents on (`DocumentStage`):
 
 * `SourceStage` turns one external input file (WARC, WET, JSONL, Parquet) into batches of
   documents. The executor runs one task per input file.
 * `TransformStage` turns one record batch of documents into kept and rejected rows. The
   executor runs one task per input shard and streams the shard's batches through it.
 
-Both are shard-parallel (`parallelism = "shard"`): a task needs only its own shard, so memory
-per worker is bounded by shard size.
+Both are shard-parallel: a task needs only its own shard, so memory per worker is bounded by
+shard size.
 
 * `GlobalStage` (MinHash clustering, substring dedup, LDA...) needs the whole corpus. It plans
   steps of tasks (per shard or per partition) that exchange files through a
@@ -37,8 +37,6 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict
 
 from core.schema import rejected_schema
-from core.shards import list_shards
-from core.stagedir import SUCCESS_FILE
 
 if TYPE_CHECKING:
     from core.exchange import Exchange
@@ -82,10 +80,6 @@ class Stage(ABC):
     name: ClassVar[str]
     summary: ClassVar[str]
     config_class: ClassVar[type[StageConfig]]
-    parallelism: ClassVar[Literal["shard", "global", "single"]] = "shard"
-    # False for a stage whose kept documents leave in another form (export's token shards):
-    # the runner then counts them and writes only the rejected rows.
-    writes_kept_rows: ClassVar[bool] = True
 
     def __init__(self, config: StageConfig) -> None:
         self.config = config
@@ -99,12 +93,20 @@ class Stage(ABC):
         """A line the runner prints before the stage starts (derived parameters), or None."""
         return None
 
+
+class DocumentStage(Stage):
+    """A stage whose tasks split documents into kept and rejected rows."""
+
+    # False for a stage whose kept documents leave in another form (export's token shards):
+    # the runner then counts them and writes only the rejected rows.
+    writes_kept_rows: ClassVar[bool] = True
+
     @abstractmethod
     def output_schema(self, input_schema: pa.Schema | None) -> pa.Schema:
         """Schema of kept rows given the input shards' schema (None for source stages)."""
 
 
-class SourceStage(Stage):
+class SourceStage(DocumentStage):
     """Reads external files; one executor task per file."""
 
     @abstractmethod
@@ -116,7 +118,7 @@ class SourceStage(Stage):
         """Yield every document of `path`, kept or rejected; never raise on bad input."""
 
 
-class TransformStage(Stage):
+class TransformStage(DocumentStage):
     """Transforms document batches; one executor task per input shard."""
 
     @abstractmethod
@@ -156,7 +158,7 @@ def node_shard_row(nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 StepPlan = Generator[Step, list[dict[str, Any]], dict[str, Any]]
 
 
-class GlobalStage(Stage):
+class GlobalStage(DocumentStage):
     """A corpus-wide stage: planned steps of tasks, then `apply_batch` over every input shard.
 
     The executor runs each step's tasks in parallel and the next step only when all finished,
@@ -164,8 +166,6 @@ class GlobalStage(Stage):
     results of the last (e.g. iterate until converged); it must be deterministic, because on
     resume the runner replays it and skips the tasks that already finished.
     """
-
-    parallelism = "global"
 
     @abstractmethod
     def plan(self, shards: Sequence[str]) -> StepPlan:
@@ -195,16 +195,6 @@ class TrainingStage(Stage):
     retrains like a changed input.
     """
 
-    parallelism = "single"
-    writes_kept_rows = False
-
-    def output_schema(self, input_schema: pa.Schema | None) -> pa.Schema:
-        raise TypeError(f"{self.name} writes a model, not documents")
-
-    def list_inputs(self, paths: Sequence[str]) -> list[str]:
-        """The files the task reads: every shard of a finished stage directory, or the file."""
-        return expand_inputs(paths)
-
     @abstractmethod
     def train(self, inputs: Sequence[str], output_dir: Path) -> dict[str, Any]:
         """Train on `inputs`, write the model files into `output_dir` (each atomically), and
@@ -214,19 +204,3 @@ class TrainingStage(Stage):
     def provides(self, output_dir: Path) -> dict[str, Any]:
         """Later stages' config options the model fills when they are unset, e.g.
         `{"tokenizer": ".../tokenizer.model"}`."""
-
-
-def expand_inputs(paths: Sequence[str]) -> list[str]:
-    """Files given by the user, with each stage directory replaced by its shards."""
-    files: list[str] = []
-    for item in paths:
-        path = Path(item)
-        if not path.exists():
-            raise FileNotFoundError(f"input {item!r} does not exist")
-        if path.is_dir() and not (path / SUCCESS_FILE).exists():
-            raise FileNotFoundError(
-                f"{item} is not a finished stage directory (no {SUCCESS_FILE}); "
-                "run the previous stage first"
-            )
-        files += [str(p) for p in list_shards(path)] if path.is_dir() else [item]
-    return files

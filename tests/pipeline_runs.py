@@ -100,12 +100,6 @@ def position(work: Path) -> str:
     finalizing = None  # the last complete stage, if its `_steps/` is still there
     for stage in STAGES:
         directory = work / stage
-        if stage == "train-tokenizer":
-            if (work / f"{TOKENIZER}.json").exists():
-                finalizing = None
-                continue
-            started = directory.exists() and any(directory.iterdir())
-            return f"{finalizing}:finalize" if finalizing and not started else stage
         if (directory / "_SUCCESS").exists():
             finalizing = stage if (directory / "_steps").exists() else None
             continue

@@ -76,7 +76,7 @@ MOMENTS = [
         ("topics:sample", "topics/_steps/count/_COMPLETE"),
         ("topics:train", "topics/_steps/sample/_COMPLETE"),
         ("topics:apply", "topics/_steps/train/_COMPLETE"),
-        ("train-tokenizer", "train-tokenizer/tokenizer.train.txt"),
+        ("train-tokenizer", "train-tokenizer/_config.json"),
         ("export:encode", "export/_config.json"),
         ("export:layout", "export/_steps/encode/_COMPLETE"),
         ("export:write", "export/_steps/layout/_COMPLETE"),

@@ -69,7 +69,7 @@ def test_private_names_stay_inside_their_package(package: str) -> None:
         for line, module, names in _imports(path):
             if module.split(".")[0] not in PACKAGES or _owner(module) == here:
                 continue
-            private = [n for n in names if n.startswith("_") and n != "__version__"]
+            private = [n for n in names if n.startswith("_") and not n.startswith("__")]
             if private or any(part.startswith("_") for part in module.split(".")[1:]):
                 wrong.append(f"{path.relative_to(REPO)}:{line} imports {module} {private}")
     assert not wrong, "private names used from another package:\n" + "\n".join(wrong)

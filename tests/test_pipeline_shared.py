@@ -84,3 +84,23 @@ def test_embedded_ray_gives_the_same_bytes_as_in_process(
 ) -> None:
     run_pipeline(shared_samples_config(shared, tmp_path / "ray"), ray_executor, progress=False)
     assert output_files(tmp_path / "ray") == output_files(shared_samples_run)
+
+
+def test_the_summaries_stages_write_have_the_keys_their_types_declare(
+    shared_samples_run: Path,
+) -> None:
+    """The report reads each stage's summary through its TypedDict: the keys must match."""
+    from stages.export.summary import ExportSummary
+    from stages.minhash.summary import MinhashSummary
+    from stages.substring.summary import SubstringSummary
+    from stages.topics.summary import TopicsSummary
+
+    declared = {
+        "minhash": MinhashSummary,
+        "substring": SubstringSummary,
+        "topics": TopicsSummary,
+        "export": ExportSummary,
+    }
+    for stage, summary in declared.items():
+        steps = json.loads((shared_samples_run / stage / "stats.json").read_text())["steps"]
+        assert set(steps) == set(summary.__annotations__), stage

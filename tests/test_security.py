@@ -344,7 +344,7 @@ def test_the_lda_model_is_read_only_from_the_stage_directory() -> None:
     assert not any("model" in name or "path" in name for name in TopicsConfig.model_fields)
 
 
-def test_stage_names_resolve_only_through_the_fixed_table() -> None:
+def test_stage_names_resolve_only_through_the_registry() -> None:
     """A config's stage name is a key of STAGE_CLASSES, never a module path to import."""
     from stages import stage_class
 

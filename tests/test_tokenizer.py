@@ -416,7 +416,7 @@ def test_not_enough_text_through_the_cli(
 def test_no_training_text_left_after_not_enough_text(arxiv_stage: str, tmp_path: Path) -> None:
     with pytest.raises(NotEnoughText):
         train_tokenizer([arxiv_stage], tmp_path / "yi", TokenizerConfig())
-    assert not list(tmp_path.glob("*.train.txt"))
+    assert not list(tmp_path.iterdir())  # no sample, no held-out file, no partial model
 
 
 def test_vocabulary_for_boundaries() -> None:
@@ -429,6 +429,10 @@ def test_vocabulary_for_boundaries() -> None:
     assert vocabulary_for(smaller, MIN_VOCABULARY * MIN_BYTES_PER_PIECE) == MIN_VOCABULARY
     with pytest.raises(NotEnoughText):  # below the smallest vocabulary even when allowed
         vocabulary_for(smaller, MIN_VOCABULARY * MIN_BYTES_PER_PIECE - 1)
+    denser = TokenizerConfig(vocab_size=8000, min_bytes_per_piece=50)  # a configured bound
+    assert vocabulary_for(denser, 8000 * 50) == 8000
+    with pytest.raises(NotEnoughText, match=r"\(50 bytes per piece\)"):
+        vocabulary_for(denser, 8000 * 50 - 1)
 
 
 def test_too_many_characters_for_the_vocabulary(shared: Path, tmp_path: Path) -> None:
@@ -617,7 +621,7 @@ def test_cli_options(corpus: list[str], tmp_path: Path, capsys: pytest.CaptureFi
     assert encode(tok, "a<|endoftext|>b")[1] == 6
     assert main(args) == 0
     assert "already complete, skipped" in capsys.readouterr().err
-    assert not out.with_name("tokenizer.train.txt").exists()
+    assert not list(out.parent.glob("*.tmp*"))  # no sample or temporary file left
 
 
 # --- Hugging Face ---------------------------------------------------------------------------

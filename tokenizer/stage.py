@@ -6,6 +6,8 @@ Writes tokenizer.model and tokenizer.vocab (sentencepiece), tokenizer.heldout.js
 held-out documents) and tokenizer.json (config, sample, special token ids, vocabulary
 composition, compression per language) into its stage directory. Like every stage it is
 skipped while its inputs and options are unchanged; a later export uses the model.
+`train_tokenizer` composes train.py's sample and sentencepiece steps with report.py's
+measurements (report.py imports train.py, so the composition cannot live in train.py).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from core.shards import atomic_write_json
+from core.shards import atomic_write_json, temporary_path
 from stages.base import TrainingStage
 from tokenizer.encode import Tokenizer
 from tokenizer.report import TokenizerReport, compression, vocabulary_composition
@@ -52,20 +54,25 @@ def train_tokenizer(inputs: Sequence[str], prefix: Path, cfg: TokenizerConfig) -
     .heldout.jsonl and the report PREFIX.json, which is also returned."""
     prefix.parent.mkdir(parents=True, exist_ok=True)
     model, meta_file = with_ext(prefix, ".model"), with_ext(prefix, ".json")
-    train_file = with_ext(prefix, ".train.txt")
     heldout_file = with_ext(prefix, ".heldout.jsonl")
-    # Trained under a temporary prefix and renamed: a crash never leaves a partial model.
-    tmp = with_ext(prefix, ".training")
+    # Everything is written under names unique to this attempt and renamed when complete: a
+    # crash or a retried task never leaves a partial model or a truncated held-out file.
+    tmp = temporary_path(prefix)
+    train_file, tmp_heldout = with_ext(tmp, ".train.txt"), with_ext(tmp, ".heldout.jsonl")
     try:
-        sample = write_sample(inputs, cfg, train_file, heldout_file)
+        sample = write_sample(inputs, cfg, train_file, tmp_heldout)
         vocab = vocabulary_for(cfg, sample.training_bytes)
         started = time.perf_counter()
         train_sentencepiece(cfg, train_file, tmp, vocab)
+    except BaseException:
+        tmp_heldout.unlink(missing_ok=True)
+        raise
     finally:
         train_file.unlink(missing_ok=True)  # as large as the sample; never kept
     train_seconds = time.perf_counter() - started
     for suffix in (".model", ".vocab"):
         os.replace(with_ext(tmp, suffix), with_ext(prefix, suffix))
+    os.replace(tmp_heldout, heldout_file)
     tok = Tokenizer(str(model))
     report: TokenizerReport = {
         "model": str(model),

@@ -15,8 +15,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from jinja2.environment import TemplateModule
 from markupsafe import Markup
 
+from core import __version__
 from core.shards import atomic_write_bytes
-from pipeline import __version__
 from pipeline.report import sections
 from pipeline.report.display import clean, fmt_int, number
 from pipeline.report.documents import MAX_SHARDS, Distributions, scan_documents

@@ -218,17 +218,15 @@ def read_topic_table(stage: StageInfo) -> tuple[TopicTable | None, str]:
 
 
 def find_tokenizer_report(run: Run) -> tuple[Path, TokenizerReport] | None:
-    """The tokenizer report (PREFIX.json next to PREFIX.model): the export's tokenizer's
-    first, else one in a directory of the work dir (train-tokenizer/tokenizer.json)."""
+    """The tokenizer report (tokenizer.json next to tokenizer.model): the export's
+    tokenizer's first, else a train-tokenizer stage's of this work dir."""
     candidates: list[Path] = []
     model = ((run.manifest or {}).get("tokenizer") or {}).get("path")
     if isinstance(model, str) and model.endswith(".model"):
         path = Path(model[: -len(".model")] + ".json")
         candidates += [path] if path.is_absolute() else [run.work.parent / path, Path.cwd() / path]
-    candidates.append(run.work / TokenizerTrainingStage.name / f"{MODEL_PREFIX}.json")
-    stage_dirs = {s.path for s in run.stages}
-    for directory in sorted(p for p in run.work.iterdir() if p.is_dir() and p not in stage_dirs):
-        candidates += sorted(directory.glob("*.json"))
+    trained = [s for s in run.trainers if s.kind == TokenizerTrainingStage.name]
+    candidates += [s.path / f"{MODEL_PREFIX}.json" for s in trained]
     for path in candidates:
         if not path.is_file() or path.stat().st_size > MAX_TOKENIZER_REPORT:
             continue

@@ -84,22 +84,6 @@ def _or_dash(value: float | None, fmt: Callable[[Any], str]) -> str:
 
 def stages_view(run: Run) -> View | Note:
     rows = [_stage_row(s) for s in run.stages]
-    tokenizer = find_tokenizer_report(run)
-    # A tokenizer trained outside the stages (by the pipeline before train-tokenizer was a
-    # stage, or `datapipe train-tokenizer` into the work dir) gets a row of its own.
-    if tokenizer is not None and tokenizer[0].parent not in {s.path for s in run.stages}:
-        path = tokenizer[0]
-        name = path.parent.name if path.parent.parent == run.work else "tokenizer"
-        export = [i for i, s in enumerate(run.stages) if s.kind == "export"]
-        row = {
-            "name": name,
-            "kind": "" if name == "train-tokenizer" else "train-tokenizer",
-            "state": "done",
-            "reads": "documents so far",
-            "wall": "–",
-            "notes": [f"report {display_path(path, run.work)}"],
-        }
-        rows.insert(export[0] if export else len(rows), row)
     if not rows:
         return Note("No stage directories in this work directory yet.")
     return {"rows": rows}
@@ -191,17 +175,9 @@ def funnel_view(run: Run) -> View | Note:
         "text_note": Note("UTF-8 bytes of kept text per stage" + _tokens_note(run, tokens)),
         "byte_chart": bar_chart(byte_bars),
         "table": Table.of([*headers, "text kept", "tokens"], rows),
-        "trainers": _trainer_names(run),
+        "trainers": [s.name for s in run.trainers],
         "checks": checks,
     }
-
-
-def _trainer_names(run: Run) -> list[str]:
-    """Stages that train on the documents so far and pass them on (they have no funnel row)."""
-    names = [s.name for s in run.trainers]
-    if not names and find_tokenizer_report(run) is not None:
-        names = ["train-tokenizer"]  # trained by the pipeline, outside the stage directories
-    return names
 
 
 def _tokens_note(run: Run, tokens: float | None) -> str:

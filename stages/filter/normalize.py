@@ -21,13 +21,8 @@ Choices worth knowing:
 Speed: ftfy runs only on lines holding a character that its mojibake detector requires (the
 set is derived from ftfy's own regex at import time, and the detector then runs only on a few
 characters around each one), a C1 control, an escape or a lone surrogate. Other text costs a
-few C-speed scans; pure-ASCII text without controls is returned after two. Measured on one core
-of the dev VM (AMD EPYC), best of 5 (rerun: `python bench/bench_filter_steps.py`):
-
-    English (wikitext-2 valid, 61 articles, 1.12 MB):   ~140 MB/s  (ftfy on everything: 12 MB/s)
-    Chinese (CMRC 2018 zh Wikipedia, 1104 docs, 1.56 MB): ~300 MB/s  (ftfy on everything: 13 MB/s)
-    Same English with non-ASCII removed (fast path):      ~500 MB/s
-    Worst case, every Chinese line mojibake (3.05 MB):    ~10 MB/s  (ftfy's own speed: 12 MB/s)
+few C-speed scans; pure-ASCII text without controls is returned after two. Throughput:
+docs/benchmarks.md, "Filter steps".
 """
 
 from __future__ import annotations

@@ -479,6 +479,9 @@ def register_rule(name: str) -> Callable[[UserRule], UserRule]:
     config turns it on with `user_rules: {name: {parameters}}`. It runs after the built-in
     rule sets, and a rejected document's reason is `name`."""
 
+    if ":" in name:  # every built-in reason is `family:rule`: a user's can never be one
+        raise ValueError(f"a filter rule's name has no ':' ({name!r})")
+
     def register(rule: UserRule) -> UserRule:
         if USER_RULES.get(name, rule) is not rule:
             raise ValueError(f"a filter rule named {name!r} is already registered")

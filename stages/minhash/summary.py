@@ -20,5 +20,5 @@ class MinhashSummary(TypedDict):
     component_rounds: int
     clusters: int
     documents_in_clusters: int
-    # Cluster size ("2", "3", ... or a range "17-32") -> clusters of that size, by size.
+    # Cluster size ("2" ... "9", then decades "10-99", "100-999"...) -> clusters, by size.
     cluster_sizes: dict[str, int]

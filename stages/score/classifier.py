@@ -11,7 +11,6 @@ model file, which keeps a committed model reproducible by its documented command
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
+from core.shards import atomic_write_json, temporary_path
 from stages.base import StageConfig
 from stages.text import count_han, tokenize
 
@@ -167,11 +167,10 @@ def train_classifier(
         **_metrics(model, held_out),
         "options": options.model_dump(),
     }
-    tmp_model = output.with_name(output.name + ".tmp")
+    tmp_model = temporary_path(output)
     model.save_model(str(tmp_model))
     os.replace(tmp_model, output)
-    metrics_path = output.with_suffix(".metrics.json")
-    metrics_path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    atomic_write_json(output.with_suffix(".metrics.json"), metrics)
     return metrics
 
 

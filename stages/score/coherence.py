@@ -25,10 +25,7 @@ Fewer than MIN_SEGMENTS sentence segments (about 4 sentences or 16 content words
 evidence: the score is NEUTRAL (1.0) and never flagged. Flag below THRESHOLD. Separation on
 documents spliced from Wikipedia and C4 (tests/test_score_coherence.py, docs/scorers.md): AUC
 0.92 English, 0.95 Chinese; at THRESHOLD 0.3 it keeps 89% / 87% of real documents and flags
-85% / 91% of spliced ones.
-
-Speed, one core, pure Python: 1,920 C4 web documents/s (2.5 KB each, 4.8 MB/s), 2,940 Chinese
-Wikipedia paragraphs/s (1.4 KB, 4.1 MB/s), 286 full English Wikipedia articles/s (17 KB, 4.9 MB/s).
+85% / 91% of spliced ones. Speed: docs/benchmarks.md, "Coherence scorer".
 """
 
 from __future__ import annotations
@@ -39,7 +36,14 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from stages.text import JIEBA_LANGS, count_han, tokenize, word_set
+from stages.text import (
+    CJK_SENTENCE_ENDS,
+    JIEBA_LANGS,
+    LATIN_SENTENCE_ENDS,
+    count_han,
+    tokenize,
+    word_set,
+)
 
 # Function words carry no topic, so two unrelated texts share them all the time; dropping them
 # keeps the overlap between segments about content. Short lists on purpose: the signal only needs
@@ -64,7 +68,10 @@ STOP_WORDS_ZH = word_set(
 )
 
 # Sentence ends, Latin and CJK; a line break always ends a unit too.
-_SENTENCE_END = re.compile(r"(?<=[.!?;。！？；…])\s+|(?<=[。！？；])")
+# Clauses split at semicolons too: a coherent page keeps its vocabulary across them.
+_SENTENCE_END = re.compile(
+    rf"(?<=[{LATIN_SENTENCE_ENDS}{CJK_SENTENCE_ENDS};；…])\s+|(?<=[{CJK_SENTENCE_ENDS}；])"
+)
 _NUMBER = re.compile(r"[\d.,:/%-]+")
 
 # Segment sizes, in content words. Sentences are the unit that splicing shuffles; a sentence

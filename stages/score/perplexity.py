@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from core.shards import temporary_path
 from stages.text import tokenize
 
 UNK, BOS, EOS = 0, 1, 2
@@ -478,7 +479,7 @@ class NgramLM:
         """One .npz file (a zip of .npy arrays, no pickles) with fixed timestamps, written to a
         temporary name and renamed, so readers never see half a model."""
         path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
+        tmp = temporary_path(path)
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
             for name, array in self._arrays().items():
                 info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_EPOCH)

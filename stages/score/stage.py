@@ -4,7 +4,7 @@ Columns added (null where a scorer is not configured or has no model for the lan
 
 | column | scorer |
 |---|---|
-| `quality_score` | fastText quality classifier: P(reference-like), `quality.py` |
+| `quality_score` | fastText quality classifier: P(reference-like), `classifier.py` |
 | `perplexity`, `perplexity_bucket` | n-gram LM per language, cc_net buckets, `perplexity.py` |
 | `coherence_score` | lexical cohesion of adjacent segments, `coherence.py` |
 | `safety_score` | safety-lexicon hits per 100 words (the filter's lists) |

@@ -25,7 +25,13 @@ from stages.text.lexicon import (
     with_shipped,
     word_set,
 )
-from stages.text.punctuation import PUNCTUATION, SENTENCE_END, TERMINAL_PUNCTUATION
+from stages.text.punctuation import (
+    CJK_SENTENCE_ENDS,
+    LATIN_SENTENCE_ENDS,
+    PUNCTUATION,
+    SENTENCE_END,
+    TERMINAL_PUNCTUATION,
+)
 from stages.text.scripts import (
     CJK_BLOCKS,
     CJK_CHAR,
@@ -51,11 +57,13 @@ __all__ = [
     "CJK_CHAR",
     "CJK_CLASS",
     "CJK_RANGES",
+    "CJK_SENTENCE_ENDS",
     "DIGIT",
     "HAN_CHAR",
     "HAN_CLASS",
     "HAN_RANGES",
     "JIEBA_LANGS",
+    "LATIN_SENTENCE_ENDS",
     "LISTS_DIR",
     "NONSPACE",
     "PUNCTUATION",

@@ -9,21 +9,7 @@ are compiled into two regexes shaped as tries (CJK-initial and Latin-initial ter
 follows only the branch of the next character, and positions that cannot start a term are
 skipped cheaply (see _build_patterns). No Aho-Corasick package is needed at these list sizes.
 
-Throughput of ``Lexicon.find`` with the shipped lists (one core of the 2-core dev machine,
-Python 3.11), on the reference texts in shared/reference: wikitext2-valid.txt (1.1 MB English
-Wikipedia) and cmrc2018_zh_wikipedia.jsonl (1.6 MB UTF-8 Chinese Wikipedia, field "text").
-MB are bytes of UTF-8 input; "per doc" calls once per wikitext paragraph (2,461, ~460 B) or
-cmrc record (1,104, ~1.4 kB), "whole" once on all of it:
-
-    ======================  ===============  ===============
-    lexicon                 English          Chinese
-                            per doc / whole  per doc / whole
-    ======================  ===============  ===============
-    bad words (110 terms)   42 / 48 MB/s     95 / 112 MB/s
-    safety (377 terms)      36 / 42 MB/s     55 / 63 MB/s
-    ======================  ===============  ===============
-
-``Lexicon.first`` (stop at the first hit, enough for the C4 rule) is a few percent faster.
+Throughput: docs/benchmarks.md, "Text toolkit".
 """
 
 from __future__ import annotations

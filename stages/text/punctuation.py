@@ -10,6 +10,11 @@ PUNCTUATION = frozenset(
 )
 # What a line or sentence ends with when it is complete.
 TERMINAL_PUNCTUATION = (".", "!", "?", '"', "'", "”", "’", "。", "！", "？", "…", "」", "』", "；")
+# The characters that end a sentence (for use inside a regex character class).
+LATIN_SENTENCE_ENDS = ".!?"
+CJK_SENTENCE_ENDS = "。！？"
 # One match per sentence end: Latin ends need a following space or the end of the text (so
 # "3.5" and "e.g" do not end one), CJK full stops end a sentence anywhere.
-SENTENCE_END = re.compile(r"[.!?。！？…]+[\"'”’」』)]*(?=\s|$)|[。！？]+")
+SENTENCE_END = re.compile(
+    rf"[{LATIN_SENTENCE_ENDS}{CJK_SENTENCE_ENDS}…]+[\"'”’」』)]*(?=\s|$)|[{CJK_SENTENCE_ENDS}]+"
+)

@@ -1,12 +1,12 @@
 """Words, language-aware.
 
 Chinese has no spaces, so splitting on whitespace would make a whole paragraph "one word";
-Chinese text is segmented with jieba's dictionary model (rjieba, the Rust port: 25.7 MB/s on
-Chinese Wikipedia here, against 0.9 MB/s for Python jieba and 49 MB/s for a character scheme
-that gives no real words). Japanese and the other scripts written without spaces that jieba
-does not know (Thai, Lao, Tibetan, Myanmar, Khmer) fall back to one token per character. Other
-languages use a regex that splits words from punctuation runs, like NLTK's word tokenizer but
-at C speed (27 MB/s on English Wikipedia).
+Chinese text is segmented with jieba's dictionary model (rjieba, the Rust port: many times
+Python jieba's speed, and real words where one token per character gives none). Japanese and
+the other scripts written without spaces that jieba does not know (Thai, Lao, Tibetan,
+Myanmar, Khmer) fall back to one token per character. Other languages use a regex that splits
+words from punctuation runs, like NLTK's word tokenizer but at C speed. Throughput:
+docs/benchmarks.md, "Text toolkit".
 """
 
 from __future__ import annotations
