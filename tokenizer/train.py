@@ -21,11 +21,12 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from core.seeded import unit_hash
-from core.shards import expand_shards, read_shard
+from core.shards import read_shard
+from core.stagedir import input_files
 from stages.base import StageConfig
 
-# Training text needed per vocabulary entry: with less, late BPE merges are learned from pairs
-# seen a handful of times (and sentencepiece may not find enough pieces at all).
+# Training text needed per vocabulary entry by default: with less, late BPE merges are learned
+# from pairs seen a handful of times (and sentencepiece may not find enough pieces at all).
 MIN_BYTES_PER_PIECE = 100
 MIN_VOCABULARY = 1000  # the smallest vocabulary `allow_smaller_vocabulary` falls back to
 # sentencepiece skips longer "sentences"; longer lines are cut at this many characters
@@ -37,6 +38,12 @@ class TokenizerConfig(StageConfig):
     """What `datapipe train-tokenizer` trains; every sentencepiece option it sets is here."""
 
     vocab_size: int = Field(64_000, ge=256, description="pieces, control and special included")
+    min_bytes_per_piece: int = Field(
+        MIN_BYTES_PER_PIECE,
+        ge=1,
+        description="training text required per piece; below it the vocabulary is refused "
+        "(or made smaller)",
+    )
     allow_smaller_vocabulary: bool = Field(
         False,
         description="when the sample is too small, train the vocabulary it supports instead "
@@ -60,7 +67,9 @@ class TokenizerConfig(StageConfig):
         0.01, ge=0, lt=0.5, description="documents held out for the tokenizer report"
     )
     seed: int = Field(1, description="seed of the sample and of sentencepiece")
-    num_threads: int | None = Field(None, ge=1, description="training threads (default: CPUs)")
+    num_threads: int | None = Field(
+        None, ge=1, description="training threads; unset: every CPU this process may use"
+    )
 
     def thread_count(self) -> int:
         """Configured, else the CPUs this process may run on (not the machine's count)."""
@@ -184,7 +193,9 @@ def write_sample(
     of documents (JSON lines with `lang`) for the report. Two passes over the shards: bytes
     per source by hash bucket, then the documents under each source's hash threshold, so each
     source gives its budget to within 1/65,536 of its size."""
-    shards = expand_shards(inputs)
+    shards = [Path(f) for f in input_files(inputs)]
+    if not shards:
+        raise FileNotFoundError(f"no shards (part-*.arrow) in {', '.join(inputs)}")
     found = source_bytes(shards, cfg)
     budgets, warnings = sample_budgets(found.totals, cfg.mixture, cfg.training_mb * 2**20)
     rates = {s: found.threshold(s, budget) for s, budget in budgets.items()}
@@ -206,14 +217,14 @@ def write_sample(
 def vocabulary_for(cfg: TokenizerConfig, training_bytes: int) -> int:
     """The vocabulary to train: as configured if the sample is large enough, else smaller
     (if allowed) or a NotEnoughText error saying how much text is needed."""
-    supported = training_bytes // MIN_BYTES_PER_PIECE
+    supported = training_bytes // cfg.min_bytes_per_piece
     if supported >= cfg.vocab_size:
         return cfg.vocab_size
-    needed = cfg.vocab_size * MIN_BYTES_PER_PIECE
+    needed = cfg.vocab_size * cfg.min_bytes_per_piece
     if not cfg.allow_smaller_vocabulary or supported < MIN_VOCABULARY:
         raise NotEnoughText(
             f"a {cfg.vocab_size:,}-piece vocabulary needs at least {needed / 2**20:,.1f} MB "
-            f"of training text ({MIN_BYTES_PER_PIECE} bytes per piece); the sample has "
+            f"of training text ({cfg.min_bytes_per_piece} bytes per piece); the sample has "
             f"{training_bytes / 2**20:,.2f} MB. Add input, raise training_mb, or set "
             f"allow_smaller_vocabulary (it would train {max(supported, 0):,} pieces)."
         )

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from core.shards import SHARD_SUFFIX, list_shards, read_shard
 from core.streams import open_decompressed
+from stages.text import CJK_SENTENCE_ENDS, LATIN_SENTENCE_ENDS
 
 _WIKITEXT_JOINERS = {" @-@ ": "-", " @,@ ": ",", " @.@ ": "."}
 _SPACE_BEFORE = re.compile(r" ([.,;:!?)\]'’”%])")
@@ -52,7 +56,7 @@ def undo_wiki_conversion(text: str) -> str:
     return _WIKI_CONVERSION.sub(lambda m: m.group(1) or m.group(2) or "", text)
 
 
-_LAST_SENTENCE_END = re.compile(r"^.*[。！？!?.]", re.S)
+_LAST_SENTENCE_END = re.compile(rf"^.*[{CJK_SENTENCE_ENDS}{LATIN_SENTENCE_ENDS}]", re.S)
 
 
 def cut_to_last_sentence(text: str) -> str:
@@ -91,12 +95,18 @@ def _is_wikitext(path: Path) -> bool:
     )
 
 
-def read_texts(path: str | Path, field: str = "text") -> Iterator[str]:
-    """Documents of one file or stage directory, artifacts of known reference sets undone."""
+def read_texts(
+    path: str | Path, field: str = "text", sources: Collection[str] = ()
+) -> Iterator[str]:
+    """Documents of one file or stage directory, artifacts of known reference sets undone;
+    from shards, only the documents whose `source` is in `sources` (when given)."""
     path = Path(path)
     if path.is_dir() or path.suffix == SHARD_SUFFIX:
+        wanted = pa.array(sorted(sources), pa.string())
         for shard in list_shards(path) if path.is_dir() else [path]:
             for batch in read_shard(shard):
+                if sources:
+                    batch = batch.filter(pc.is_in(batch.column("source"), value_set=wanted))
                 yield from batch.column(field).to_pylist()
     elif ".jsonl" in path.name or path.suffix in (".gz", ".zst"):
         clean = undo_wiki_conversion if "cmrc" in path.name else (lambda text: text)

@@ -12,13 +12,14 @@ retrains it. A later score stage whose model option is unset uses the trained mo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import Field
 
-from stages.base import StageConfig, TrainingStage, expand_inputs
+from core.stagedir import input_files
+from stages.base import StageConfig, TrainingStage
 from stages.score.classifier import TrainOptions, train_classifier, training_pieces
 from stages.score.corpus import read_texts
 from stages.score.perplexity import NgramLM
@@ -27,8 +28,18 @@ QUALITY_MODEL = "quality.ftz"
 SAFETY_MODEL = "safety.ftz"
 
 
-def _texts(paths: Iterable[str]) -> Iterator[str]:
-    return (text for path in paths for text in read_texts(path))
+def _texts(paths: Iterable[str], sources: Collection[str] = ()) -> Iterator[str]:
+    return (text for path in paths for text in read_texts(path, sources=sources))
+
+
+class WebSample(StageConfig):
+    """Which input documents stand for the random web the models are measured against."""
+
+    input_sources: tuple[str, ...] = Field(
+        (),
+        description="Only input documents whose `source` is one of these (empty: all), e.g. "
+        "the crawl's and not Wikipedia's.",
+    )
 
 
 def _named(paths: Sequence[str]) -> str:
@@ -39,14 +50,14 @@ def _named(paths: Sequence[str]) -> str:
     return ", ".join(dict.fromkeys(names))
 
 
-class QualityTrainingConfig(TrainOptions):
+class QualityTrainingConfig(TrainOptions, WebSample):
     positive: tuple[str, ...] = Field(
         min_length=1,
         description="Reference text (Wikipedia, papers): JSONL, WikiText or stage directories.",
     )
 
 
-class SafetyTrainingConfig(TrainOptions):
+class SafetyTrainingConfig(TrainOptions, WebSample):
     unsafe: tuple[str, ...] = Field(
         min_length=1, description="Labelled unsafe pages (adult, gambling, violence)."
     )
@@ -55,22 +66,23 @@ class SafetyTrainingConfig(TrainOptions):
 class _ClassifierTraining(TrainingStage):
     """A bilingual fastText classifier: the config's labelled files against the inputs."""
 
-    config: TrainOptions
+    config: QualityTrainingConfig | SafetyTrainingConfig
     model_file: ClassVar[str]
-    provided_option: ClassVar[str]
+    provided_option: ClassVar[str]  # the score stage's option the model fills
+    positive_option: ClassVar[str]  # the config's option naming the labelled files
 
     def positive_files(self) -> tuple[str, ...]:
-        raise NotImplementedError
+        return getattr(self.config, self.positive_option)
 
     def dependencies(self) -> list[str]:
-        return expand_inputs(self.positive_files())
+        return input_files(self.positive_files())
 
     def train(self, inputs: Sequence[str], output_dir: Path) -> dict[str, Any]:
         options = TrainOptions.model_validate(
             self.config.model_dump(include=set(TrainOptions.model_fields))
         )
         positives = training_pieces(_texts(self.positive_files()))
-        negatives = training_pieces(_texts(inputs))
+        negatives = training_pieces(_texts(inputs, self.config.input_sources))
         metrics = train_classifier(positives, negatives, output_dir / self.model_file, options)
         held_out = {k: metrics[k] for k in ("precision", "recall", "f1")}
         by_language = ", ".join(
@@ -93,9 +105,7 @@ class QualityTrainingStage(_ClassifierTraining):
     config: QualityTrainingConfig
     model_file = QUALITY_MODEL
     provided_option = "quality_model"
-
-    def positive_files(self) -> tuple[str, ...]:
-        return self.config.positive
+    positive_option = "positive"
 
 
 class SafetyTrainingStage(_ClassifierTraining):
@@ -105,12 +115,10 @@ class SafetyTrainingStage(_ClassifierTraining):
     config: SafetyTrainingConfig
     model_file = SAFETY_MODEL
     provided_option = "safety_model"
-
-    def positive_files(self) -> tuple[str, ...]:
-        return self.config.unsafe
+    positive_option = "unsafe"
 
 
-class PerplexityTrainingConfig(StageConfig):
+class PerplexityTrainingConfig(WebSample):
     references: dict[str, tuple[str, ...]] = Field(
         min_length=1,
         description='Language -> reference text, e.g. {"en": ["wikitext2-valid.txt"]}.',
@@ -137,13 +145,13 @@ class PerplexityTrainingStage(TrainingStage):
     config: PerplexityTrainingConfig
 
     def dependencies(self) -> list[str]:
-        return expand_inputs([p for paths in self.config.references.values() for p in paths])
+        return input_files([p for paths in self.config.references.values() for p in paths])
 
     def train(self, inputs: Sequence[str], output_dir: Path) -> dict[str, Any]:
         summary: dict[str, Any] = {}
         descriptions = []
-        for lang, references in sorted(self.config.references.items()):
-            cfg = self.config
+        cfg = self.config
+        for lang, references in sorted(cfg.references.items()):
             lm = NgramLM.train(
                 _texts(references), lang, cfg.order, cfg.min_count, description=_named(references)
             )
@@ -161,7 +169,7 @@ class PerplexityTrainingStage(TrainingStage):
     def _in_language(self, inputs: Sequence[str], lang: str) -> Iterator[str]:
         from stages.filter.langid import identify
 
-        for text in _texts(inputs):
+        for text in _texts(inputs, self.config.input_sources):
             found, score = identify(text)
             if found == lang and score >= self.config.cutoff_lang_score:
                 yield text
