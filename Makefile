@@ -2,11 +2,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# Real Common Crawl samples and reference text live beside the checkout, never in it.
-export DATAPIPE_SHARED ?= $(abspath ../shared)
 CONFIG ?= configs/default.yaml
 
-.PHONY: install models pipeline test lint format bench data-samples clean
+.PHONY: install pipeline test lint format bench fixtures clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,23 +14,9 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
-REF := $(DATAPIPE_SHARED)/reference
-MODELS := work/models
-ONE := --executor local --no-progress
-
-# The score stage's models, trained from ../shared by their training stages (skipped while
-# their inputs are unchanged): the quality classifier separates reference text from the random
-# web documents of the Common Crawl samples; the n-gram models learn Wikipedia, with cut-offs
-# from the same web documents.
-models: install
-	$(BIN)/datapipe ingest --input $(DATAPIPE_SHARED)/samples --output $(MODELS)/web $(ONE)
-	$(BIN)/datapipe train-quality --input $(MODELS)/web --output $(MODELS)/train-quality $(ONE) \
-		--positive $(REF)/wikitext2-valid.txt $(REF)/wikitext2-test.txt \
-		$(REF)/cmrc2018_zh_wikipedia.jsonl $(REF)/redpajama-arxiv-sample.jsonl
-	$(BIN)/datapipe train-perplexity --input $(MODELS)/web --output $(MODELS)/train-perplexity $(ONE) \
-		--references '{"en": ["$(REF)/wikitext2-valid.txt", "$(REF)/wikitext2-test.txt"], "zh": ["$(REF)/cmrc2018_zh_wikipedia.jsonl"]}'
-
-pipeline: install models  ## run the default pipeline on data_samples/ (output in work/)
+# The default pipeline on the real samples in data_samples/, its models trained in the run
+# (output, report.html and the verified export in work/).
+pipeline: install
 	$(BIN)/datapipe run $(CONFIG)
 
 test: install  ## the whole test suite; CI runs exactly this
@@ -61,8 +45,8 @@ bench: install  ## benchmarks; results go to docs/benchmarks.md
 	$(BIN)/python bench/bench_tokenizer.py --update-docs
 	$(BIN)/python bench/bench_export.py --update-docs
 
-data-samples: install  ## regenerate the committed fixtures in data_samples/generated
-	$(BIN)/python data_samples/generate.py
+fixtures: install  ## regenerate the committed test fixtures in tests/fixtures/generated
+	$(BIN)/python tests/fixtures/generate.py
 
 clean:
 	rm -rf work

@@ -14,7 +14,8 @@ core, interleaved and repeated, on the same record batches:
 
 and reports docs/s and MB/s per core by language and overall, the throughput ratio (b)/(a)
 with PASS/FAIL against the target (scoring at least as fast as filtering), and the per-scorer
-breakdown. The score models come from `make models` (work/models).
+breakdown. The score models come from `make pipeline` (its train-quality and
+train-perplexity stages, in work/).
 
     python bench/bench_score.py [--repeats 7] [--target-mb 7] [--update-docs] [--profile]
 """
@@ -69,7 +70,7 @@ CHINESE_MIN_SCORE = 0.5  # FilterConfig's default threshold for zh
 MIN_SCORE = {"en": ENGLISH_MIN_SCORE, "zh": CHINESE_MIN_SCORE}
 LANGS = tuple(MIN_SCORE)
 LANG_NAMES = {"en": "English", "zh": "Chinese"}
-MODELS_DIR = REPO / "work" / "models"
+MODELS_DIR = REPO / "work"  # the default pipeline's work dir
 # The score stage's settings in configs/default.yaml (the pipeline `make pipeline` runs).
 THRESHOLDS: dict[str, dict[str, float]] = {
     "quality_score": {"min_web_percentile": 90},
@@ -217,7 +218,7 @@ def model_paths(models_dir: Path) -> tuple[str, dict[str, str]]:
     missing = [p for p in (quality, *lms.values()) if not p.exists()]
     if missing:
         names = ", ".join(os.path.relpath(p, REPO) for p in missing)
-        sys.exit(f"score models not found: {names}; run `make models` first")
+        sys.exit(f"score models not found: {names}; run `make pipeline` first")
     return str(quality), {lang: str(p) for lang, p in lms.items()}
 
 

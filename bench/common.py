@@ -1,6 +1,7 @@
 """Helpers shared by the benchmark scripts in bench/.
 
-- where things are: the repository, the shared samples (`$DATAPIPE_SHARED`), scratch output
+- where things are: the repository, the real samples (data_samples/, or `$DATAPIPE_SHARED`),
+  scratch output
 - what ran where: machine, software versions, git commit, command line, date
 - how to time: one CPU, interleaved repetitions, medians, spread and paired ratios
 - how to publish: rewrite one marked section of docs/benchmarks.md
@@ -69,10 +70,11 @@ def argument_parser(doc: str, repeats: int, check: bool = False) -> argparse.Arg
 
 
 def shared_dir() -> Path:
-    """The shared samples: `$DATAPIPE_SHARED`, default `../shared` next to the repository."""
-    path = Path(os.environ.get("DATAPIPE_SHARED", REPO.parent / "shared"))
-    if not path.is_dir():
-        sys.exit(f"shared data not found at {path}; set DATAPIPE_SHARED to the shared/ directory")
+    """The real samples: the repository's data_samples/ (`samples/` and `reference/`), or
+    `$DATAPIPE_SHARED` when set: another directory of the same layout (e.g. a larger copy)."""
+    path = Path(os.environ.get("DATAPIPE_SHARED") or REPO / "data_samples")
+    if not (path / "samples").is_dir() or not (path / "reference").is_dir():
+        sys.exit(f"no samples/ and reference/ in {path} (DATAPIPE_SHARED, default data_samples/)")
     return path
 
 

@@ -6,14 +6,18 @@ Standard library only, so it runs before the project is installed::
         --output work/cc-sample
 
 It fetches ``crawl-data/<crawl>/<kind>.paths.gz``, takes the first N paths and streams each
-file to ``<output>/<basename>`` through a ``.part`` file that is renamed when complete. Files
-already present with the size the server reports are skipped, so an interrupted run can simply
-be started again. Network and HTTP failures end with exit code 1 and a message saying what to
-do. A WET file is ~80-150 MB, a WARC file ~1 GB.
+file to ``<output>/<basename>`` through a ``.part`` file that is renamed when complete, and
+records its SHA-256 in ``<output>/SHA256SUMS`` (``sha256sum -c`` reads it). A file already
+present is skipped only while it has the size the server reports and the checksum recorded
+when it was downloaded, so an interrupted run can simply be started again and a damaged file
+is fetched anew. Network and HTTP failures end with exit code 1 and a message saying what to
+do. A WET file is ~80-150 MB, a WARC file ~1 GB. ``configs/cc-download.yaml`` runs the
+pipeline on ``work/cc-sample``.
 """
 
 import argparse
 import gzip
+import hashlib
 import os
 import sys
 import time
@@ -29,6 +33,7 @@ KINDS = ("wet", "warc")
 USER_AGENT = "datapipe-sample-downloader/0.1"
 CHUNK_BYTES = 1 << 20
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+CHECKSUMS = "SHA256SUMS"
 
 
 class DownloadError(RuntimeError):
@@ -58,7 +63,7 @@ def _explain(url: str, err: Exception) -> str:
     return (
         f"could not reach {host} ({reason}). Check your internet connection, proxy settings "
         "(HTTPS_PROXY) or firewall; without internet access use the small fixtures in "
-        "data_samples/generated/ instead, or point --base-url at a reachable mirror."
+        "data_samples/ instead, or point --base-url at a reachable mirror."
     )
 
 
@@ -118,29 +123,65 @@ def _progress(name: str, done: int, total: int | None, final: bool = False) -> N
         print(f"  {name}: {size}", flush=True)
 
 
-def _stream(response: HTTPResponse, part: Path, name: str, total: int | None) -> int:
-    done, last = 0, 0.0
+def _stream(response: HTTPResponse, part: Path, name: str, total: int | None) -> tuple[int, str]:
+    """Write the body to `part`; return its size and SHA-256."""
+    done, last, digest = 0, 0.0, hashlib.sha256()
     with part.open("wb") as out:
         while chunk := response.read(CHUNK_BYTES):
             out.write(chunk)
+            digest.update(chunk)
             done += len(chunk)
             if time.monotonic() - last > 1:
                 _progress(name, done, total)
                 last = time.monotonic()
     _progress(name, done, total, final=True)
-    return done
+    return done, digest.hexdigest()
 
 
-def download_file(url: str, dest: Path, timeout: float = 60.0) -> bool:
-    """Stream `url` to `dest` via a temp file; return False if it was already complete."""
-    if dest.exists() and _remote_size(url, timeout) == dest.stat().st_size:
-        print(f"  {dest.name}: already present ({dest.stat().st_size:,} bytes), skipped")
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as data:
+        while chunk := data.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_checksums(out_dir: Path) -> dict[str, str]:
+    """File name -> SHA-256 from `out_dir/SHA256SUMS` (the `sha256sum` format)."""
+    path = out_dir / CHECKSUMS
+    if not path.exists():
+        return {}
+    pairs = (line.split(maxsplit=1) for line in path.read_text().splitlines() if line.strip())
+    return {name.lstrip("*"): digest for digest, name in pairs}
+
+
+def write_checksums(out_dir: Path, sums: dict[str, str]) -> None:
+    tmp = out_dir / (CHECKSUMS + ".part")
+    tmp.write_text("".join(f"{sums[name]}  {name}\n" for name in sorted(sums)))
+    os.replace(tmp, out_dir / CHECKSUMS)
+
+
+def _intact(dest: Path, url: str, recorded: str | None, timeout: float) -> bool:
+    """A file from an earlier run is kept only at the server's size and its recorded sum."""
+    if not dest.exists() or _remote_size(url, timeout) != dest.stat().st_size:
         return False
+    if recorded is not None and sha256_file(dest) != recorded:
+        print(f"  {dest.name}: checksum differs from {CHECKSUMS}, downloading again")
+        return False
+    return True
+
+
+def download_file(url: str, dest: Path, recorded: str | None = None, timeout: float = 60.0) -> str:
+    """Stream `url` to `dest` via a temp file unless an intact copy is there (see `_intact`);
+    return the file's SHA-256."""
+    if _intact(dest, url, recorded, timeout):
+        print(f"  {dest.name}: already present ({dest.stat().st_size:,} bytes), skipped")
+        return recorded or sha256_file(dest)
     part = dest.with_name(dest.name + ".part")
     try:
         with _open(url, timeout) as response:
             total = _content_length(response)
-            done = _stream(response, part, dest.name, total)
+            done, digest = _stream(response, part, dest.name, total)
         if total is not None and done != total:
             raise DownloadError(f"{url}: got {done:,} of {total:,} bytes; run again to retry.")
         os.replace(part, dest)
@@ -148,7 +189,7 @@ def download_file(url: str, dest: Path, timeout: float = 60.0) -> bool:
         raise DownloadError(f"{url}: transfer failed ({err}); run again to retry.") from err
     finally:
         part.unlink(missing_ok=True)
-    return True
+    return digest
 
 
 def download(
@@ -170,10 +211,13 @@ def download(
     out_dir = Path(output)
     out_dir.mkdir(parents=True, exist_ok=True)
     saved = []
+    sums = read_checksums(out_dir)
     for index, path in enumerate(paths, 1):
         dest = out_dir / path.rsplit("/", 1)[-1]
         print(f"[{index}/{len(paths)}] {path}", flush=True)
-        download_file(f"{base_url.rstrip('/')}/{path}", dest, timeout)
+        url = f"{base_url.rstrip('/')}/{path}"
+        sums[dest.name] = download_file(url, dest, sums.get(dest.name), timeout)
+        write_checksums(out_dir, sums)  # after every file: an interrupted run keeps them
         saved.append(dest)
     return saved
 

@@ -1,6 +1,6 @@
 """Pipeline configuration: YAML validated into typed models, errors naming the bad key.
 
-inputs: [data_samples/generated]     # files or directories, relative to the working dir
+inputs: [data_samples/samples]       # files or directories, relative to the working dir
 work_dir: work                       # each stage writes work/<stage>/
 shard_target_mb: 128                 # size at which source stages start a new shard
 executor: {kind: ray, ray_address: null, max_concurrency: null}

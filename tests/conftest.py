@@ -1,9 +1,10 @@
-"""Shared fixtures. Real data comes from ../shared (or $DATAPIPE_SHARED); it is required."""
+"""Shared fixtures. Real data comes from the repository's data_samples/ (samples/ and
+reference/), generated fixtures from tests/fixtures/generated/: the suite needs nothing outside
+the checkout."""
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,42 +16,37 @@ if TYPE_CHECKING:
     from pipeline.executor import RayExecutor
 
 REPO = Path(__file__).resolve().parents[1]
-GENERATED = REPO / "data_samples" / "generated"
-
-
-def shared_dir() -> Path:
-    path = Path(os.environ.get("DATAPIPE_SHARED", REPO.parent / "shared"))
-    if not (path / "samples").is_dir():
-        raise RuntimeError(
-            f"shared data not found at {path}; set DATAPIPE_SHARED to the shared/ directory"
-        )
-    return path
+# Real web data (samples/cc, samples/web) and reference text (reference/), committed in the repo.
+SAMPLES = REPO / "data_samples"
+GENERATED = REPO / "tests" / "fixtures" / "generated"  # synthetic fixtures (tests/fixtures/)
 
 
 @pytest.fixture(scope="session")
-def shared() -> Path:
-    return shared_dir()
+def real_data() -> Path:
+    """data_samples/: `samples/` (Common Crawl and web crawls) and `reference/` (Wikipedia,
+    arXiv)."""
+    return SAMPLES
 
 
-def shared_samples_config(shared: Path, work_dir: Path) -> PipelineConfig:
-    """configs/shared-samples.yaml on `shared`/samples, writing to `work_dir`."""
+def shared_samples_config(real_data: Path, work_dir: Path) -> PipelineConfig:
+    """configs/shared-samples.yaml on `real_data`/samples, writing to `work_dir`."""
     from pipeline.config import load_config
 
     config = load_config(REPO / "configs/shared-samples.yaml")
     return config.model_copy(
-        update={"inputs": [str(shared / "samples")], "work_dir": str(work_dir)}
+        update={"inputs": [str(real_data / "samples")], "work_dir": str(work_dir)}
     )
 
 
 @pytest.fixture(scope="session")
-def shared_samples_run(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def shared_samples_run(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The work directory of configs/shared-samples.yaml run in-process once per session
     (no models needed, ~25 s). Tests only read it."""
     from pipeline.executor import LocalExecutor
     from pipeline.runner import run_pipeline
 
     work_dir = tmp_path_factory.mktemp("shared-samples-run") / "work"
-    run_pipeline(shared_samples_config(shared, work_dir), LocalExecutor(), progress=False)
+    run_pipeline(shared_samples_config(real_data, work_dir), LocalExecutor(), progress=False)
     return work_dir
 
 
@@ -71,7 +67,7 @@ LOCAL = ["--executor", "local", "--no-progress"]
 @pytest.fixture(scope="session")
 def quality_training_args(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     """`datapipe train-quality`: reference text against random web documents."""
-    ref, cc = shared_dir() / "reference", shared_dir() / "samples/cc"
+    ref, cc = SAMPLES / "reference", SAMPLES / "samples/cc"
     return [
         "train-quality",
         *LOCAL,
@@ -104,7 +100,7 @@ def quality_model(quality_training_args: list[str]) -> Path:
 @pytest.fixture(scope="session")
 def perplexity_training_args(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     """`datapipe train-perplexity`: English and Chinese reference text, cut-offs from web text."""
-    ref, cc = shared_dir() / "reference", shared_dir() / "samples/cc"
+    ref, cc = SAMPLES / "reference", SAMPLES / "samples/cc"
     references = {
         "en": [str(ref / "wikitext2-valid.txt")],
         "zh": [str(ref / "cmrc2018_zh_wikipedia.jsonl")],

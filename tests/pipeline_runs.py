@@ -30,10 +30,10 @@ STAGES = ("ingest", "filter", "minhash", "substring", "topics", "train-tokenizer
 TOKENIZER = "train-tokenizer/tokenizer"
 
 
-def write_shared_config(shared: Path, path: Path) -> Path:
-    """configs/shared-samples.yaml with its input made absolute (../shared may be elsewhere)."""
+def write_shared_config(real_data: Path, path: Path) -> Path:
+    """configs/shared-samples.yaml with its input made absolute (runs start elsewhere)."""
     config = yaml.safe_load((REPO / "configs/shared-samples.yaml").read_text())
-    config["inputs"] = [str(shared / "samples")]
+    config["inputs"] = [str(real_data / "samples")]
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 

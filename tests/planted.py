@@ -4,7 +4,7 @@ Used by tests/test_minhash_stage.py and bench/minhash_recall.py.
 
 Corpus
 ------
-Originals are real documents from the shared data (`../shared`): English C4 pages
+Originals are real documents from the repository's real data (`data_samples/`): English C4 pages
 (`samples/cc/llamafactory_c4_demo.jsonl`, at least `min_tokens` words) and Chinese Wikipedia
 paragraphs (`reference/cmrc2018_zh_wikipedia.jsonl`, at least `min_tokens` Han characters).
 Originals whose shingle sets overlap another original's (Jaccard >= 0.2: templated spam) are
@@ -120,12 +120,12 @@ def _script_ok(text: str, lang: str) -> bool:
     return han >= 0.9 * len(word_chars) if lang == "zh" else han == 0
 
 
-def load_originals(shared: Path, lang: str, count: int, min_tokens: int) -> list[str]:
+def load_originals(real_data: Path, lang: str, count: int, min_tokens: int) -> list[str]:
     """The first `count` documents of the language's sample that are long enough, in their
     script, and unrelated to every earlier one (shingle Jaccard < 0.2)."""
     chosen: list[str] = []
     sets: list[frozenset[str]] = []
-    for text in _read_texts(shared / SOURCES[lang]):
+    for text in _read_texts(real_data / SOURCES[lang]):
         if len(chosen) == count:
             break
         if len(reference_tokens(text, lang)) < min_tokens or not _script_ok(text, lang):
@@ -140,10 +140,10 @@ def load_originals(shared: Path, lang: str, count: int, min_tokens: int) -> list
     return chosen
 
 
-def vocabulary(shared: Path, lang: str) -> list[str]:
+def vocabulary(real_data: Path, lang: str) -> list[str]:
     """Replacement tokens: the sample's distinct words (English) or Han characters (Chinese)."""
     tokens: set[str] = set()
-    for text in _read_texts(shared / SOURCES[lang]):
+    for text in _read_texts(real_data / SOURCES[lang]):
         if lang == "zh":
             tokens.update(_HAN.findall(text))
         else:
@@ -195,7 +195,7 @@ def edit(
 
 
 def build_corpus(
-    shared: Path,
+    real_data: Path,
     families: int,
     copies: int,
     singletons: int,
@@ -208,8 +208,8 @@ def build_corpus(
     docs: list[PlantedDoc] = []
     for lang in languages:
         rng = random.Random(f"{seed}-{lang}")
-        originals = load_originals(shared, lang, families + singletons, min_tokens[lang])
-        vocab = vocabulary(shared, lang)
+        originals = load_originals(real_data, lang, families + singletons, min_tokens[lang])
+        vocab = vocabulary(real_data, lang)
         for family, text in enumerate(originals[:families]):
             texts = [text]
             docs.append(PlantedDoc(lang, family, 0, None, 0.0, "original", text))

@@ -1,6 +1,7 @@
-"""All of ../shared as text, in stage directories a tokenizer can be trained on.
+"""All of data_samples/ (samples/ and reference/) as text, in stage directories a tokenizer
+can be trained on.
 
-* `samples`: every file of shared/samples through datapipe's ingest stage (JSONL documents,
+* `samples`: every file of data_samples/samples through datapipe's ingest stage (JSONL documents,
   the HTML of the WARCs extracted with resiliparse, the WET), source `cc` or `web`
   (samples/web) — 1,365 documents, 4.9 MB.
 * `reference`: WikiText-2 test and valid articles (WikiText's tokenization undone, as the
@@ -22,7 +23,7 @@ from pipeline.executor import LocalExecutor
 from pipeline.runner import StageRun, run_stage
 from stages.ingest.stage import IngestConfig
 from stages.score.corpus import wikitext_articles
-from tests.conftest import shared_dir
+from tests.conftest import SAMPLES
 from tests.test_minhash_stage import write_stage_dir
 
 REFERENCE_SOURCES = {
@@ -33,9 +34,9 @@ REFERENCE_SOURCES = {
 REFERENCE_LANG = {"wiki_en": "en", "wiki_zh": "zh", "arxiv": "en"}
 
 
-def reference_rows(shared: Path | None = None) -> list[dict]:
+def reference_rows(real_data: Path | None = None) -> list[dict]:
     """One row per reference document: id, text, source, lang, input_file, input_offset."""
-    root = shared or shared_dir()
+    root = real_data or SAMPLES
     rows = []
     for source, files in REFERENCE_SOURCES.items():
         for rel in files:
@@ -59,10 +60,10 @@ def reference_rows(shared: Path | None = None) -> list[dict]:
     return rows
 
 
-def build_shared_stages(out: Path, shared: Path | None = None) -> list[Path]:
-    """`out/samples` (the ingest stage on shared/samples) and `out/reference` (a stage
+def build_shared_stages(out: Path, real_data: Path | None = None) -> list[Path]:
+    """`out/samples` (the ingest stage on data_samples/samples) and `out/reference` (a stage
     directory of `reference_rows`), both finished stage directories."""
-    root = shared or shared_dir()
+    root = real_data or SAMPLES
     samples = out / "samples"
     config = IngestConfig(source_by_file={"dolma_wget_sample-*": "web"})
     run_stage(

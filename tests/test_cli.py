@@ -82,11 +82,11 @@ def test_shipped_configs_are_valid() -> None:
         assert load_config(path).stages[0].name == "ingest"
 
 
-def test_one_stage_from_the_command_line(tmp_path: Path, shared: Path) -> None:
+def test_one_stage_from_the_command_line(tmp_path: Path, real_data: Path) -> None:
     args = [
         "ingest",
         "--input",
-        str(shared / "samples/cc/whirlwind.warc.gz"),
+        str(real_data / "samples/cc/whirlwind.warc.gz"),
         "--output",
         str(tmp_path / "out"),
         "--executor",

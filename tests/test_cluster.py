@@ -100,9 +100,9 @@ def cluster() -> Iterator[Cluster]:
 
 @pytest.mark.ray
 def test_two_node_cluster_runs_tasks_on_both_nodes_with_local_bytes(
-    cluster: Cluster, shared: Path, tmp_path: Path
+    cluster: Cluster, real_data: Path, tmp_path: Path
 ) -> None:
-    config = write_shared_config(shared, tmp_path / "shared-samples.yaml")
+    config = write_shared_config(real_data, tmp_path / "shared-samples.yaml")
     work, log = tmp_path / "work", tmp_path / "run.log"
     # Both runs in the same work directory: even the manifest (it names the tokenizer by its
     # path) must be byte-identical.

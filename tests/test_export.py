@@ -36,14 +36,14 @@ MIXTURE = {
 
 
 @pytest.fixture(scope="module")
-def corpus(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def corpus(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """Three input shards of real Chinese and English reference text (plus French-labelled
     documents no mixture source takes and an empty one), and a small tokenizer trained on
     them."""
     root = tmp_path_factory.mktemp("export")
-    with (shared / "reference/cmrc2018_zh_wikipedia.jsonl").open() as lines:
+    with (real_data / "reference/cmrc2018_zh_wikipedia.jsonl").open() as lines:
         chinese = [json.loads(line)["text"] for line in lines][:240:2]
-    english = [t for t in (shared / "reference/wikitext2-valid.txt").read_text().split("\n \n")]
+    english = [t for t in (real_data / "reference/wikitext2-valid.txt").read_text().split("\n \n")]
     english = [t for t in english if t.strip()][:200]
     rows = [{"text": t, "lang": "zh", "source": "wiki_zh"} for t in chinese]
     rows += [{"text": t, "lang": "en", "source": "wiki_en"} for t in english[:180]]

@@ -139,9 +139,9 @@ class Runs:
 
 
 @pytest.fixture(scope="module")
-def runs(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> Runs:
+def runs(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Runs:
     base = tmp_path_factory.mktemp("faults")
-    config = write_shared_config(shared, base / "shared-samples.yaml")
+    config = write_shared_config(real_data, base / "shared-samples.yaml")
     runs = Runs(config, base / "work", base / "run.log", {})
     runs.fresh()
     run_to_completion(runs.command("local"), runs.log)

@@ -1,5 +1,5 @@
 """Domain blocklist, URL words and lexicons: keep and reject cases in English and Chinese, and
-false-positive rates of the shipped lists on real Wikipedia text (shared/reference)."""
+false-positive rates of the shipped lists on real Wikipedia text (data_samples/reference)."""
 
 from __future__ import annotations
 
@@ -334,26 +334,32 @@ def _cmrc_articles(reference: Path) -> list[str]:
         return [json.loads(line)["text"] for line in lines if line.strip()]
 
 
-def test_bad_words_rarely_hit_wikipedia(shared: Path, lists) -> None:
-    for docs in (_wikitext_paragraphs(shared / "reference"), _cmrc_articles(shared / "reference")):
+def test_bad_words_rarely_hit_wikipedia(real_data: Path, lists) -> None:
+    for docs in (
+        _wikitext_paragraphs(real_data / "reference"),
+        _cmrc_articles(real_data / "reference"),
+    ):
         assert len(docs) > 1000
         hits = [doc for doc in docs if lists.bad_words.first(doc)]
         assert len(hits) / len(docs) < 0.01, [lists.bad_words.first(doc) for doc in hits]
 
 
-def test_adult_and_gambling_rarely_hit_wikipedia(shared: Path, lists) -> None:
+def test_adult_and_gambling_rarely_hit_wikipedia(real_data: Path, lists) -> None:
     # Violence is common in history articles; adult and gambling words should not be.
-    for docs in (_wikitext_paragraphs(shared / "reference"), _cmrc_articles(shared / "reference")):
+    for docs in (
+        _wikitext_paragraphs(real_data / "reference"),
+        _cmrc_articles(real_data / "reference"),
+    ):
         flagged = [d for d in docs if lists.safety.find(d).keys() & {"adult", "gambling"}]
         assert len(flagged) / len(docs) < 0.02
 
 
-def test_lexicon_throughput_floor(shared: Path, lists) -> None:
+def test_lexicon_throughput_floor(real_data: Path, lists) -> None:
     # A loose floor (measured ~40 MB/s English, ~60 MB/s Chinese): it catches a pattern layout
     # that loses re's fast paths, which runs ~10x slower, without being a flaky benchmark.
     texts = [
-        (shared / "reference" / "wikitext2-valid.txt").read_text(encoding="utf-8"),
-        "\n".join(_cmrc_articles(shared / "reference")),
+        (real_data / "reference" / "wikitext2-valid.txt").read_text(encoding="utf-8"),
+        "\n".join(_cmrc_articles(real_data / "reference")),
     ]
     for text in texts:
         best = min(_seconds(lists.safety.find, text) for _ in range(3))

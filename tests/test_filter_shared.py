@@ -1,4 +1,5 @@
-"""The filter on real data from ../shared: reference text is kept, spam and boilerplate are not."""
+"""The filter on real data from data_samples/: reference text is kept, spam and boilerplate
+are not."""
 
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ def kept_share(stage: FilterStage, texts: list[str]) -> float:
     return sum(stage.judge(text, None).rejection is None for text in texts) / len(texts)
 
 
-def test_english_wikipedia_is_kept(stage: FilterStage, shared: Path) -> None:
-    ref = shared / "reference"
+def test_english_wikipedia_is_kept(stage: FilterStage, real_data: Path) -> None:
+    ref = real_data / "reference"
     articles = wikitext_articles(ref / "wikitext2-valid.txt") + wikitext_articles(
         ref / "wikitext2-test.txt"
     )
@@ -31,13 +32,13 @@ def test_english_wikipedia_is_kept(stage: FilterStage, shared: Path) -> None:
     assert kept_share(stage, articles) >= 0.9
 
 
-def test_chinese_wikipedia_is_kept(stage: FilterStage, shared: Path) -> None:
-    paragraphs = cmrc_paragraphs(shared / "reference/cmrc2018_zh_wikipedia.jsonl")
+def test_chinese_wikipedia_is_kept(stage: FilterStage, real_data: Path) -> None:
+    paragraphs = cmrc_paragraphs(real_data / "reference/cmrc2018_zh_wikipedia.jsonl")
     assert kept_share(stage, paragraphs) >= 0.9
 
 
-def test_ccnet_head_documents_are_kept(stage: FilterStage, shared: Path) -> None:
-    path = shared / "samples/cc/ccnet_en_head_CC-MAIN-2020-16_0091.jsonl.gz"
+def test_ccnet_head_documents_are_kept(stage: FilterStage, real_data: Path) -> None:
+    path = real_data / "samples/cc/ccnet_en_head_CC-MAIN-2020-16_0091.jsonl.gz"
     with gzip.open(path, "rt") as lines:
         texts = [json.loads(line)["text"] for line in lines]
     assert kept_share(stage, texts) >= 0.9
@@ -52,8 +53,8 @@ def ingested(path: Path) -> list[tuple[str, str | None]]:
     return docs
 
 
-def test_chinese_seo_and_gambling_pages_are_rejected(stage: FilterStage, shared: Path) -> None:
-    docs = ingested(shared / "samples/cc/resiliparse_CC-MAIN-2020-34_00395.warc.gz")
+def test_chinese_seo_and_gambling_pages_are_rejected(stage: FilterStage, real_data: Path) -> None:
+    docs = ingested(real_data / "samples/cc/resiliparse_CC-MAIN-2020-34_00395.warc.gz")
     rejected = [stage.judge(text, url).rejection for text, url in docs]
     assert sum(r is not None for r in rejected) / len(docs) >= 0.9
 
@@ -65,9 +66,9 @@ def is_boilerplate_only(text: str) -> bool:
 
 
 def test_boilerplate_only_pages_of_the_2019_crawl_are_rejected(
-    stage: FilterStage, shared: Path
+    stage: FilterStage, real_data: Path
 ) -> None:
-    docs = ingested(shared / "samples/cc/dolma_CC-MAIN-2019-30_00140.jsonl.gz")
+    docs = ingested(real_data / "samples/cc/dolma_CC-MAIN-2019-30_00140.jsonl.gz")
     boilerplate = [(text, url) for text, url in docs if is_boilerplate_only(text)]
     assert len(boilerplate) >= 30
     outcomes = [stage.judge(text, url) for text, url in boilerplate]

@@ -5,8 +5,8 @@ The corpus is built at test time in a temporary directory (nothing big is commit
 compression, zero-length files, malformed WARC headers, a 200 MiB one-line document, invalid
 UTF-8 and unpaired surrogate escapes, NUL bytes, 100,000-deep JSON, decompression bombs (a
 gzip JSONL line and a zstd WARC record that inflate to gigabytes), names with spaces,
-non-ASCII and non-UTF-8 bytes, the fixtures of data_samples/generated/bad, and real documents
-from ../shared so the later stages have something to work on.
+non-ASCII and non-UTF-8 bytes, the fixtures of tests/fixtures/generated/bad, and real documents
+from data_samples/ so the later stages have something to work on.
 
 The pipeline runs in a subprocess whose address space is capped (`RLIMIT_AS`, 4 GiB): a
 reader that inflated a bomb into memory dies there, a streaming one stays far below. Its own
@@ -35,9 +35,10 @@ import zstandard
 
 from core.manifest import verify_export
 from core.shards import list_shards, read_table
+from tests.conftest import GENERATED
 
 REPO = Path(__file__).resolve().parents[1]
-BAD_FIXTURES = REPO / "data_samples" / "generated" / "bad"
+BAD_FIXTURES = GENERATED / "bad"
 
 GIANT_TEXT_BYTES = 200 * 2**20  # one JSONL line holding one 200 MiB text
 BOMB_BYTES = 5 * 2**30  # what the gzip JSONL bomb inflates to (~5 MB on disk)
@@ -167,10 +168,10 @@ def malformed_warc(real: list[str]) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def corpus(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> Corpus:
+def corpus(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Corpus:
     root = tmp_path_factory.mktemp("hostile") / "corpus"
     root.mkdir()
-    samples = shared / "samples"
+    samples = real_data / "samples"
     expect: dict[str, Expect] = {}
 
     # Real documents, intact, so filter, dedup, topics, tokenizer and export have work.
@@ -286,7 +287,7 @@ def corpus(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> Corpus:
         rejected={"truncated_input": 1}, min_kept=1, detail_names_file=("truncated_input",)
     )
 
-    # The generator's broken fixtures (data_samples/generate.py describes each).
+    # The generator's broken fixtures (tests/fixtures/generate.py describes each).
     for path in sorted(BAD_FIXTURES.iterdir()):
         shutil.copy(path, root / path.name)
     expect["truncated.warc.gz"] = Expect(rejected={"truncated_input": 1}, kept=3)

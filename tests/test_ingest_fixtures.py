@@ -1,4 +1,4 @@
-"""The generated fixtures in data_samples/ ingest as their MANIFEST says, and each bad-input
+"""The generated fixtures in tests/fixtures/ ingest as their MANIFEST says, and each bad-input
 fixture is rejected for the intended reason while its good records are kept."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Every real Common Crawl sample in ../shared ingests, and nothing is lost: for each file,
+"""Every real Common Crawl sample in data_samples/ ingests, and nothing is lost: for each file,
 kept + rejected equals the documents an independent reader (warcio, fastwarc, json) counts."""
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from fastwarc.warc import WarcRecordType
 from warcio.archiveiterator import ArchiveIterator
 
 from stages.ingest.stage import IngestConfig, IngestStage
-from tests.conftest import shared_dir
+from tests.conftest import SAMPLES
 
 DOCUMENT_TYPES = {"response", "resource", "conversion"}
-SAMPLES = sorted(p for p in (shared_dir() / "samples").rglob("*") if p.is_file())
+FILES = sorted(p for p in (SAMPLES / "samples").rglob("*") if p.is_file())
 
 
 def warcio_counts(path: Path) -> Counter[str]:
@@ -50,13 +50,13 @@ def ingest(path: Path) -> tuple[int, int, Counter[str], Counter[str]]:
 
 
 def test_all_samples_are_present() -> None:
-    names = {p.name for p in SAMPLES}
+    names = {p.name for p in FILES}
     assert "resiliparse_CC-MAIN-2020-34_00395.warc.gz" in names
     assert "dolma_CC-MAIN-2019-30_00140.jsonl.gz" in names
-    assert len(SAMPLES) >= 11
+    assert len(FILES) >= 11
 
 
-@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_sample_reconciles_with_independent_reader(path: Path) -> None:
     kept, rejected, reasons, counters = ingest(path)
     if ".warc" in path.name:
@@ -71,8 +71,8 @@ def test_sample_reconciles_with_independent_reader(path: Path) -> None:
     assert "malformed_warc_record" not in reasons and "corrupt_input" not in reasons
 
 
-def test_real_html_pages_yield_text_in_their_language(shared: Path) -> None:
-    path = shared / "samples/cc/resiliparse_CC-MAIN-2020-34_00395.warc.gz"
+def test_real_html_pages_yield_text_in_their_language(real_data: Path) -> None:
+    path = real_data / "samples/cc/resiliparse_CC-MAIN-2020-34_00395.warc.gz"
     batches = list(IngestStage(IngestConfig()).read_file(str(path)))
     texts = [t for b in batches for t in b.kept.column("text").to_pylist()]
     assert len(texts) == 16
@@ -82,24 +82,24 @@ def test_real_html_pages_yield_text_in_their_language(shared: Path) -> None:
     assert all("\ufffd" not in t[:2000] for t in cjk)
 
 
-def test_dolma_and_ccnet_layouts_map_to_typed_columns(shared: Path) -> None:
+def test_dolma_and_ccnet_layouts_map_to_typed_columns(real_data: Path) -> None:
     stage = IngestStage(IngestConfig())
-    [dolma] = stage.read_file(str(shared / "samples/cc/dolma_CC-MAIN-2019-30_00140.jsonl.gz"))
+    [dolma] = stage.read_file(str(real_data / "samples/cc/dolma_CC-MAIN-2019-30_00140.jsonl.gz"))
     row = dolma.kept.slice(0, 1).to_pylist()[0]
     assert row["url"] == "16thfleet.wikidot.com/chatter:anewhome"
     assert row["crawl_date"] == "2019-07-17T13:39:42.000Z"
     assert json.loads(row["meta"])["id"] == "blj5uzvcoa4iybpd5o6kom5nir6ngmoj"
     [ccnet] = stage.read_file(
-        str(shared / "samples/cc/ccnet_en_head_CC-MAIN-2020-16_0091.jsonl.gz")
+        str(real_data / "samples/cc/ccnet_en_head_CC-MAIN-2020-16_0091.jsonl.gz")
     )
     row = ccnet.kept.slice(0, 1).to_pylist()[0]
     assert row["text"].startswith("We will be starting to hold weekly teleconferences")
     assert json.loads(row["meta"])["metadata"]["bucket"] == "head"
 
 
-def test_warc_1_0_angle_bracketed_uris_are_unwrapped(shared: Path) -> None:
+def test_warc_1_0_angle_bracketed_uris_are_unwrapped(real_data: Path) -> None:
     # wget writes `WARC-Target-URI: <https://...>`; URL rules need the bare URI.
-    path = shared / "samples/web/dolma_wget_sample-0000.warc.gz"
+    path = real_data / "samples/web/dolma_wget_sample-0000.warc.gz"
     urls = [
         u
         for b in IngestStage(IngestConfig()).read_file(str(path))

@@ -32,8 +32,8 @@ def true_jaccard(a: str, b: str) -> float:
     return len(sa & sb) / max(len(sa | sb), 1)
 
 
-def test_planted_near_duplicates_are_found(shared: Path) -> None:
-    with (shared / "samples/cc/llamafactory_c4_demo.jsonl").open() as lines:
+def test_planted_near_duplicates_are_found(real_data: Path) -> None:
+    with (real_data / "samples/cc/llamafactory_c4_demo.jsonl").open() as lines:
         originals = [json.loads(line)["text"] for line in lines][:150]
     originals = [t for t in originals if len(t.split()) >= 200]
     rng = random.Random(7)

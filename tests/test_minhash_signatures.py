@@ -30,13 +30,13 @@ def _texts(path: Path, limit: int) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def english(shared: Path) -> list[str]:
-    return _texts(shared / "samples/cc/llamafactory_c4_demo.jsonl", 40)
+def english(real_data: Path) -> list[str]:
+    return _texts(real_data / "samples/cc/llamafactory_c4_demo.jsonl", 40)
 
 
 @pytest.fixture(scope="module")
-def chinese(shared: Path) -> list[str]:
-    return _texts(shared / "reference/cmrc2018_zh_wikipedia.jsonl", 40)
+def chinese(real_data: Path) -> list[str]:
+    return _texts(real_data / "reference/cmrc2018_zh_wikipedia.jsonl", 40)
 
 
 EDGE = ["", "   ", "!!! ... ,,,", "one", "two words", "中文", "Ünïcode ＡＢＣ ١٢٣ x_y"]

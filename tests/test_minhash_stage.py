@@ -47,10 +47,10 @@ THRESHOLD = 0.85
 
 
 @pytest.fixture(scope="module")
-def planted(shared: Path) -> list[PlantedDoc]:
+def planted(real_data: Path) -> list[PlantedDoc]:
     """40 families (an original and 8 edited copies) and 20 unrelated originals per language:
     760 documents, about 250 same-family pairs per language at exact Jaccard >= 0.85."""
-    return build_corpus(shared, families=40, copies=8, singletons=20, seed=0)
+    return build_corpus(real_data, families=40, copies=8, singletons=20, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -140,14 +140,14 @@ def test_planted_near_duplicates_recall_and_precision(
 
 
 def test_duplicates_sharing_a_bucket_with_a_dissimilar_document_are_clustered(
-    shared: Path, tmp_path: Path
+    real_data: Path, tmp_path: Path
 ) -> None:
     """`a` and `b` are identical; `m` (the first row, so the smallest node) is `a` with 3% of
     its words edited (exact Jaccard 0.77). With one band of one row (seed 1) all three share
     the bucket: m-a fails verification, so `a` becomes an anchor and b is linked to it (a star
     from the bucket's smallest node alone would never compare a with b)."""
-    (text,) = load_originals(shared, "en", 1, 150)
-    edited = edit(text, "en", 0.03, "scattered", vocabulary(shared, "en"), random.Random(1))
+    (text,) = load_originals(real_data, "en", 1, 150)
+    edited = edit(text, "en", 0.03, "scattered", vocabulary(real_data, "en"), random.Random(1))
     assert jaccard(reference_shingles(edited, "en"), reference_shingles(text, "en")) < 0.8
     rows = [{"id": "m", "text": edited}, {"id": "a", "text": text}, {"id": "b", "text": text}]
     inputs = write_stage_dir(tmp_path / "in", [rows])
@@ -270,12 +270,12 @@ def write_stage_dir(
     return path
 
 
-def near_copies(shared: Path, count: int, per_family: int) -> list[list[str]]:
+def near_copies(real_data: Path, count: int, per_family: int) -> list[list[str]]:
     """`count` families of `per_family` texts: a real C4 page and copies with 0.3% of the
     words edited (exact Jaccard about 0.95 with the page)."""
-    rng, vocab = random.Random(3), vocabulary(shared, "en")
+    rng, vocab = random.Random(3), vocabulary(real_data, "en")
     families = []
-    for text in load_originals(shared, "en", count, 150):
+    for text in load_originals(real_data, "en", count, 150):
         copies = [text] + [
             edit(text, "en", 0.003, "scattered", vocab, rng) for _ in range(per_family - 1)
         ]
@@ -289,12 +289,12 @@ def near_copies(shared: Path, count: int, per_family: int) -> list[list[str]]:
 
 
 def test_keeper_is_the_highest_quality_score_then_the_smallest_id(
-    shared: Path, tmp_path: Path
+    real_data: Path, tmp_path: Path
 ) -> None:
     """Per cluster: the highest `quality_score` (a missing score is never preferred, even to a
     negative one); among equal scores, or with no scores, the smallest id. Members are spread
     over two shards so that neither the first node nor the first shard decides."""
-    a, b, c, d = near_copies(shared, 4, 4)
+    a, b, c, d = near_copies(real_data, 4, 4)
     # (id, text, score); the keeper each cluster must choose is marked in `expected`
     members = [
         ("a3", a[0], 0.2), ("a0", a[1], 0.9), ("a1", a[2], 0.5), ("a2", a[3], None),
@@ -336,12 +336,12 @@ EMPTY_LIKE = ["", "   ", "\n\t \n", "!!! ... ,,,", "— · —", "。，、！"]
 
 
 def test_empty_documents_are_never_clustered_and_stats_reconcile(
-    shared: Path, tmp_path: Path
+    real_data: Path, tmp_path: Path
 ) -> None:
     """Documents without a token (empty, whitespace, punctuation only) have no shingle: they
     are never candidates, so never clustered with each other or with anything, however many
     there are; real duplicates beside them still are. Stats reconcile."""
-    (family,) = near_copies(shared, 1, 3)
+    (family,) = near_copies(real_data, 1, 3)
     shards = []
     for s in range(3):
         rows = [{"id": f"e{s}-{i}", "text": t} for i, t in enumerate(EMPTY_LIKE)]

@@ -1,4 +1,4 @@
-"""The whole pipeline on all of ../shared/samples (configs/shared-samples.yaml): every document
+"""The whole pipeline on all of data_samples/samples (configs/shared-samples.yaml): every document
 accounted for by id across all stages, a verified export, and the same bytes in-process and
 on embedded Ray."""
 
@@ -80,9 +80,9 @@ def test_the_export_verifies_and_the_report_of_counts_reconciles(shared_samples_
 
 @pytest.mark.ray
 def test_embedded_ray_gives_the_same_bytes_as_in_process(
-    shared: Path, shared_samples_run: Path, ray_executor: RayExecutor, tmp_path: Path
+    real_data: Path, shared_samples_run: Path, ray_executor: RayExecutor, tmp_path: Path
 ) -> None:
-    run_pipeline(shared_samples_config(shared, tmp_path / "ray"), ray_executor, progress=False)
+    run_pipeline(shared_samples_config(real_data, tmp_path / "ray"), ray_executor, progress=False)
     assert output_files(tmp_path / "ray") == output_files(shared_samples_run)
 
 

@@ -22,7 +22,7 @@ from pipeline.runner import StageFailed, StageRun, run_pipeline, run_stage
 from stages import STAGE_CLASSES
 from stages.base import BatchOutput, StageConfig, TransformStage, split_by_rejections
 from stages.ingest.stage import IngestConfig
-from tests.conftest import REPO
+from tests.conftest import GENERATED
 
 WORDS = [
     "river",
@@ -272,9 +272,9 @@ def test_killed_run_resumes_to_identical_output(tmp_path: Path) -> None:
 
 
 @pytest.mark.ray
-def test_ray_and_local_executors_write_identical_shards(tmp_path: Path, shared: Path) -> None:
+def test_ray_and_local_executors_write_identical_shards(tmp_path: Path, real_data: Path) -> None:
     corpus = write_jsonl_corpus(tmp_path / "in", files=6, docs_per_file=50)
-    inputs = [corpus, shared / "samples", REPO / "data_samples/generated"]
+    inputs = [corpus, real_data / "samples", GENERATED]
     local = write_config(tmp_path / "local.yaml", inputs, tmp_path / "local")
     ray = write_config(tmp_path / "ray.yaml", inputs, tmp_path / "ray")
     done_local = run_cli("run", str(local), "--executor", "local", cwd=tmp_path)

@@ -1,4 +1,4 @@
-"""Coherence scorer: real documents from ../shared against incoherent ones spliced from them.
+"""Coherence scorer: real documents from data_samples/ against incoherent ones spliced from them.
 
 The incoherent documents are built the way such pages arise: sentences or paragraphs of unrelated
 articles interleaved, short snippets of many documents concatenated, keyword lists and link-farm
@@ -155,21 +155,21 @@ class Corpus:
 
 
 @pytest.fixture(scope="module")
-def english(shared: Path) -> Corpus:
-    ref = shared / "reference"
+def english(real_data: Path) -> Corpus:
+    ref = real_data / "reference"
     articles = wikitext_articles(ref / "wikitext2-valid.txt")
     articles += wikitext_articles(ref / "wikitext2-test.txt")
     titles = [t for t in wikitext_titles(ref / "wikitext2-valid.txt") if "<unk>" not in t]
     titles += [_EN_TITLE_END.split(a, maxsplit=1)[0][:60] for a in articles]
-    with (shared / "samples/cc/llamafactory_c4_demo.jsonl").open(encoding="utf-8") as lines:
+    with (real_data / "samples/cc/llamafactory_c4_demo.jsonl").open(encoding="utf-8") as lines:
         web = [json.loads(line)["text"] for line in lines]
     fakes = spliced(english_splicers(articles, web, titles), count=40, seed=1)
     return Corpus(articles + web, fakes, "en")
 
 
 @pytest.fixture(scope="module")
-def chinese(shared: Path) -> Corpus:
-    paras = cmrc_paragraphs(shared / "reference/cmrc2018_zh_wikipedia.jsonl")
+def chinese(real_data: Path) -> Corpus:
+    paras = cmrc_paragraphs(real_data / "reference/cmrc2018_zh_wikipedia.jsonl")
     titles = [_ZH_TITLE_END.split(p, maxsplit=1)[0][:20] for p in paras]
     fakes = spliced(chinese_splicers(paras, titles), count=40, seed=2)
     return Corpus(paras, fakes, "zh")
@@ -240,8 +240,8 @@ def test_one_topic_beats_unrelated_sentences() -> None:
     assert coherence(topic, "en").score >= THRESHOLD > coherence(unrelated, "en").score
 
 
-def test_deterministic_and_language_detected(shared: Path) -> None:
-    paras = cmrc_paragraphs(shared / "reference/cmrc2018_zh_wikipedia.jsonl")[:50]
+def test_deterministic_and_language_detected(real_data: Path) -> None:
+    paras = cmrc_paragraphs(real_data / "reference/cmrc2018_zh_wikipedia.jsonl")[:50]
     for text in paras:
         first = coherence(text, "zh")
         assert coherence(text, "zh") == first

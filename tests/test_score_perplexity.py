@@ -1,5 +1,5 @@
 """The n-gram perplexity model: Kneser-Ney arithmetic, unknown words, storage, and on real data
-(../shared) Wikipedia against web spam and cc_net's head bucket."""
+(data_samples/) Wikipedia against web spam and cc_net's head bucket."""
 
 from __future__ import annotations
 
@@ -215,7 +215,7 @@ def test_buckets_follow_the_cutoffs() -> None:
     assert lm.bucket(middle_max) == "tail"
 
 
-# --- real data from ../shared -----------------------------------------------------------------
+# --- real data from data_samples/ -----------------------------------------------------------
 
 
 def jsonl(path: Path) -> list[str]:
@@ -230,21 +230,21 @@ def auc(low: np.ndarray, high: np.ndarray) -> float:
 
 
 @pytest.fixture(scope="module")
-def english(shared: Path) -> NgramLM:
-    articles = wikitext_articles(shared / "reference/wikitext2-valid.txt")
+def english(real_data: Path) -> NgramLM:
+    articles = wikitext_articles(real_data / "reference/wikitext2-valid.txt")
     return NgramLM.train(articles, "en", description="WikiText-2 valid, detokenized")
 
 
 @pytest.fixture(scope="module")
-def english_crawl(shared: Path) -> list[str]:
+def english_crawl(real_data: Path) -> list[str]:
     """The English documents of one unfiltered CC-MAIN-2019-30 WARC segment (dolma sample)."""
-    texts = jsonl(shared / "samples/cc/dolma_CC-MAIN-2019-30_00140.jsonl.gz")
+    texts = jsonl(real_data / "samples/cc/dolma_CC-MAIN-2019-30_00140.jsonl.gz")
     return [text for text in texts if identify(text)[0] == "en"]
 
 
-def cmrc_split(shared: Path) -> tuple[list[str], list[str]]:
+def cmrc_split(real_data: Path) -> tuple[list[str], list[str]]:
     """CMRC 2018 paragraphs: the dev set for training, the trial set (other articles) held out."""
-    path = shared / "reference/cmrc2018_zh_wikipedia.jsonl"
+    path = real_data / "reference/cmrc2018_zh_wikipedia.jsonl"
     with path.open(encoding="utf-8") as lines:
         ids = [json.loads(line)["id"] for line in lines if line.strip()]
     paragraphs = cmrc_paragraphs(path)
@@ -254,20 +254,20 @@ def cmrc_split(shared: Path) -> tuple[list[str], list[str]]:
 
 
 def test_english_wikipedia_scores_below_web_text(
-    english: NgramLM, english_crawl: list[str], shared: Path
+    english: NgramLM, english_crawl: list[str], real_data: Path
 ) -> None:
-    wiki = english.perplexities(wikitext_articles(shared / "reference/wikitext2-test.txt"))
-    c4 = english.perplexities(jsonl(shared / "samples/cc/llamafactory_c4_demo.jsonl"))
+    wiki = english.perplexities(wikitext_articles(real_data / "reference/wikitext2-test.txt"))
+    c4 = english.perplexities(jsonl(real_data / "samples/cc/llamafactory_c4_demo.jsonl"))
     crawl = english.perplexities(english_crawl)
     assert np.median(wiki) * 2 < np.median(c4) and np.median(wiki) * 2 < np.median(crawl)
     assert auc(wiki, c4) >= 0.9 and auc(wiki, crawl) >= 0.9  # measured 0.97 and 0.98
 
 
-def test_chinese_wikipedia_scores_below_spam(shared: Path) -> None:
-    train, held_out = cmrc_split(shared)
+def test_chinese_wikipedia_scores_below_spam(real_data: Path) -> None:
+    train, held_out = cmrc_split(real_data)
     lm = NgramLM.train(train, "zh", description="CMRC 2018 dev paragraphs")
     pages = []
-    warc = shared / "samples/cc/resiliparse_CC-MAIN-2020-34_00395.warc.gz"
+    warc = real_data / "samples/cc/resiliparse_CC-MAIN-2020-34_00395.warc.gz"
     for batch in IngestStage(IngestConfig()).read_file(str(warc)):
         pages += batch.kept.column("text").to_pylist()
     spam = [page for page in pages if identify(page)[0] == "zh"]  # SEO, gambling, porn
@@ -285,12 +285,12 @@ def test_chinese_wikipedia_scores_below_spam(shared: Path) -> None:
 
 
 def test_ccnet_head_documents_land_in_head_or_middle(
-    english: NgramLM, english_crawl: list[str], shared: Path
+    english: NgramLM, english_crawl: list[str], real_data: Path
 ) -> None:
     # cc_net sets its cut-offs on the crawl's own distribution per language; our "crawl" is the
     # English part of the unfiltered 2019 dolma segment.
     english.set_cutoffs(english_crawl, description="dolma CC-MAIN-2019-30 English documents")
-    head = jsonl(shared / "samples/cc/ccnet_en_head_CC-MAIN-2020-16_0091.jsonl.gz")
+    head = jsonl(real_data / "samples/cc/ccnet_en_head_CC-MAIN-2020-16_0091.jsonl.gz")
     buckets = [english.bucket(pp) for pp in english.perplexities(head)]
     assert len(buckets) == 10
     assert sum(bucket != "tail" for bucket in buckets) >= 7, buckets  # measured 10, 9 in head

@@ -1,4 +1,4 @@
-"""train-quality on ../shared data: held-out F1 in English and Chinese, reuse on rerun."""
+"""train-quality on data_samples/ data: held-out F1 in English and Chinese, reuse on rerun."""
 
 from __future__ import annotations
 

@@ -59,7 +59,7 @@ from stages.export.stage import ExportConfig
 
 REPO = Path(__file__).resolve().parents[1]
 RUNTIME = ("core", "pipeline", "stages", "tokenizer")  # what `datapipe` imports and runs
-TOOLS = ("bench", "data_samples")  # developer scripts: held to the code-execution rules too
+TOOLS = ("bench", "data_samples", "tests/fixtures")  # developer scripts: held to those rules too
 
 # --- static checks -----------------------------------------------------------------------
 
@@ -392,10 +392,10 @@ def test_a_mixture_file_with_a_python_tag_is_refused(tmp_path: Path) -> None:
 SAFE_NAME = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
 
 
-def _english(shared: Path, budget: int) -> list[str]:
+def _english(real_data: Path, budget: int) -> list[str]:
     """Real English paragraphs (WikiText-2), about `budget` bytes."""
     texts, size = [], 0
-    for text in (shared / "reference/wikitext2-valid.txt").read_text().split("\n \n"):
+    for text in (real_data / "reference/wikitext2-valid.txt").read_text().split("\n \n"):
         if len(text.strip()) > 200:
             texts.append(text.strip())
             size += len(text.encode())
@@ -451,7 +451,7 @@ class HostileRun:
 
 
 @pytest.fixture(scope="module")
-def hostile_run(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> HostileRun:
+def hostile_run(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> HostileRun:
     """`datapipe run` (ingest -> train-tokenizer -> export, local executor) on JSONL and WARC
     input whose every data value is a path: url, id, source, lang, input_file, JSON metadata,
     WARC target URIs and record types, and ingest's `source` itself. The working directory
@@ -460,7 +460,7 @@ def hostile_run(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> Hosti
     base = tmp_path_factory.mktemp("security")
     mark = "pwn" + uuid.uuid4().hex[:12]
     hostile = _hostile_values(mark)
-    texts = _english(shared, 260_000)
+    texts = _english(real_data, 260_000)
     data = base / "data"
     data.mkdir()
     rows = []

@@ -15,14 +15,14 @@ from pipeline.runner import StageRun, run_stage
 from stages.ingest.stage import IngestConfig
 
 
-def ingest_shared(shared: Path, out: Path) -> Path:
-    run = StageRun("ingest", IngestConfig(), [str(shared / "samples")], str(out))
+def ingest_shared(real_data: Path, out: Path) -> Path:
+    run = StageRun("ingest", IngestConfig(), [str(real_data / "samples")], str(out))
     run_stage(run, LocalExecutor(), progress=False)
     return out
 
 
-def test_shards_open_as_streams_and_load_with_datasets(tmp_path: Path, shared: Path) -> None:
-    out = ingest_shared(shared, tmp_path / "ingest")
+def test_shards_open_as_streams_and_load_with_datasets(tmp_path: Path, real_data: Path) -> None:
+    out = ingest_shared(real_data, tmp_path / "ingest")
     shards = list_shards(out)
     with pa.memory_map(str(shards[0])) as source:
         assert pa.ipc.open_stream(source).schema == DOCUMENT_SCHEMA
@@ -31,8 +31,8 @@ def test_shards_open_as_streams_and_load_with_datasets(tmp_path: Path, shared: P
     assert dataset.num_rows == read_table(shards[:1]).num_rows > 0
 
 
-def test_ids_are_unique_and_every_row_is_traceable(tmp_path: Path, shared: Path) -> None:
-    out = ingest_shared(shared, tmp_path / "ingest")
+def test_ids_are_unique_and_every_row_is_traceable(tmp_path: Path, real_data: Path) -> None:
+    out = ingest_shared(real_data, tmp_path / "ingest")
     kept = read_table(list_shards(out))
     rejected = read_table(list_shards(out / "rejected"))
     assert rejected.schema == rejected_schema(DOCUMENT_SCHEMA)

@@ -534,10 +534,10 @@ def english_sentences(path: Path) -> list[str]:
     return sentences
 
 
-def chinese_sentences(shared: Path) -> list[str]:
+def chinese_sentences(real_data: Path) -> list[str]:
     """CMRC 2018 paragraphs cut after each "。"."""
     sentences = []
-    with (shared / "reference/cmrc2018_zh_wikipedia.jsonl").open(encoding="utf-8") as lines:
+    with (real_data / "reference/cmrc2018_zh_wikipedia.jsonl").open(encoding="utf-8") as lines:
         for line in lines:
             text = json.loads(line)["text"]
             sentences += [s for s in re.split(r"(?<=。)", text) if len(s) >= 6]
@@ -558,7 +558,7 @@ def prefix(text: str, tokens: int) -> str:
 
 
 @pytest.fixture(scope="module")
-def real_corpus(shared: Path) -> list[list[dict[str, str]]]:
+def real_corpus(real_data: Path) -> list[list[dict[str, str]]]:
     """96 documents in 4 shards, each 1 or 3-8 random sentences of one language (English
     WikiText-2 or Chinese Wikipedia) with, in most, one or two of 4 passages per language
     (consecutive sentences, 55 to about 110 tokens), or a prefix of 35 tokens or more of one,
@@ -566,8 +566,8 @@ def real_corpus(shared: Path) -> list[list[dict[str, str]]]:
     shorter ones, and whatever repeats the random draws make."""
     rng = random.Random(7)
     pools = {
-        "en": english_sentences(shared / "reference/wikitext2-test.txt")[:1500],
-        "zh": chinese_sentences(shared)[:1500],
+        "en": english_sentences(real_data / "reference/wikitext2-test.txt")[:1500],
+        "zh": chinese_sentences(real_data)[:1500],
     }
     passages = {
         lang: [passage(pool, rng.randrange(len(pool) - 20), rng.choice([55, 70, 90]))
@@ -677,16 +677,16 @@ def test_ray_and_local_executors_write_identical_substring_output(
 # --- (2) planted boilerplate in real documents --------------------------------------------------
 
 
-def english_footer(shared: Path) -> str:
+def english_footer(real_data: Path) -> str:
     """A 60+ word notice made of real sentences (WikiText-2 valid, detokenized a little)."""
-    text = passage(english_sentences(shared / "reference/wikitext2-valid.txt"), 3, 72)
+    text = passage(english_sentences(real_data / "reference/wikitext2-valid.txt"), 3, 72)
     return re.sub(r" ([,.;:'])", r"\1", text.replace(" @-@ ", "-"))
 
 
-def chinese_footer(shared: Path, exclude: set[str]) -> str:
+def chinese_footer(real_data: Path, exclude: set[str]) -> str:
     """80 characters of Chinese (Han and punctuation, from and to a Han character) of a
     Chinese Wikipedia paragraph not among the documents."""
-    with (shared / "reference/cmrc2018_zh_wikipedia.jsonl").open(encoding="utf-8") as lines:
+    with (real_data / "reference/cmrc2018_zh_wikipedia.jsonl").open(encoding="utf-8") as lines:
         texts = [json.loads(line)["text"] for line in lines]
     for text in reversed(texts):
         match = re.search(r"[一-鿿][一-鿿，、；：“”（）《》]{78}[一-鿿]", text)
@@ -765,16 +765,16 @@ def without_repeats(texts: list[str], count: int) -> list[str]:
     return chosen
 
 
-def test_planted_boilerplate_is_removed_exactly(shared: Path, tmp_path: Path) -> None:
+def test_planted_boilerplate_is_removed_exactly(real_data: Path, tmp_path: Path) -> None:
     """A 60+ word English notice of real sentences planted into 30 of 40 real C4 pages and an
     80-character Chinese one into 18 of 24 Chinese Wikipedia paragraphs (at random places,
     re-wrapped in some, twice in one): remove_all with the defaults removes every copy and
     nothing else; a document that ended with the footer differs from its original only by
     whitespace at the cut. keep_first keeps each footer's first copy only."""
     rng = random.Random(11)
-    english = without_repeats(load_originals(shared, "en", 42, 150), 40)
-    chinese = without_repeats(load_originals(shared, "zh", 24, 300), 24)
-    en_footer, zh_footer = english_footer(shared), chinese_footer(shared, set(chinese))
+    english = without_repeats(load_originals(real_data, "en", 42, 150), 40)
+    chinese = without_repeats(load_originals(real_data, "zh", 24, 300), 24)
+    en_footer, zh_footer = english_footer(real_data), chinese_footer(real_data, set(chinese))
     assert len(en_footer.split()) >= 60 and len(TOKEN.findall(zh_footer)) >= 60
     en_texts, en_where = plant(english, en_footer, "en", rng)
     zh_texts, zh_where = plant(chinese, zh_footer, "zh", rng)

@@ -1,6 +1,6 @@
-"""The tokenizer (tokenizer/, `datapipe train-tokenizer`) trained on all of ../shared text.
+"""The tokenizer (tokenizer/, `datapipe train-tokenizer`) trained on all of data_samples/ text.
 
-Models are trained once per module on every document of ../shared (tests/shared_text.py:
+Models are trained once per module on every document of data_samples/ (tests/shared_text.py:
 the ingested samples plus the reference text, 2,635 documents, 8.7 MB): the 64,000-piece
 vocabulary the pipeline uses (about 2 s here) and an 8,000-piece one (more byte fallback).
 Checked on both: exact round trip of every document and of synthetic hard strings with no
@@ -115,13 +115,13 @@ def rows(source: str, texts: list[str]) -> list[dict]:
     return [{"id": f"{source}-{n}", "text": t, "source": source} for n, t in enumerate(texts)]
 
 
-# --- fixtures: all of ../shared, trained once ----------------------------------------------
+# --- fixtures: all of data_samples/, trained once ------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def corpus(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    """The two stage directories of all ../shared text (tests/shared_text.py)."""
-    return [str(d) for d in build_shared_stages(tmp_path_factory.mktemp("shared"), shared)]
+def corpus(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """The two stage directories of all data_samples/ text (tests/shared_text.py)."""
+    return [str(d) for d in build_shared_stages(tmp_path_factory.mktemp("real_data"), real_data)]
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +131,7 @@ def texts(corpus: list[str]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def yi(corpus: list[str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The 64,000-piece tokenizer on all of ../shared (default options)."""
+    """The 64,000-piece tokenizer on all of data_samples/ (default options)."""
     return train_tokenizer(corpus, tmp_path_factory.mktemp("yi") / "yi", TokenizerConfig())
 
 
@@ -151,7 +151,7 @@ def trained(request: pytest.FixtureRequest) -> tuple[dict[str, Any], Tokenizer]:
 
 
 def test_64k_on_all_shared_text(yi: dict[str, Any], texts: list[str]) -> None:
-    """The pipeline's configuration trains on ../shared as is: every document sampled (1%
+    """The pipeline's configuration trains on data_samples/ as is: every document sampled (1%
     held out for the report), exactly 64,000 pieces, uint16 ids, a complete report."""
     assert not yi.get("skipped")
     tok = Tokenizer.load(yi["model"])
@@ -259,7 +259,7 @@ def test_rare_characters_fall_back_to_bytes(yi: dict[str, Any]) -> None:
     raises=AssertionError,
     reason="sentencepiece's whitespace meta symbol: U+2581 '▁' in the text decodes as a "
     "space. Repro: Tokenizer(m).decode(Tokenizer(m).encode_batch(['a▁b'])[0]) == 'a b'. "
-    "Same in Llama's and Yi's tokenizers; no document of ../shared contains U+2581",
+    "Same in Llama's and Yi's tokenizers; no document of data_samples/ contains U+2581",
 )
 def test_lower_one_eighth_block_round_trips(yi: dict[str, Any]) -> None:
     tok = Tokenizer.load(yi["model"])
@@ -370,9 +370,9 @@ def test_identity_normalization_and_no_dummy_prefix(trained: tuple[dict, Tokeniz
 
 
 @pytest.fixture(scope="module")
-def arxiv_stage(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+def arxiv_stage(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
     """The 11 RedPajama arXiv papers alone: 0.11 MB, about 1,100 pieces' worth."""
-    arxiv = [r for r in reference_rows(shared) if r["source"] == "arxiv"]
+    arxiv = [r for r in reference_rows(real_data) if r["source"] == "arxiv"]
     return str(write_stage_dir(tmp_path_factory.mktemp("arxiv") / "stage", [arxiv]))
 
 
@@ -435,10 +435,10 @@ def test_vocabulary_for_boundaries() -> None:
         vocabulary_for(denser, 8000 * 50 - 1)
 
 
-def test_too_many_characters_for_the_vocabulary(shared: Path, tmp_path: Path) -> None:
+def test_too_many_characters_for_the_vocabulary(real_data: Path, tmp_path: Path) -> None:
     """110 Chinese paragraphs support 1,547 pieces but hold more distinct characters than
     that: a NotEnoughText naming character_coverage, not a sentencepiece RuntimeError."""
-    zh = [r for r in reference_rows(shared) if r["source"] == "wiki_zh"][:110]
+    zh = [r for r in reference_rows(real_data) if r["source"] == "wiki_zh"][:110]
     stage = write_stage_dir(tmp_path / "zh", [zh])
     cfg = TokenizerConfig(allow_smaller_vocabulary=True)
     with pytest.raises(NotEnoughText, match="character_coverage"):
@@ -478,13 +478,13 @@ def sampled_share(stage: Path, tmp: Path, seed: int) -> tuple[float, Any]:
 
 
 def test_mixture_half_and_half_of_sources_of_very_different_sizes(
-    corpus: list[str], shared: Path, tmp_path: Path
+    corpus: list[str], real_data: Path, tmp_path: Path
 ) -> None:
     """Source a: 4.7 MB of web text, b: 0.25 MB of Chinese Wikipedia (19x smaller), both cut
     into 300-character documents (13,365 in all): 50/50 within 2 points for every seed
     (measured: 0.49 to 0.51 for seeds 1 to 10)."""
     web = chunks(stage_texts(Path(corpus[0])), 300)
-    zh = chunks([r["text"] for r in reference_rows(shared) if r["source"] == "wiki_zh"], 300)
+    zh = chunks([r["text"] for r in reference_rows(real_data) if r["source"] == "wiki_zh"], 300)
     stage = write_stage_dir(tmp_path / "ab", [rows("a", web), rows("b", zh[:300])])
     for seed in range(1, 6):
         share, stats = sampled_share(stage, tmp_path, seed)
@@ -499,13 +499,13 @@ def test_mixture_half_and_half_of_sources_of_very_different_sizes(
     reason="each source's byte budget is met to within whole documents (its hash threshold "
     "is crossed by the document that fills it): with documents of up to 170 KB against a "
     "0.42 MB budget, mixture {a: 0.5, b: 0.5} gives a/(a+b) = 0.54 for seed 1 (a = the 1,365 "
-    "ingested ../shared samples, b = 300 CMRC paragraphs)",
+    "ingested data_samples/ samples, b = 300 CMRC paragraphs)",
 )
 def test_mixture_half_and_half_on_whole_real_documents(
-    corpus: list[str], shared: Path, tmp_path: Path
+    corpus: list[str], real_data: Path, tmp_path: Path
 ) -> None:
     web = stage_texts(Path(corpus[0]))
-    zh = [r["text"] for r in reference_rows(shared) if r["source"] == "wiki_zh"][:300]
+    zh = [r["text"] for r in reference_rows(real_data) if r["source"] == "wiki_zh"][:300]
     stage = write_stage_dir(tmp_path / "ab", [rows("a", web), rows("b", zh)])
     for seed in range(1, 6):
         share, _ = sampled_share(stage, tmp_path, seed)

@@ -1,5 +1,5 @@
 """The topics stage end to end on real documents (tests/topics_corpus.py: reference text, ads
-and ordinary web pages of ../shared, labelled by hand, never by the stage's lexicon).
+and ordinary web pages of data_samples/, labelled by hand, never by the stage's lexicon).
 
 (a) what it removes: the ad-lexicon feature and the document density separate ads from
 reference text; the stage's decisions do not yet reach the target margin (strict xfail with
@@ -93,8 +93,8 @@ def auc(positive: list[float], negative: list[float]) -> float:
 
 
 @pytest.fixture(scope="module")
-def corpus(shared: Path) -> list[EvalDoc]:
-    docs = build_corpus(shared)
+def corpus(real_data: Path) -> list[EvalDoc]:
+    docs = build_corpus(real_data)
     labels = {d.label for d in docs}
     assert labels == {"reference", "ad", "web"} and len(docs) > 500
     return docs

@@ -18,6 +18,7 @@ from pipeline.runner import run_pipeline
 from pipeline.status import format_status, work_status
 from tests.conftest import GENERATED
 
+REPO = Path(__file__).resolve().parents[1]
 REFERENCE = GENERATED / "docs.jsonl"  # articles; a mechanics test, not a quality one
 
 
@@ -97,3 +98,21 @@ def test_a_changed_reference_retrains_and_redoes_the_stages_after(
     assert not changed["train-perplexity"].get("skipped")
     assert not changed["score"].get("skipped")  # its model file changed
     assert changed["ingest"].get("skipped") and changed["filter"].get("skipped")
+
+
+def test_input_sources_keep_the_crawl_apart_from_wikipedia(tmp_path: Path) -> None:
+    """A model measured against 'the random web' reads only the crawl's documents, even when
+    Wikipedia shares the pipeline."""
+    from pipeline.runner import StageRun, run_stage
+    from stages.ingest.stage import IngestConfig
+    from stages.score.corpus import read_texts
+
+    wiki = REPO / "data_samples/wiki/zhwiki_cmrc2018.jsonl"
+    config = IngestConfig(source="cc", source_by_file={"zhwiki_*": "wiki"})
+    run = StageRun("ingest", config, [str(GENERATED / "docs.jsonl"), str(wiki)], str(tmp_path))
+    stats = run_stage(run, LocalExecutor(), False)
+    every = [t for shard in list_shards(tmp_path) for t in read_texts(shard)]
+    crawl = [t for shard in list_shards(tmp_path) for t in read_texts(shard, sources={"cc"})]
+    per_input = {Path(i["input"]).name: i["docs_kept"] for i in stats["per_input"]}
+    assert len(every) == stats["docs_kept"]
+    assert len(crawl) == per_input["docs.jsonl"] < len(every)

@@ -1,11 +1,11 @@
 """The evaluation corpus of the topics stage: real reference text, real ad / listing / spam
-pages and ordinary real web pages from ../shared, each labelled by a rule written down here
+pages and ordinary real web pages from data_samples/, each labelled by a rule written down here
 (never by the stage's own ad lexicon). Used by tests/test_topics_stage.py and
 bench/topics_eval.py.
 
 Labels:
 
-* `reference`: every document taken from shared/reference: WikiText-2 articles (test and
+* `reference`: every document taken from data_samples/reference: WikiText-2 articles (test and
   valid, WikiText's tokenization undone), every `CMRC_STRIDE`-th CMRC 2018 Chinese Wikipedia
   paragraph, RedPajama arXiv papers.
 * `ad`: pages whose purpose is to sell or promote (product and shop pages, company and
@@ -195,7 +195,7 @@ class EvalDoc:
     text: str
     lang: str  # en | zh
     label: str  # reference | ad | web
-    source: str  # file under shared/
+    source: str  # file under data_samples/
     offset: int  # line, record or article number in that file
     url: str | None = None
     note: str = ""  # why an ad is an ad
@@ -253,10 +253,10 @@ def html_pages(path: Path) -> Iterator[tuple[int, str, str]]:
         reader.close()
 
 
-def _reference(shared: Path) -> Iterator[EvalDoc]:
+def _reference(real_data: Path) -> Iterator[EvalDoc]:
     from stages.score.corpus import cmrc_paragraphs, wikitext_articles
 
-    ref = shared / "reference"
+    ref = real_data / "reference"
     for name in ("wikitext2-test.txt", "wikitext2-valid.txt"):
         tag = name.split("-")[1].split(".")[0]
         for n, text in enumerate(wikitext_articles(ref / name)):
@@ -270,13 +270,13 @@ def _reference(shared: Path) -> Iterator[EvalDoc]:
         yield EvalDoc(f"arxiv-{n:02d}", obj["text"], "", REFERENCE, f"reference/{name}", n)
 
 
-def _web_and_ads(shared: Path) -> Iterator[EvalDoc]:
-    for n, obj in enumerate(_jsonl(shared / C4_FILE)):
+def _web_and_ads(real_data: Path) -> Iterator[EvalDoc]:
+    for n, obj in enumerate(_jsonl(real_data / C4_FILE)):
         if n in C4_UNCLEAR:
             continue
         label = AD if n in C4_ADS else WEB
         yield EvalDoc(f"c4-{n:03d}", obj["text"], "", label, C4_FILE, n, note=C4_ADS.get(n, ""))
-    for n, obj in enumerate(_jsonl(shared / DOLMA_FILE)):
+    for n, obj in enumerate(_jsonl(real_data / DOLMA_FILE)):
         url = obj["metadata"]["url"]
         if n in DOLMA_UNCLEAR:
             continue
@@ -286,29 +286,29 @@ def _web_and_ads(shared: Path) -> Iterator[EvalDoc]:
             yield doc  # kept only when English (below)
         elif language(doc.text) == "zh":
             yield doc
-    for n, obj in enumerate(_jsonl(shared / OSCAR_FILE)):
+    for n, obj in enumerate(_jsonl(real_data / OSCAR_FILE)):
         if obj["id"] in OSCAR_ADS:
             yield EvalDoc(
                 f"oscar-{n:03d}", obj["text"], "", AD, OSCAR_FILE, n, note=OSCAR_ADS[obj["id"]]
             )
         elif obj["id"] in OSCAR_WEB:
             yield EvalDoc(f"oscar-{n:03d}", obj["text"], "", WEB, OSCAR_FILE, n)
-    for offset, url, text in html_pages(shared / SPAM_WARC):
+    for offset, url, text in html_pages(real_data / SPAM_WARC):
         if url in WARC_ADS:
             yield EvalDoc(f"spamwarc-{offset}", text, "", AD, SPAM_WARC, offset, url, WARC_ADS[url])
     for name in WEB_WARCS:
         seen: set[str] = set()
-        for offset, url, text in html_pages(shared / name):
+        for offset, url, text in html_pages(real_data / name):
             if url not in seen:  # the crawl fetched a few pages twice
                 seen.add(url)
                 tag = name.rsplit("-", 1)[1].split(".")[0]
                 yield EvalDoc(f"wget{tag}-{offset}", text, "", WEB, name, offset, url)
 
 
-def build_corpus(shared: Path) -> list[EvalDoc]:
+def build_corpus(real_data: Path) -> list[EvalDoc]:
     """Every labelled document in a fixed order: reference, then web and ads by source."""
     docs = []
-    for doc in [*_reference(shared), *_web_and_ads(shared)]:
+    for doc in [*_reference(real_data), *_web_and_ads(real_data)]:
         if len(doc.text.strip()) < MIN_CHARS:
             continue
         lang = language(doc.text)
