@@ -64,7 +64,7 @@ def training_pieces(texts: Iterable[str], size: int = 1500) -> Iterator[str]:
 
 
 class TrainOptions(StageConfig):
-    """fastText options. Chosen on the held-out split of ../shared data (docs/scorers.md):
+    """fastText options. Chosen on the held-out split of the real samples (docs/scorers.md):
     F1 0.96 against 0.87 for fastText's usual lr 0.5 / 10 epochs / dim 64, and a model half
     the size. One thread: the same data and seed give the same model."""
 

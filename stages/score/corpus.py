@@ -1,6 +1,6 @@
 """Reading training text: JSONL(.gz/.zst) documents, WikiText files, plain text, stage shards.
 
-The reference corpora in ../shared/reference carry dataset artifacts that would teach a model
+The reference corpora in data_samples/reference carry dataset artifacts that would teach a model
 the wrong thing: WikiText's tokenization (` @-@ `, spaces before punctuation, `<unk>`), and
 CMRC's contexts cut mid-sentence with wiki script-conversion markup. They are undone here.
 """

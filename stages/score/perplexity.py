@@ -25,7 +25,7 @@ over the project's word units rather than SentencePiece pieces:
   finds them with `searchsorted`, no Python work per n-gram. Hash collisions are checked at
   training (a collision raises); at lookup a false hit has probability ~ table size / 2**64.
 
-Choices backed by measurements on ../shared (figures, with speed and model sizes:
+Choices backed by measurements on the real samples (figures, with speed and model sizes:
 docs/benchmarks.md, "Perplexity model"): word units rather than characters (they rank held-out
 Wikipedia below web text as well in English, better in Chinese, and score faster); the <unk>
 share; order 3 (orders 2-4 and min_count 1-3 rank alike at this training size). Perplexities
