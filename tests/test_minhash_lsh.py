@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from stages.minhash.lsh import (
     band_keys,
@@ -16,6 +17,8 @@ from stages.minhash.lsh import (
     node_partition,
     small_star,
     star_edges,
+    unique_rows,
+    unique_values,
 )
 from stages.minhash.signatures import MinHasher, ShingleConfig, optimal_bands, shingles
 
@@ -165,3 +168,14 @@ def test_large_and_small_star_rounds_by_hand() -> None:
     empty = np.empty(0, dtype=np.int64)
     assert large_star(empty, empty)[0].shape == (0, 2)
     assert small_star(empty, empty).shape == (0, 2)
+
+
+@pytest.mark.parametrize("size", [0, 1, 7, 5000])
+def test_the_fast_unique_helpers_equal_numpy_unique(size: int) -> None:
+    """Sort-and-mask stand-ins for np.unique on the hot paths: the same values, same order."""
+    rng = np.random.default_rng(size)
+    values = rng.integers(0, max(size // 3, 1), size).astype(np.uint64) << np.uint64(33)
+    assert np.array_equal(unique_values(values), np.unique(values))
+    rows = rng.integers(-3, max(size // 4, 1), (size, 2)).astype(np.int64)
+    found, expected = unique_rows(rows), np.unique(rows, axis=0)
+    assert found.shape == expected.shape and np.array_equal(found, expected)

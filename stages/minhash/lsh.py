@@ -21,6 +21,22 @@ from stages.text import fmix64_np
 _BAND_SALT = np.uint64(0x9E3779B97F4A7C15)
 
 
+# `np.unique` is many times slower than a sort and a mask on large arrays in numpy 2.x (its
+# hash-based path, and its row-wise path through a structured view): these return the same.
+def unique_values(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values of a 1-D array, as `np.unique(values)`."""
+    ordered = np.sort(values)
+    return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
+
+
+def unique_rows(pairs: np.ndarray) -> np.ndarray:
+    """Sorted distinct rows of a (k, 2) array, as `np.unique(pairs, axis=0)`."""
+    ordered = pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
+    if len(ordered) == 0:
+        return ordered
+    return ordered[np.r_[True, np.any(ordered[1:] != ordered[:-1], axis=1)]]
+
+
 def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """uint64[n_docs, bands]: one hash per band of each signature (rows values + band index)."""
     n_docs, num_perm = signatures.shape
@@ -48,7 +64,7 @@ def star_edges(keys: np.ndarray, docs: np.ndarray) -> np.ndarray:
     first = np.repeat(docs[starts], np.diff(np.r_[starts, len(keys)]))
     edges = np.stack([first, docs], axis=1)
     edges = edges[edges[:, 0] != edges[:, 1]]
-    return np.unique(edges, axis=0)
+    return unique_rows(edges)
 
 
 EDGE_RECORD = np.dtype([("node", "<i8"), ("nbr", "<i8")])
@@ -70,7 +86,7 @@ def directed_records(edges: np.ndarray) -> np.ndarray:
 
 def _grouped(node: np.ndarray, nbr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(node, nbr) pairs sorted and unique, and the start index of each node's group."""
-    pairs = np.unique(np.stack([node, nbr], axis=1), axis=0)
+    pairs = unique_rows(np.stack([node, nbr], axis=1))
     node, nbr = pairs[:, 0], pairs[:, 1]
     starts = np.flatnonzero(np.r_[True, node[1:] != node[:-1]]) if len(node) else np.r_[0:0]
     return node, nbr, starts
@@ -92,7 +108,7 @@ def large_star(node: np.ndarray, nbr: np.ndarray) -> tuple[np.ndarray, int]:
     not_star = int(np.count_nonzero((nbr[starts] < node[starts]) & (sizes > 1)))
     m = np.repeat(smallest, sizes)
     larger = nbr > node
-    return np.unique(np.stack([nbr[larger], m[larger]], axis=1), axis=0), not_star
+    return unique_rows(np.stack([nbr[larger], m[larger]], axis=1)), not_star
 
 
 def small_star(node: np.ndarray, nbr: np.ndarray) -> np.ndarray:
@@ -106,7 +122,7 @@ def small_star(node: np.ndarray, nbr: np.ndarray) -> np.ndarray:
     edges = np.concatenate(
         [np.stack([node[starts], nbr[starts]], axis=1), np.stack([nbr, m], axis=1)]
     )
-    return np.unique(edges[edges[:, 0] != edges[:, 1]], axis=0)
+    return unique_rows(edges[edges[:, 0] != edges[:, 1]])
 
 
 def exact_jaccard(a: np.ndarray, b: np.ndarray) -> float:

@@ -22,6 +22,8 @@ from stages.minhash.lsh import (
     node_partition,
     small_star,
     star_edges,
+    unique_rows,
+    unique_values,
 )
 from stages.minhash.signatures import MinHasher, batch_shingle_hashes, text_batches
 from stages.minhash.verify import (
@@ -61,9 +63,9 @@ def signatures(
             empty += int(np.count_nonzero(counts == 0))
             keys.append(band_keys(signed[counts > 0], bands, rows).ravel())
             nodes.append(np.repeat(node_ids(shard, doc_rows), bands))
-            unique, sizes = shingle_sets(hashes, counts)
-            digests.append(set_digests(unique, sizes))
-            if config.verify:
+            if config.verify:  # shingle sets and their digests serve verification only
+                unique, sizes = shingle_sets(hashes, counts)
+                digests.append(set_digests(unique, sizes))
                 sets.append(unique)
                 set_sizes.append(sizes)
         first_row += batch.num_rows
@@ -72,20 +74,15 @@ def signatures(
     records["node"] = np.concatenate(nodes) if nodes else []
     partition = (records["key"] % np.uint64(partitions)).astype(np.int64)
     exchange.write_partitioned("signatures", shard, records, partition, partitions)
-    saved_sets = None
+    verification = None
     if config.verify:
-        saved_sets = (
+        verification = (
+            np.concatenate(digests) if digests else np.zeros(0, np.uint64),
             np.concatenate(sets) if sets else np.zeros(0, np.uint32),
             np.concatenate(set_sizes) if set_sizes else np.zeros(0, np.int64),
         )
-    save_shard_attributes(
-        exchange,
-        shard,
-        ids,
-        np.concatenate(scores) if scores else np.zeros(0),
-        np.concatenate(digests) if digests else np.zeros(0, np.uint64),
-        saved_sets,
-    )
+    scores_array = np.concatenate(scores) if scores else np.zeros(0)
+    save_shard_attributes(exchange, shard, ids, scores_array, verification)
     return {"documents": first_row, "empty": empty}
 
 
@@ -115,7 +112,7 @@ def buckets(
         found, limited = verifier.link(members, digests)
         edges += found
         limited_buckets += limited
-    edges_array = np.unique(np.array(edges, dtype=np.int64).reshape(-1, 2), axis=0)
+    edges_array = unique_rows(np.array(edges, dtype=np.int64).reshape(-1, 2))
     write_edges(exchange, "buckets", partition, edges_array, partitions)
     return {
         "edges": len(edges_array),
@@ -164,7 +161,7 @@ def clusters(exchange: Exchange, partition: int, edges_step: str, shards: int) -
     # In a star the centre (the component's smallest node) is the only node with a
     # larger neighbour: those records list each cluster's centre and its other members.
     centre = records[records["node"] < records["nbr"]]
-    roots = np.unique(centre["node"])
+    roots = unique_values(centre["node"])
     root = np.concatenate([roots, centre["node"]])
     member = np.concatenate([roots, centre["nbr"]])
     attributes = ShardAttributes(exchange)

@@ -8,7 +8,7 @@ import numpy as np
 
 from core.exchange import Exchange
 from stages.base import node_shard_row
-from stages.minhash.lsh import exact_jaccard
+from stages.minhash.lsh import exact_jaccard, unique_values
 from stages.text import fmix64_np
 
 # Comparisons a bucket member may make: bounds the work of a bucket of many mutually dissimilar
@@ -22,19 +22,18 @@ def save_shard_attributes(
     shard: int,
     ids: list[bytes],
     scores: np.ndarray,
-    digests: np.ndarray,
-    shingle_sets: tuple[np.ndarray, np.ndarray] | None,
+    verification: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
 ) -> None:
-    """Save one shard's attributes for `ShardAttributes`; `shingle_sets` (concatenated sorted
-    sets and their sizes) only with verify."""
+    """Save one shard's attributes for `ShardAttributes`; `verification` (shingle-set digests,
+    concatenated sorted sets and their sizes) only with verify."""
     prefix = f"{shard:05d}"
     exchange.save(_STEP, f"{prefix}.ids", np.frombuffer(b"".join(ids), np.uint8))
     id_offsets = np.r_[0, np.cumsum([len(i) for i in ids], dtype=np.int64)]
     exchange.save(_STEP, f"{prefix}.id_offsets", id_offsets)
     exchange.save(_STEP, f"{prefix}.score", scores)
-    exchange.save(_STEP, f"{prefix}.digest", digests)
-    if shingle_sets is not None:
-        sets, sizes = shingle_sets
+    if verification is not None:
+        digests, sets, sizes = verification
+        exchange.save(_STEP, f"{prefix}.digest", digests)
         exchange.save(_STEP, f"{prefix}.offsets", np.r_[0, np.cumsum(sizes)])
         exchange.save(_STEP, f"{prefix}.shingles", sets)
 
@@ -79,7 +78,7 @@ class ShardAttributes:
 def shingle_sets(hashes: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each document's sorted unique shingle hashes, concatenated, and their counts."""
     doc = np.repeat(np.arange(len(counts), dtype=np.uint64), counts)
-    keys = np.unique((doc << np.uint64(32)) | hashes.astype(np.uint64))  # one sort, by doc
+    keys = unique_values((doc << np.uint64(32)) | hashes.astype(np.uint64))  # one sort, by doc
     sizes = np.bincount((keys >> np.uint64(32)).astype(np.int64), minlength=len(counts))
     return (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32), sizes
 
