@@ -3,10 +3,13 @@ The rules are called directly: these tests are the rules' specification."""
 
 from __future__ import annotations
 
+import random
 from collections import Counter
+from itertools import accumulate
 
 import pytest
 
+from stages.filter.ngrams import NgramIndex, duplicated_ngram_chars, top_ngram_chars
 from stages.filter.rules import (
     C4,
     LANGUAGE_DEFAULTS,
@@ -22,8 +25,6 @@ from stages.filter.rules import (
     check_gopher_repetition,
     check_text_quality,
     correct_refinedweb_lines,
-    duplicated_ngram_chars,
-    top_ngram_chars,
 )
 from stages.text import DocView, tokenize
 
@@ -146,8 +147,46 @@ def test_gopher_quality_rejects(text: str, lang: str, expected: str) -> None:
 
 def test_ngram_measures() -> None:
     words = ["a", "b", "a", "b", "a", "b", "c"]
-    assert top_ngram_chars(words, 2) == 2 * 3  # "a b" three times, 2 characters each
-    assert duplicated_ngram_chars(["x", "y", "z", "x", "y", "z"], 3) == 3
+    assert top_ngram_chars(NgramIndex(words), 2) == 2 * 3  # "a b" three times, 2 chars each
+    assert duplicated_ngram_chars(NgramIndex(["x", "y", "z", "x", "y", "z"]), 3) == 3
+    assert top_ngram_chars(NgramIndex([]), 2) == duplicated_ngram_chars(NgramIndex(["a"]), 2) == 0
+
+
+def _top_by_tuples(words: list[str], n: int) -> int:
+    """The definition, on word tuples: the most common n-gram's characters times its count,
+    the first in the document of equally common ones."""
+    grams = Counter(zip(*(words[i:] for i in range(n)), strict=False))
+    if not grams:
+        return 0
+    gram, count = grams.most_common(1)[0]
+    return sum(map(len, gram)) * count
+
+
+def _duplicated_by_tuples(words: list[str], n: int) -> int:
+    """The definition (datatrove's loop): after a duplicate n-gram, skip its words."""
+    grams = list(zip(*(words[i:] for i in range(n)), strict=False))
+    ends = [0, *accumulate(map(len, words))]
+    seen: set[tuple[str, ...]] = set()
+    chars = i = 0
+    while i < len(grams):
+        if grams[i] in seen:
+            chars += ends[i + n] - ends[i]
+            i += n
+        else:
+            seen.add(grams[i])
+            i += 1
+    return chars
+
+
+def test_ngram_ids_agree_with_the_tuple_definitions() -> None:
+    rng = random.Random(7)
+    vocabulary = ["a", "bb", "ccc", "the", "of", "中文", "x"]
+    for _ in range(500):
+        words = [rng.choice(vocabulary[: rng.randint(1, 7)]) for _ in range(rng.randint(0, 50))]
+        index = NgramIndex(words)
+        for n in range(1, 11):
+            assert top_ngram_chars(index, n) == _top_by_tuples(words, n)
+            assert duplicated_ngram_chars(index, n) == _duplicated_by_tuples(words, n)
 
 
 @pytest.mark.parametrize(

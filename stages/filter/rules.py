@@ -12,11 +12,11 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import accumulate
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from stages.filter.ngrams import NgramIndex, duplicated_ngram_chars, top_ngram_chars
 from stages.text import PUNCTUATION, TERMINAL_PUNCTUATION, DocView, count_words
 
 
@@ -176,37 +176,6 @@ def duplicates(items: list[str]) -> tuple[int, int]:
     return count, chars
 
 
-def _ngrams(words: list[str], n: int) -> list[tuple[str, ...]]:
-    return list(zip(*(words[i:] for i in range(n)), strict=False))  # built in C, not sliced
-
-
-def top_ngram_chars(words: list[str], n: int) -> int:
-    """Characters covered by the most frequent n-gram (its length times its count)."""
-    grams = Counter(_ngrams(words, n))
-    if not grams:
-        return 0
-    gram, count = grams.most_common(1)[0]
-    return sum(map(len, gram)) * count
-
-
-def duplicated_ngram_chars(words: list[str], n: int) -> int:
-    """Characters in n-grams that repeat an earlier one, counting each word at most once."""
-    grams = _ngrams(words, n)
-    ends = list(
-        accumulate(map(len, words), initial=0)
-    )  # characters of words[i:j] = ends[j]-ends[i]
-    seen: set[tuple[str, ...]] = set()
-    chars = i = 0
-    while i < len(grams):
-        if grams[i] in seen:
-            chars += ends[i + n] - ends[i]
-            i += n
-        else:
-            seen.add(grams[i])
-            i += 1
-    return chars
-
-
 def check_gopher_repetition(doc: DocView, cfg: GopherRepetition) -> Rejection | None:
     text_chars = max(len(doc.text), 1)
     for unit, items in (("para", doc.paragraphs), ("line", doc.nonempty_lines)):
@@ -222,13 +191,13 @@ def check_gopher_repetition(doc: DocView, cfg: GopherRepetition) -> Rejection | 
                 "gopher_repetition", f"max_dup_{unit}_char_frac", chars / text_chars, char_limit
             )
     # Fractions of the document's characters, as Gopher and datatrove define them.
-    words = doc.words
+    ngrams = NgramIndex(doc.words)
     for n, limit in sorted(cfg.max_top_ngram_char_frac.items()):
-        frac = top_ngram_chars(words, n) / text_chars
+        frac = top_ngram_chars(ngrams, n) / text_chars
         if frac > limit:
             return _reject("gopher_repetition", f"max_top_{n}gram_char_frac", frac, limit)
     for n, limit in sorted(cfg.max_dup_ngram_char_frac.items()):
-        frac = duplicated_ngram_chars(words, n) / text_chars
+        frac = duplicated_ngram_chars(ngrams, n) / text_chars
         if frac > limit:
             return _reject("gopher_repetition", f"max_dup_{n}gram_char_frac", frac, limit)
     return None

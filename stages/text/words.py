@@ -41,9 +41,13 @@ def tokenize(text: str, lang: str | None) -> list[str]:
     return _WORDS.findall(text)
 
 
+_PUNCTUATION_CHARS = "".join(sorted(PUNCTUATION))
+
+
 def is_word(token: str) -> bool:
-    """A token with at least one character that is not punctuation."""
-    return any(ch not in PUNCTUATION for ch in token)
+    """A token with at least one character that is not punctuation (what stripping every
+    punctuation character leaves; `str.strip` does it at C speed)."""
+    return bool(token.strip(_PUNCTUATION_CHARS))
 
 
 def count_words(text: str, lang: str | None) -> int:
