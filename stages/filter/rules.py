@@ -57,12 +57,14 @@ class TextQuality(RuleSet):
 _GARBLED = re.compile(r"[\ufffd\ue000-\uf8ff\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
+# `\w` is str.isalnum() or "_" and `\s` is str.isspace() (re's definitions; "_" is punctuation).
+_SPECIAL = re.compile("[^\\w\\s" + re.escape("".join(sorted(PUNCTUATION | {"'", '"'}))) + "]")
+
+
 def _special_chars(text: str) -> int:
     """Characters that are neither letters, digits, whitespace nor punctuation: symbols,
     emoji, box drawing... Their share is high in spam, menus and mis-extracted pages."""
-    return sum(
-        1 for ch in text if not (ch.isalnum() or ch.isspace() or ch in PUNCTUATION or ch in "'\"")
-    )
+    return len(_SPECIAL.findall(text))
 
 
 def check_text_quality(doc: DocView, cfg: TextQuality) -> Rejection | None:

@@ -46,7 +46,7 @@ from stages.text.scripts import (
     count_han,
     is_cjk,
 )
-from stages.text.words import CHARACTER_LANGS, JIEBA_LANGS, count_words, is_word, tokenize
+from stages.text.words import CHARACTER_LANGS, JIEBA_LANGS, count_words, tokenize
 
 __all__ = [
     "ALPHA",
@@ -82,7 +82,6 @@ __all__ = [
     "count_words",
     "fmix64_np",
     "is_cjk",
-    "is_word",
     "load_list",
     "token_hashes",
     "tokenize",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from functools import cached_property
 
-from stages.text.punctuation import SENTENCE_END
+from stages.text.punctuation import PUNCTUATION_CHARS, SENTENCE_END
 from stages.text.scripts import count_han
-from stages.text.words import is_word, tokenize
+from stages.text.words import tokenize
 
 _PARAGRAPH_BREAK = re.compile(r"\n{2,}")
 
@@ -40,7 +40,8 @@ class DocView:
     @cached_property
     def words(self) -> list[str]:
         """Tokens that are words, not punctuation."""
-        return [token for token in self.tokens if is_word(token)]
+        # A word has a character that is not punctuation (str.strip tests it at C speed).
+        return [token for token in self.tokens if token.strip(PUNCTUATION_CHARS)]
 
     @cached_property
     def sentences(self) -> int:

@@ -15,7 +15,7 @@ import re
 
 import rjieba
 
-from stages.text.punctuation import PUNCTUATION
+from stages.text.punctuation import PUNCTUATION_CHARS
 from stages.text.scripts import CJK_RANGES, char_class
 
 JIEBA_LANGS = frozenset({"zh", "yue", "wuu", "gan", "lzh"})
@@ -41,14 +41,6 @@ def tokenize(text: str, lang: str | None) -> list[str]:
     return _WORDS.findall(text)
 
 
-_PUNCTUATION_CHARS = "".join(sorted(PUNCTUATION))
-
-
-def is_word(token: str) -> bool:
-    """A token with at least one character that is not punctuation (what stripping every
-    punctuation character leaves; `str.strip` does it at C speed)."""
-    return bool(token.strip(_PUNCTUATION_CHARS))
-
-
 def count_words(text: str, lang: str | None) -> int:
-    return sum(1 for token in tokenize(text, lang) if is_word(token))
+    """Tokens with a character that is not punctuation (what stripping punctuation leaves)."""
+    return sum(1 for token in tokenize(text, lang) if token.strip(PUNCTUATION_CHARS))
