@@ -44,6 +44,7 @@ bench: install  ## benchmarks; results go to docs/benchmarks.md
 	$(BIN)/python bench/topics_eval.py --update-docs
 	$(BIN)/python bench/bench_tokenizer.py --update-docs
 	$(BIN)/python bench/bench_export.py --update-docs
+	$(BIN)/python bench/bench_throughput.py --update-docs
 
 fixtures: install  ## regenerate the committed test fixtures in tests/fixtures/generated
 	$(BIN)/python tests/fixtures/generate.py
