@@ -222,10 +222,11 @@ def run_stage(run: StageRun, executor: Executor, progress: bool = True) -> dict[
     resumed = stage_dir.prepare(fp, description)
     if (line := stage.describe()) is not None:
         print(f"{run.name}: {line}", file=sys.stderr)
+    attempt = _Attempt(ref, files, stage_dir, executor, progress, resumed)
     if isinstance(stage, TrainingStage):
-        outcome = _train(stage, ref, files, output_dir, executor, progress, resumed)
+        outcome = attempt.train(stage)
     else:
-        outcome = _transform(stage, ref, files, run, executor, progress, resumed)
+        outcome = attempt.transform(stage, run.shard_target_bytes)
     stats = {
         "stage": run.name,
         "fingerprint": fp,
@@ -238,63 +239,64 @@ def run_stage(run: StageRun, executor: Executor, progress: bool = True) -> dict[
     return stats
 
 
-def _transform(
-    stage: Stage,
-    ref: StageRef,
-    files: list[str],
-    run: StageRun,
-    executor: Executor,
-    progress: bool,
-    resumed: bool,
-) -> dict[str, Any]:
-    """A stage's documents: a global stage's steps, then a task per input file or shard."""
-    output_dir = os.path.abspath(run.output_dir)
-    stage_dir = StageDir(output_dir)
-    global_stats: dict[str, Any] = {}
-    step_task_seconds = 0.0
-    if isinstance(stage, GlobalStage):
-        steps = _StepRunner(ref, files, output_dir, executor, progress)
-        summary, timings = steps.run_plan(stage)
-        global_stats = {"steps": summary, "step_seconds": timings}
-        step_task_seconds = sum(t["tasks"] for t in timings.values())
-    done = stage_dir.finished_tasks() if resumed else {}
-    specs = [
-        TaskSpec(ref, i, path, output_dir, run.shard_target_bytes)
-        for i, path in enumerate(files)
-        if i not in done
-    ]
-    _run_tasks(run_task, specs, len(files), run.name, executor, progress, stage_dir)
-    return {
-        **_aggregate(stage_dir.finished_tasks(), step_task_seconds),
-        **global_stats,
-        "resumed_tasks": len(done),
-    }
+@dataclass(frozen=True)
+class _Attempt:
+    """One run of a stage that is not complete: what its tasks share."""
 
+    ref: StageRef
+    files: list[str]
+    stage_dir: StageDir
+    executor: Executor
+    progress: bool
+    resumed: bool  # earlier tasks' markers can be reused
 
-def _train(
-    stage: TrainingStage,
-    ref: StageRef,
-    files: list[str],
-    output_dir: str,
-    executor: Executor,
-    progress: bool,
-    resumed: bool,
-) -> dict[str, Any]:
-    """A training stage's one task; the stats say what it trained and what it provides."""
-    stage_dir = StageDir(output_dir)
-    done = stage_dir.finished_tasks() if resumed else {}
-    specs = [] if done else [TrainingTaskSpec(ref, tuple(files), output_dir)]
-    _run_tasks(run_training_task, specs, 1, ref.name, executor, progress, stage_dir)
-    [result] = stage_dir.finished_tasks().values()
-    return {
-        "kind": "training",
-        "inputs": len(files),
-        "input_bytes": result["input_bytes"],
-        "task_seconds": result["seconds"],
-        "model": result["summary"],
-        "provides": stage.provides(Path(output_dir)),
-        "resumed_tasks": len(done),
-    }
+    @property
+    def output_dir(self) -> str:
+        return str(self.stage_dir.path)
+
+    def finished(self) -> dict[int, dict[str, Any]]:
+        return self.stage_dir.finished_tasks() if self.resumed else {}
+
+    def transform(self, stage: Stage, shard_target_bytes: int) -> dict[str, Any]:
+        """A stage's documents: a global stage's steps, then a task per input file or shard."""
+        global_stats: dict[str, Any] = {}
+        step_task_seconds = 0.0
+        if isinstance(stage, GlobalStage):
+            steps = _StepRunner(self.ref, self.files, self.output_dir, self.executor, self.progress)
+            summary, timings = steps.run_plan(stage)
+            global_stats = {"steps": summary, "step_seconds": timings}
+            step_task_seconds = sum(t["tasks"] for t in timings.values())
+        done = self.finished()
+        specs = [
+            TaskSpec(self.ref, i, path, self.output_dir, shard_target_bytes)
+            for i, path in enumerate(self.files)
+            if i not in done
+        ]
+        self._run(run_task, specs, len(self.files))
+        return {
+            **_aggregate(self.stage_dir.finished_tasks(), step_task_seconds),
+            **global_stats,
+            "resumed_tasks": len(done),
+        }
+
+    def train(self, stage: TrainingStage) -> dict[str, Any]:
+        """A training stage's one task; the stats say what it trained and what it provides."""
+        done = self.finished()
+        specs = [] if done else [TrainingTaskSpec(self.ref, tuple(self.files), self.output_dir)]
+        self._run(run_training_task, specs, 1)
+        [result] = self.stage_dir.finished_tasks().values()
+        return {
+            "kind": "training",
+            "inputs": len(self.files),
+            "input_bytes": result["input_bytes"],
+            "task_seconds": result["seconds"],
+            "model": result["summary"],
+            "provides": stage.provides(self.stage_dir.path),
+            "resumed_tasks": len(done),
+        }
+
+    def _run(self, fn: Any, specs: list[Any], total: int) -> None:
+        _run_tasks(fn, specs, total, self.ref.name, self.executor, self.progress, self.stage_dir)
 
 
 def run_pipeline(
