@@ -633,8 +633,34 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--models", type=Path, default=None, help="work dir with train-quality/train-perplexity"
     )
     parser.add_argument("--no-e2e", action="store_true", help="skip the end-to-end run")
+    parser.add_argument(
+        "--only",
+        help="comma-separated stage keys (filter, score, minhash-fast, minhash, substring, "
+        "topics): measure those alone, print the table, no end-to-end run, profile or docs",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)  # internal: one stage run
     return parser.parse_args(argv)
+
+
+def measure_only(
+    corpus: Corpus,
+    jobs: list[StageJob],
+    references: dict[str, Callable[[], object]],
+    labels: dict[str, str],
+    args: argparse.Namespace,
+) -> int:
+    """`--only`: the chosen stages beside their references, the table printed (a quick check
+    while working on one stage; the docs are written only by a full run)."""
+    keys = args.only.split(",")
+    unknown = set(keys) - {job.key for job in jobs}
+    if unknown:
+        raise SystemExit(f"--only: unknown stage keys {sorted(unknown)}")
+    chosen = [job for job in jobs if job.key in keys]
+    needed = {job.reference for job in chosen}
+    references = {key: job for key, job in references.items() if key in needed}
+    runs, refs, _ = measure(corpus, chosen, references, args.repeats)
+    print(stage_table(corpus, runs, refs, labels))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -652,6 +678,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"score models ({time.perf_counter() - started:.0f}s): {provided}", file=sys.stderr)
     jobs = stage_jobs(configs, provided)
     references, labels = reference_jobs(corpus)
+    if args.only:
+        return measure_only(corpus, jobs, references, labels, args)
     runs, refs, outputs = measure(corpus, jobs, references, args.repeats)
     e2e = None if args.no_e2e else run_end_to_end(corpus, jobs)
     print(f"measured ({time.perf_counter() - started:.0f}s)", file=sys.stderr)
