@@ -82,9 +82,9 @@ def test_clean_text_passes_every_rule(text: str, lang: str) -> None:
     assert check_gopher_repetition(doc, rules.gopher_repetition) is None
     assert check_gopher_quality(doc, rules.gopher_quality) is None
     edited, removed, rejection = correct_refinedweb_lines(doc, rules.refinedweb)
-    assert rejection is None and removed == 0 and edited == text
-    c4_text, _, rejection = apply_c4(doc, rules.c4, no_bad_words)
-    assert rejection is None and c4_text == text
+    assert rejection is None and removed == 0 and edited.text == text
+    edited, _, rejection = apply_c4(doc, rules.c4, no_bad_words)
+    assert rejection is None and edited.text == text
     assert check_fineweb(doc, rules.fineweb) is None
 
 
@@ -145,11 +145,15 @@ def test_gopher_quality_rejects(text: str, lang: str, expected: str) -> None:
 # --- Gopher repetition ---
 
 
+def ngrams(words: list[str]) -> NgramIndex:
+    return NgramIndex(view(" ".join(words), "en").analysis)
+
+
 def test_ngram_measures() -> None:
     words = ["a", "b", "a", "b", "a", "b", "c"]
-    assert top_ngram_chars(NgramIndex(words), 2) == 2 * 3  # "a b" three times, 2 chars each
-    assert duplicated_ngram_chars(NgramIndex(["x", "y", "z", "x", "y", "z"]), 3) == 3
-    assert top_ngram_chars(NgramIndex([]), 2) == duplicated_ngram_chars(NgramIndex(["a"]), 2) == 0
+    assert top_ngram_chars(ngrams(words), 2) == 2 * 3  # "a b" three times, 2 chars each
+    assert duplicated_ngram_chars(ngrams(["x", "y", "z", "x", "y", "z"]), 3) == 3
+    assert top_ngram_chars(ngrams([]), 2) == duplicated_ngram_chars(ngrams(["a"]), 2) == 0
 
 
 def _top_by_tuples(words: list[str], n: int) -> int:
@@ -183,7 +187,7 @@ def test_ngram_ids_agree_with_the_tuple_definitions() -> None:
     vocabulary = ["a", "bb", "ccc", "the", "of", "中文", "x"]
     for _ in range(500):
         words = [rng.choice(vocabulary[: rng.randint(1, 7)]) for _ in range(rng.randint(0, 50))]
-        index = NgramIndex(words)
+        index = ngrams(words)
         for n in range(1, 11):
             assert top_ngram_chars(index, n) == _top_by_tuples(words, n)
             assert duplicated_ngram_chars(index, n) == _duplicated_by_tuples(words, n)
@@ -225,11 +229,11 @@ def test_duplicated_long_ngrams_are_caught() -> None:
 def test_refinedweb_removes_navigation_and_counters_in_both_languages() -> None:
     cfg = RefinedWebLines(max_removed_words_frac=0.5)
     en_noise = "SIGN IN\n12 comments\nRead more about the harbour\nMenu\n"
-    text, removed, rejection = correct_refinedweb_lines(view(en_noise + EN), cfg)
-    assert rejection is None and removed == 4 and text == EN
+    edited, removed, rejection = correct_refinedweb_lines(view(en_noise + EN), cfg)
+    assert rejection is None and removed == 4 and edited.text == EN
     zh_noise = "登录 | 注册\n1234 阅读\n返回顶部\n"
-    text, removed, rejection = correct_refinedweb_lines(view(zh_noise + ZH, "zh"), cfg)
-    assert rejection is None and removed == 3 and text == ZH
+    edited, removed, rejection = correct_refinedweb_lines(view(zh_noise + ZH, "zh"), cfg)
+    assert rejection is None and removed == 3 and edited.text == ZH
 
 
 def test_refinedweb_rejects_a_document_that_loses_too_much() -> None:
@@ -243,11 +247,27 @@ def test_refinedweb_rejects_a_document_that_loses_too_much() -> None:
 
 def test_c4_drops_lines_and_keeps_sentences() -> None:
     noisy = "Home\nPlease enable JavaScript to view the comments.\nRead our privacy policy.\n"
-    text, removed, rejection = apply_c4(view(noisy + EN), C4(), no_bad_words)
-    assert rejection is None and removed == 3 and text == EN
+    edited, removed, rejection = apply_c4(view(noisy + EN), C4(), no_bad_words)
+    assert rejection is None and removed == 3 and edited.text == EN
     zh_noisy = "首页\n请阅读我们的隐私政策。\n"
-    text, removed, rejection = apply_c4(view(zh_noisy + ZH, "zh"), ZH_RULES.c4, no_bad_words)
-    assert rejection is None and removed == 2 and text == ZH
+    edited, removed, rejection = apply_c4(view(zh_noisy + ZH, "zh"), ZH_RULES.c4, no_bad_words)
+    assert rejection is None and removed == 2 and edited.text == ZH
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_edited_documents_carry_the_word_counts_of_their_lines(lang: str) -> None:
+    """The line editors hand on each kept line's word count instead of analysing the edited
+    text again: the counts must be what a fresh analysis gives."""
+    clean = ZH if lang == "zh" else EN
+    noisy = "\n  \nMENU\n登录 | 注册\n  First [1] line here, a cite[2]d word.\n\n" + clean + "\n \n"
+    doc = view(noisy, lang)
+    for edit in (
+        lambda d: correct_refinedweb_lines(d, RefinedWebLines(max_removed_words_frac=1))[0],
+        lambda d: apply_c4(d, C4(min_num_sentences=None), no_bad_words)[0],
+    ):
+        edited = edit(doc)
+        assert edited.line_words == view(edited.text, lang).analysis.line_words.tolist()
+        doc = edited
 
 
 def count_bad_words(text: str) -> Counter[str]:

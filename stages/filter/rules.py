@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from stages.filter.ngrams import NgramIndex, duplicated_ngram_chars, top_ngram_chars
-from stages.text import PUNCTUATION, TERMINAL_PUNCTUATION, DocView, count_words
+from stages.text import TERMINAL_PUNCTUATION, DocView, count_words
 
 
 @dataclass(frozen=True)
@@ -57,17 +57,10 @@ class TextQuality(RuleSet):
 _GARBLED = re.compile(r"[\ufffd\ue000-\uf8ff\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
-# `\w` is str.isalnum() or "_" and `\s` is str.isspace() (re's definitions; "_" is punctuation).
-_SPECIAL = re.compile("[^\\w\\s" + re.escape("".join(sorted(PUNCTUATION | {"'", '"'}))) + "]")
-
-
-def _special_chars(text: str) -> int:
-    """Characters that are neither letters, digits, whitespace nor punctuation: symbols,
-    emoji, box drawing... Their share is high in spam, menus and mis-extracted pages."""
-    return len(_SPECIAL.findall(text))
-
-
 def check_text_quality(doc: DocView, cfg: TextQuality) -> Rejection | None:
+    """Garbled characters; special characters (neither word characters, whitespace nor
+    punctuation: symbols, emoji, box drawing: their share is high in spam, menus and
+    mis-extracted pages); for Chinese, the share of Han characters among letters and digits."""
     chars = max(len(doc.text), 1)
     garbled = len(_GARBLED.findall(doc.text)) / chars
     if _over(garbled, cfg.max_garbled_char_ratio):
@@ -75,13 +68,13 @@ def check_text_quality(doc: DocView, cfg: TextQuality) -> Rejection | None:
             "text_quality", "max_garbled_char_ratio", garbled, cfg.max_garbled_char_ratio
         )
     if cfg.max_special_char_ratio is not None:
-        special = _special_chars(doc.text) / chars
+        special = doc.analysis.special_chars / chars
         if special > cfg.max_special_char_ratio:
             return _reject(
                 "text_quality", "max_special_char_ratio", special, cfg.max_special_char_ratio
             )
     if cfg.min_cjk_char_ratio is not None:
-        letters = sum(1 for ch in doc.text if ch.isalnum()) or 1
+        letters = doc.analysis.alnum_chars or 1
         cjk = doc.han_chars / letters
         if cjk < cfg.min_cjk_char_ratio:
             return _reject("text_quality", "min_cjk_char_ratio", cjk, cfg.min_cjk_char_ratio)
@@ -105,20 +98,20 @@ class GopherQuality(RuleSet):
 
 
 def check_gopher_quality(doc: DocView, cfg: GopherQuality) -> Rejection | None:
-    words = doc.words
-    n_words = len(words)
+    analysis = doc.analysis
+    n_words = analysis.n_words
     if _under(n_words, cfg.min_doc_words):
         return _reject("gopher_quality", "min_doc_words", n_words, cfg.min_doc_words)
     if _over(n_words, cfg.max_doc_words):
         return _reject("gopher_quality", "max_doc_words", n_words, cfg.max_doc_words)
     if n_words == 0:
         return None
-    avg = sum(map(len, words)) / n_words
+    avg = int(analysis.word_lengths.sum()) / n_words
     if _under(avg, cfg.min_avg_word_length):
         return _reject("gopher_quality", "min_avg_word_length", avg, cfg.min_avg_word_length)
     if _over(avg, cfg.max_avg_word_length):
         return _reject("gopher_quality", "max_avg_word_length", avg, cfg.max_avg_word_length)
-    n_tokens = len(doc.tokens)
+    n_tokens = analysis.n_tokens
     hashes = doc.text.count("#") / n_tokens
     ellipses = (doc.text.count("...") + doc.text.count("…")) / n_tokens
     if _over(max(hashes, ellipses), cfg.max_symbol_word_ratio):
@@ -135,15 +128,28 @@ def check_gopher_quality(doc: DocView, cfg: GopherQuality) -> Rejection | None:
     if _over(ellipsis_lines, cfg.max_ellipsis_lines_ratio):
         limit = cfg.max_ellipsis_lines_ratio
         return _reject("gopher_quality", "max_ellipsis_lines_ratio", ellipsis_lines, limit)
-    alpha = sum(any(ch.isalpha() for ch in word) for word in words) / n_words
+    alpha = analysis.alpha_words / n_words
     if _under(alpha, cfg.min_alpha_words_ratio):
         return _reject("gopher_quality", "min_alpha_words_ratio", alpha, cfg.min_alpha_words_ratio)
     if cfg.min_stop_words is not None:
-        lowered = {word.lower() for word in words}
-        found = len(lowered.intersection(cfg.stop_words))
+        found = _stop_words_found(doc, frozenset(cfg.stop_words), cfg.min_stop_words)
         if found < cfg.min_stop_words:
             return _reject("gopher_quality", "min_stop_words", found, cfg.min_stop_words)
     return None
+
+
+def _stop_words_found(doc: DocView, stop_words: frozenset[str], enough: int) -> int:
+    """Distinct stop words among the document's lower-cased words, counted up to `enough`
+    (a page that passes has them in its first lines: no need to read on)."""
+    found: set[str] = set()
+    starts, ends = doc.analysis.word_starts.tolist(), doc.analysis.word_ends.tolist()
+    for start, end in zip(starts, ends, strict=True):
+        word = doc.text[start:end].lower()
+        if word in stop_words:
+            found.add(word)
+            if len(found) >= enough:
+                break
+    return len(found)
 
 
 # --- Gopher repetition (Rae et al. 2021, table A1) ---
@@ -193,7 +199,7 @@ def check_gopher_repetition(doc: DocView, cfg: GopherRepetition) -> Rejection | 
                 "gopher_repetition", f"max_dup_{unit}_char_frac", chars / text_chars, char_limit
             )
     # Fractions of the document's characters, as Gopher and datatrove define them.
-    ngrams = NgramIndex(doc.words)
+    ngrams = NgramIndex(doc.analysis)
     for n, limit in sorted(cfg.max_top_ngram_char_frac.items()):
         frac = top_ngram_chars(ngrams, n) / text_chars
         if frac > limit:
@@ -232,43 +238,57 @@ _NAVIGATION_LINE = re.compile(
 )
 
 
-def _is_uppercase_line(line: str) -> bool:
-    """Mostly capitals among all letters (CJK letters have no case and count against)."""
-    letters = [ch for ch in line if ch.isalpha()]
-    upper = sum(ch.isupper() for ch in letters)
-    return upper >= 3 and upper / len(letters) > 0.5
-
-
-def _line_to_remove(line: str, words: int, cfg: RefinedWebLines) -> bool:
-    stripped = line.strip()
-    if not any(ch.isalpha() for ch in stripped):  # only digits, punctuation or symbols
+def _line_to_remove(line: str, words: int, letters: int, upper: int, cfg: RefinedWebLines) -> bool:
+    """`letters` and `upper` count the line's letters and its upper-case letters."""
+    if not letters:  # only digits, punctuation or symbols
         return True
-    if words <= 1 or _is_uppercase_line(stripped) or _COUNTER_LINE.match(stripped):
+    # Mostly capitals among all letters (CJK letters have no case and count against).
+    all_caps = upper >= 3 and upper / letters > 0.5
+    stripped = line.strip()
+    if words <= 1 or all_caps or _COUNTER_LINE.match(stripped):
         return True
     return words <= cfg.max_words_for_pattern_lines and bool(_NAVIGATION_LINE.search(stripped))
 
 
 def correct_refinedweb_lines(
     doc: DocView, cfg: RefinedWebLines
-) -> tuple[str, int, Rejection | None]:
-    """Drop navigation, counter, one-word and all-caps lines; (text, lines removed, rejection)."""
-    kept, removed_lines, removed_words, total_words = [], 0, 0, 0
-    for line in doc.lines:
+) -> tuple[DocView, int, Rejection | None]:
+    """Drop navigation, counter, one-word and all-caps lines; (edited document, lines removed,
+    rejection)."""
+    kept, kept_words, removed_lines, removed_words, total_words = [], [], 0, 0, 0
+    per_line = zip(
+        doc.lines,
+        doc.line_words,
+        doc.analysis.line_letters.tolist(),
+        doc.analysis.line_upper_letters.tolist(),
+        strict=True,
+    )
+    for line, words, letters, upper in per_line:
         if not line.strip():
             kept.append(line)
+            kept_words.append(0)
             continue
-        words = count_words(line, doc.lang)
         total_words += words
-        if _line_to_remove(line, words, cfg):
+        if _line_to_remove(line, words, letters, upper, cfg):
             removed_lines += 1
             removed_words += words
         else:
             kept.append(line)
+            kept_words.append(words)
     frac = removed_words / max(total_words, 1)
     if frac > cfg.max_removed_words_frac:
         limit = cfg.max_removed_words_frac
-        return doc.text, removed_lines, _reject("refinedweb", "max_removed_words_frac", frac, limit)
-    return "\n".join(kept).strip(), removed_lines, None
+        return doc, removed_lines, _reject("refinedweb", "max_removed_words_frac", frac, limit)
+    return _joined_lines(kept, kept_words, doc.lang), removed_lines, None
+
+
+def _joined_lines(lines: list[str], line_words: list[int], lang: str | None) -> DocView:
+    """The lines joined and stripped, with their word counts (blank lines stripped away at
+    either end have none)."""
+    joined = "\n".join(lines)
+    text = joined.strip()
+    first = joined[: len(joined) - len(joined.lstrip())].count("\n")
+    return DocView(text, lang, line_words[first : first + text.count("\n") + 1])
 
 
 # --- C4 (Raffel et al. 2020, section 2.2) ---
@@ -308,15 +328,22 @@ POLICY_PHRASES = (
 )
 
 
-def _c4_keeps_line(line: str, lang: str | None, cfg: C4) -> bool:
-    if cfg.max_word_length is not None and any(len(w) > cfg.max_word_length for w in line.split()):
+_C4_LINE_PHRASES = re.compile("|".join(map(re.escape, ("javascript", *POLICY_PHRASES))))
+
+
+def _c4_keeps_line(line: str, words: int, phrases: bool, cfg: C4) -> bool:
+    """`words` counts the line's words; `phrases`: the document may hold a policy phrase."""
+    limit = cfg.max_word_length
+    if limit is not None and len(line) > limit and any(len(w) > limit for w in line.split()):
         return False
     if cfg.drop_lines_without_terminal_punct and (
         not line.endswith(TERMINAL_PUNCTUATION) or line.endswith(("...", "…"))
     ):
         return False
-    if cfg.min_words_per_line is not None and count_words(line, lang) < cfg.min_words_per_line:
+    if cfg.min_words_per_line is not None and words < cfg.min_words_per_line:
         return False
+    if not phrases:
+        return True
     lowered = line.lower()
     if cfg.drop_javascript_lines and "javascript" in lowered:
         return False
@@ -325,32 +352,38 @@ def _c4_keeps_line(line: str, lang: str | None, cfg: C4) -> bool:
 
 def apply_c4(
     doc: DocView, cfg: C4, bad_word_hits: Callable[[str], Counter[str]]
-) -> tuple[str, int, Rejection | None]:
-    """C4's line filter then its document rules; (text, lines removed, rejection)."""
+) -> tuple[DocView, int, Rejection | None]:
+    """C4's line filter then its document rules; (edited document, lines removed, rejection)."""
     lowered = doc.text.lower()
     if cfg.reject_lorem_ipsum and "lorem ipsum" in lowered:
-        return doc.text, 0, Rejection("c4:reject_lorem_ipsum", "contains 'lorem ipsum'")
+        return doc, 0, Rejection("c4:reject_lorem_ipsum", "contains 'lorem ipsum'")
     if cfg.reject_curly_bracket and "{" in doc.text:
-        return doc.text, 0, Rejection("c4:reject_curly_bracket", "contains '{'")
+        return doc, 0, Rejection("c4:reject_curly_bracket", "contains '{'")
     if cfg.reject_bad_words:
         hits = bad_word_hits(doc.text)
         if sum(hits.values()) >= cfg.min_bad_word_hits:
             shown = ", ".join(f"{word} {n}" for word, n in hits.most_common(3))
-            return doc.text, 0, Rejection("c4:reject_bad_words", shown)
-    kept, removed = [], 0
-    for line in doc.lines:
-        line = _CITATION.sub("", line).strip()
+            return doc, 0, Rejection("c4:reject_bad_words", shown)
+    # A line holds a phrase only if the whole text does (citations cut first, as per line).
+    phrases = bool(_C4_LINE_PHRASES.search(_CITATION.sub("", lowered)))
+    kept, kept_words, removed = [], [], 0
+    for line, words in zip(doc.lines, doc.line_words, strict=True):
+        line, citations = _CITATION.subn("", line)
+        line = line.strip()
         if not line:
             continue
-        if _c4_keeps_line(line, doc.lang, cfg):
+        if citations:  # "foo[1] bar": the cut changes the tokens
+            words = count_words(line, doc.lang)
+        if _c4_keeps_line(line, words, phrases, cfg):
             kept.append(line)
+            kept_words.append(words)
         else:
             removed += 1
-    text = "\n".join(kept)
-    sentences = DocView(text, doc.lang).sentences
-    if _under(sentences, cfg.min_num_sentences):
-        return text, removed, _reject("c4", "min_num_sentences", sentences, cfg.min_num_sentences)
-    return text, removed, None
+    edited = DocView("\n".join(kept), doc.lang, kept_words or [0])
+    if _under(edited.sentences, cfg.min_num_sentences):
+        limit = cfg.min_num_sentences
+        return edited, removed, _reject("c4", "min_num_sentences", edited.sentences, limit)
+    return edited, removed, None
 
 
 # --- FineWeb (Penedo et al. 2024, section 3.5) ---
@@ -377,7 +410,7 @@ def check_fineweb(doc: DocView, cfg: FineWeb) -> Rejection | None:
     dup_chars = duplicates(lines)[1] / max(len(doc.text) - doc.text.count("\n"), 1)
     if _over(dup_chars, cfg.max_dup_line_char_ratio):
         return _reject("fineweb", "max_dup_line_char_ratio", dup_chars, cfg.max_dup_line_char_ratio)
-    newlines = doc.text.count("\n") / max(len(doc.words), 1)
+    newlines = doc.text.count("\n") / max(doc.n_words, 1)
     if _over(newlines, cfg.max_newline_word_ratio):
         return _reject("fineweb", "max_newline_word_ratio", newlines, cfg.max_newline_word_ratio)
     return None

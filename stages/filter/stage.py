@@ -209,17 +209,15 @@ class FilterStage(TransformStage):
             if rejection:
                 return rejection
         if rules.refinedweb.enabled:
-            text, removed, rejection = correct_refinedweb_lines(doc, rules.refinedweb)
+            doc, removed, rejection = correct_refinedweb_lines(doc, rules.refinedweb)
             verdict.counters["lines_removed:refinedweb"] += removed
             if rejection:
                 return rejection
-            doc = DocView(text, doc.lang)
         if rules.c4.enabled:
-            text, removed, rejection = apply_c4(doc, rules.c4, self._lists.bad_words.find)
+            doc, removed, rejection = apply_c4(doc, rules.c4, self._lists.bad_words.find)
             verdict.counters["lines_removed:c4"] += removed
             if rejection:
                 return rejection
-            doc = DocView(text, doc.lang)
         if rules.fineweb.enabled:
             rejection = check_fineweb(doc, rules.fineweb)
             if rejection:
@@ -237,7 +235,7 @@ class FilterStage(TransformStage):
             return None
         hits = self._lists.safety.find(doc.text)
         total = sum(hits.values())
-        per_100 = 100 * total / max(len(doc.words), 1)
+        per_100 = 100 * total / max(doc.n_words, 1)
         if total >= self.config.safety_min_hits and per_100 > limit:
             categories = ", ".join(f"{c} {n}" for c, n in sorted(hits.items()))
             return Rejection("safety:max_hits_per_100_words", f"{per_100:.2f} ({categories})")

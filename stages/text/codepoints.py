@@ -1,7 +1,8 @@
 """Vectorized text kernels: code point classes, token and window hashes, batch bounds.
 
 Text is handled as a numpy array of Unicode code points (UTF-32), so tokenization and hashing
-run without a Python loop per token. Used by the minhash signatures and substring dedup.
+run without a Python loop per token. Used by the document analysis (`analysis.py`), the minhash
+signatures and substring dedup.
 """
 
 from __future__ import annotations
@@ -12,18 +13,29 @@ from functools import lru_cache
 
 import numpy as np
 
-from stages.text.scripts import CJK_RANGES
+from stages.text.punctuation import PUNCTUATION
+from stages.text.scripts import CJK_RANGES, HAN_RANGES
 
 P_TOKEN = 0x9E3779B97F4A7C15
 _N_CODEPOINTS = 0x110000
-# Class bits of `class_table`; CJK is `scripts.CJK_RANGES`.
-WORD, NONSPACE, ALPHA, CJK, DIGIT = 1, 2, 4, 8, 16
+# Class bits of `class_table`, each what Python says of the character: WORD is re's `\w`
+# (str.isalnum or "_"), NONSPACE re's `\S` (not str.isspace), ALPHA str.isalpha, DIGIT re's
+# `\d`, UPPER str.isupper, ALNUM str.isalnum; PUNCT is `punctuation.PUNCTUATION`, CJK and HAN
+# are `scripts.CJK_RANGES` and `HAN_RANGES`.
+WORD, NONSPACE, ALPHA, CJK, DIGIT, UPPER, ALNUM, PUNCT, HAN = 1, 2, 4, 8, 16, 32, 64, 128, 256
+
+
+def _ranges_mask(ranges: Sequence[tuple[int, int]]) -> np.ndarray:
+    mask = np.zeros(_N_CODEPOINTS, dtype=bool)
+    for lo, hi in ranges:
+        mask[lo : hi + 1] = True
+    return mask
 
 
 @lru_cache(maxsize=1)
 def class_table() -> np.ndarray:
-    """uint8 class bits for every code point (built once, ~0.3 s)."""
-    table = np.zeros(_N_CODEPOINTS, dtype=np.uint8)
+    """uint16 class bits for every code point (built once, ~0.5 s)."""
+    table = np.zeros(_N_CODEPOINTS, dtype=np.uint16)
     everything = "".join(map(chr, range(_N_CODEPOINTS)))
     for bit, pattern in (
         (WORD, r"\w+"),
@@ -33,12 +45,15 @@ def class_table() -> np.ndarray:
     ):
         for m in re.finditer(pattern, everything):
             table[m.start() : m.end()] |= bit
-    for lo, hi in CJK_RANGES:
-        table[lo : hi + 1] |= CJK
+    table[_ranges_mask(CJK_RANGES)] |= CJK
+    table[_ranges_mask(HAN_RANGES)] |= HAN
+    table[[ord(ch) for ch in PUNCTUATION]] |= PUNCT
+    for bit, test in ((UPPER, str.isupper), (ALNUM, str.isalnum)):
+        table[np.fromiter(map(test, everything), dtype=bool, count=_N_CODEPOINTS)] |= bit
     # str.isalpha and re's [^\W\d_] agree except on a few marks; the definition is isalpha
     alpha = np.fromiter(map(str.isalpha, everything), dtype=bool, count=_N_CODEPOINTS)
     table[alpha] |= ALPHA
-    table[~alpha] &= np.uint8(0xFF ^ ALPHA)
+    table[~alpha] &= np.uint16(0xFFFF ^ ALPHA)
     return table
 
 

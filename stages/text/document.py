@@ -1,12 +1,13 @@
-"""A document as the rules and scorers see it: lines, paragraphs and words, computed once."""
+"""A document as the rules and scorers see it: lines, paragraphs, words and the arrays of its
+analysis, each computed once."""
 
 from __future__ import annotations
 
 import re
 from functools import cached_property
 
+from stages.text.analysis import TextAnalysis
 from stages.text.punctuation import PUNCTUATION_CHARS, SENTENCE_END
-from stages.text.scripts import count_han
 from stages.text.words import tokenize
 
 _PARAGRAPH_BREAK = re.compile(r"\n{2,}")
@@ -15,9 +16,13 @@ _PARAGRAPH_BREAK = re.compile(r"\n{2,}")
 class DocView:
     """Derived views of one text; each is computed on first use and then shared by rules."""
 
-    def __init__(self, text: str, lang: str | None) -> None:
+    def __init__(self, text: str, lang: str | None, line_words: list[int] | None = None) -> None:
+        """`line_words`: the words in each line, when a rule that edited lines knows them
+        (the text need not be analysed again for them)."""
         self.text = text
         self.lang = lang
+        if line_words is not None:
+            self.line_words = line_words
 
     @cached_property
     def lines(self) -> list[str]:
@@ -48,5 +53,19 @@ class DocView:
         return len(SENTENCE_END.findall(self.text))
 
     @cached_property
+    def analysis(self) -> TextAnalysis:
+        """Tokens, lines and character classes as arrays (what the rules count with)."""
+        return TextAnalysis(self.text, self.lang)
+
+    @cached_property
+    def line_words(self) -> list[int]:
+        """Words in each line of `lines`."""
+        return self.analysis.line_words.tolist()
+
+    @cached_property
+    def n_words(self) -> int:
+        return sum(self.line_words)
+
+    @property
     def han_chars(self) -> int:
-        return count_han(self.text)
+        return self.analysis.han_chars

@@ -29,7 +29,7 @@ _UNSPACED_RANGES = (
     (0x1780, 0x17FF),  # Khmer
 )
 _WORDS = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]+")
-_CHARACTER_WORDS = re.compile(rf"[{char_class(CJK_RANGES + _UNSPACED_RANGES)}]|\w+|[^\w\s]+")
+CHARACTER_TOKEN = re.compile(rf"[{char_class(CJK_RANGES + _UNSPACED_RANGES)}]|\w+|[^\w\s]+")
 
 
 def tokenize(text: str, lang: str | None) -> list[str]:
@@ -37,7 +37,7 @@ def tokenize(text: str, lang: str | None) -> list[str]:
     if lang in JIEBA_LANGS:
         return [token for token in rjieba.cut(text) if not token.isspace()]
     if lang in CHARACTER_LANGS:
-        return _CHARACTER_WORDS.findall(text)
+        return CHARACTER_TOKEN.findall(text)
     return _WORDS.findall(text)
 
 

@@ -1,0 +1,190 @@
+"""One analysis of a document, shared by every rule that reads it: its code points with their
+classes, its tokens as its language splits them, and its lines, as numpy arrays and counts.
+
+A rule asks the analysis for counts (words per line, letters per line, words with a letter,
+word hashes...) instead of walking the text in Python character by character or word by
+word. Tokens are exactly those of `words.tokenize` (a test checks it on real text): the regex
+tokenizer of space-separated languages is re-implemented as a compiled loop over code points,
+jieba's segmentation and the per-character tokenizer give their tokens' positions. Every count
+is the one the string-based definition gives: a word is a token with a character outside
+`PUNCTUATION`, a letter is what `str.isalpha` says, an upper-case letter also `str.isupper`.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import rjieba
+
+from stages.text.codepoints import (
+    ALNUM,
+    ALPHA,
+    HAN,
+    NONSPACE,
+    P_TOKEN,
+    PUNCT,
+    UPPER,
+    WORD,
+    class_table,
+)
+from stages.text.words import CHARACTER_LANGS, CHARACTER_TOKEN, JIEBA_LANGS
+
+_NEWLINE = 10
+_APOSTROPHES = (0x27, 0x2019)  # ' and ’ join two word runs into one token (don't, l’eau)
+
+
+@numba.njit(cache=True, nogil=True)
+def _regex_tokens(cp: np.ndarray, flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Spans of `words._WORDS` (``\\w+(?:['’]\\w+)*|[^\\w\\s]+``) matched left to right."""
+    n = cp.shape[0]
+    starts = np.empty(n, dtype=np.int64)
+    ends = np.empty(n, dtype=np.int64)
+    count = 0
+    i = 0
+    while i < n:
+        if not flags[i] & NONSPACE:
+            i += 1
+            continue
+        starts[count] = i
+        if flags[i] & WORD:
+            i += 1
+            while True:
+                while i < n and flags[i] & WORD:
+                    i += 1
+                joins = i + 1 < n and (cp[i] == _APOSTROPHES[0] or cp[i] == _APOSTROPHES[1])
+                if not (joins and flags[i + 1] & WORD):
+                    break
+                i += 1
+        else:
+            while i < n and flags[i] & NONSPACE and not flags[i] & WORD:
+                i += 1
+        ends[count] = i
+        count += 1
+    return starts[:count], ends[:count]
+
+
+def _token_spans(text: str, lang: str | None, cp: np.ndarray, flags: np.ndarray) -> np.ndarray:
+    """(start, end) character offsets of the tokens, shape (2, tokens); jieba's whitespace
+    pieces are included (`_measure` skips them)."""
+    if lang in JIEBA_LANGS:
+        pieces = rjieba.cut(text)  # every character in exactly one piece, in order
+        lengths = np.fromiter(map(len, pieces), np.int64, len(pieces))
+        ends = np.cumsum(lengths)
+        if len(ends) and ends[-1] != len(text):
+            raise ValueError("jieba's pieces do not cover the text")
+        return np.stack([ends - lengths, ends])
+    if lang in CHARACTER_LANGS:
+        spans = [m.span() for m in CHARACTER_TOKEN.finditer(text)]
+        return np.array(spans, dtype=np.int64).reshape(-1, 2).T
+    return np.stack(_regex_tokens(cp, flags))
+
+
+@numba.njit(cache=True, nogil=True)
+def _count_lines(cp: np.ndarray, flags: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(letters per line, upper-case letters per line, [alnum, han, special] characters)."""
+    lines = 1
+    for c in cp:
+        lines += c == _NEWLINE
+    letters = np.zeros(lines, dtype=np.int64)
+    upper = np.zeros(lines, dtype=np.int64)
+    counts = np.zeros(3, dtype=np.int64)
+    line = 0
+    for i in range(cp.shape[0]):
+        f = flags[i]
+        line += cp[i] == _NEWLINE
+        if f & ALPHA:
+            letters[line] += 1
+            upper[line] += (f & UPPER) != 0
+        counts[0] += (f & ALNUM) != 0
+        counts[1] += (f & HAN) != 0
+        counts[2] += (f & (WORD | PUNCT | NONSPACE)) == NONSPACE  # symbols, emoji...
+    return letters, upper, counts
+
+
+@numba.njit(cache=True, nogil=True)
+def _measure_words(
+    cp: np.ndarray, flags: np.ndarray, starts: np.ndarray, ends: np.ndarray, lines: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int]:
+    """(word starts, word ends, word hashes, words per line, tokens, words with a letter).
+
+    A token is a span with a non-space character; a word a token with a character outside
+    PUNCTUATION. A word's hash is MurmurHash3's finalizer of the polynomial of its code
+    points (equal words, equal hashes). No token holds a line break (whitespace pieces may)."""
+    word_starts = np.empty(starts.shape[0], dtype=np.int64)
+    word_ends = np.empty(starts.shape[0], dtype=np.int64)
+    hashes = np.empty(starts.shape[0], dtype=np.uint64)
+    line_words = np.zeros(lines, dtype=np.int64)
+    tokens = words = alpha_words = 0
+    line = position = 0
+    for k in range(starts.shape[0]):
+        start, end = starts[k], ends[k]
+        while position < start:  # line breaks between the last token and this one
+            line += cp[position] == _NEWLINE
+            position += 1
+        content = alpha = 0
+        punct_only = 1
+        h = np.uint64(0)
+        for j in range(start, end):
+            f = flags[j]
+            content |= (f & NONSPACE) != 0
+            alpha |= (f & ALPHA) != 0
+            punct_only &= (f & PUNCT) != 0
+            h = h * np.uint64(P_TOKEN) + np.uint64(cp[j])
+        if not content:  # a whitespace piece: its line breaks are counted above
+            continue
+        tokens += 1
+        position = end
+        if punct_only:
+            continue
+        word_starts[words], word_ends[words] = start, end
+        hashes[words] = _fmix64(h)
+        line_words[line] += 1
+        alpha_words += alpha
+        words += 1
+    return (
+        word_starts[:words],
+        word_ends[:words],
+        hashes[:words],
+        line_words,
+        tokens,
+        alpha_words,
+    )
+
+
+@numba.njit(cache=True, nogil=True)
+def _fmix64(h: np.uint64) -> np.uint64:
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xC4CEB9FE1A85EC53)
+    return h ^ (h >> np.uint64(33))
+
+
+class TextAnalysis:
+    """The arrays of one text, from two compiled passes over its code points."""
+
+    def __init__(self, text: str, lang: str | None) -> None:
+        self.text = text
+        self.lang = lang
+        # surrogatepass: a str may hold lone surrogates (not from Arrow, but from a user rule)
+        cp = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        flags = class_table()[cp]
+        self.line_letters, self.line_upper_letters, counts = _count_lines(cp, flags)
+        self.alnum_chars, self.han_chars, self.special_chars = counts.tolist()
+        starts, ends = _token_spans(text, lang, cp, flags)
+        (
+            self.word_starts,
+            self.word_ends,
+            self.word_hashes,
+            self.line_words,
+            self.n_tokens,
+            self.alpha_words,
+        ) = _measure_words(cp, flags, starts, ends, len(self.line_letters))
+
+    @property
+    def n_words(self) -> int:
+        return len(self.word_starts)
+
+    @property
+    def word_lengths(self) -> np.ndarray:
+        return self.word_ends - self.word_starts
