@@ -74,17 +74,26 @@ class StageDir:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
 
-    def recorded_fingerprint(self) -> str | None:
+    def recorded(self) -> dict[str, Any] | None:
+        """The `_config.json` of the run that wrote the directory, if any."""
         config = self.path / CONFIG_FILE
-        if not config.exists():
-            return None
-        return json.loads(config.read_text()).get("fingerprint")
+        return json.loads(config.read_text()) if config.exists() else None
+
+    def recorded_fingerprint(self) -> str | None:
+        return (self.recorded() or {}).get("fingerprint")
 
     def is_complete(self, fp: str) -> bool:
         return (self.path / SUCCESS_FILE).exists() and self.recorded_fingerprint() == fp
 
-    def prepare(self, fp: str, description: dict[str, Any]) -> bool:
-        """Make the directory ready for a run; return True when earlier tasks can be reused."""
+    def prepare(self, stage: str, fp: str, description: dict[str, Any]) -> bool:
+        """Make the directory ready for a run of `stage`; return True when earlier tasks can
+        be reused. Another stage's directory is refused, never cleared."""
+        recorded_stage = (self.recorded() or {}).get("stage")
+        if recorded_stage not in (None, stage):
+            raise NotAStageDirectory(
+                f"{self.path} holds the output of stage {recorded_stage!r}; "
+                f"choose another output directory for {stage!r}"
+            )
         recorded = self.recorded_fingerprint()
         if recorded == fp:
             (self.path / SUCCESS_FILE).unlink(missing_ok=True)

@@ -25,6 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from core.locks import StageBusy
 from core.manifest import verify_export
 from core.stagedir import NotAStageDirectory
 from pipeline.config import ConfigError, load_config, validate_stage_config
@@ -245,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         status = args.handler(args)
-    except (ConfigError, NotAStageDirectory, FileNotFoundError, ValueError) as err:
+    except (ConfigError, NotAStageDirectory, FileNotFoundError, ValueError, StageBusy) as err:
         print(f"datapipe: error: {err}", file=sys.stderr)
         return 2
     except StageFailed as err:

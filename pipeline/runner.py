@@ -25,8 +25,11 @@ from tqdm import tqdm
 
 from core import __version__
 from core.exchange import STEPS_DIR, Exchange
+from core.locks import stage_locks
 from core.manifest import MANIFEST_FILE, verify_export
 from core.stagedir import (
+    CONFIG_FILE,
+    SUCCESS_FILE,
     StageDir,
     file_identity,
     fingerprint,
@@ -40,6 +43,7 @@ from pipeline.tasks import (
     StepTaskSpec,
     TaskSpec,
     TrainingTaskSpec,
+    output_names,
     run_step_task,
     run_task,
     run_training_task,
@@ -50,6 +54,10 @@ from stages.base import GlobalStage, SourceStage, Stage, StageConfig, Step, Trai
 
 class StageFailed(RuntimeError):
     """Some tasks failed after retries; finished tasks are kept for the next run."""
+
+
+class LayoutError(ValueError):
+    """An output directory that is, holds or lies inside an input."""
 
 
 @dataclass(frozen=True)
@@ -195,7 +203,38 @@ class _StepRunner:
             return finished.value, timings
 
 
+def _read_stage_dirs(run: StageRun, output_dir: Path) -> list[Path]:
+    """The stage directories the run reads (its inputs, or the ones holding its input
+    shards). Refuses an output directory that is an input, holds one, or lies inside an
+    input directory: a stage never writes into or deletes what it reads."""
+    read = []
+    for item in run.inputs:
+        path = Path(item).resolve()
+        if path == output_dir or output_dir in path.parents:
+            raise LayoutError(
+                f"the output {run.output_dir} is, or holds, the input {item}: "
+                "choose another output directory"
+            )
+        if path.is_dir() and path in output_dir.parents:
+            raise LayoutError(
+                f"the output {run.output_dir} is inside the input directory {item}: "
+                "choose an output directory outside it"
+            )
+        stage_dir = path if path.is_dir() else path.parent
+        if (stage_dir / CONFIG_FILE).exists() or (stage_dir / SUCCESS_FILE).exists():
+            read.append(stage_dir)
+    return sorted(set(read))
+
+
 def run_stage(run: StageRun, executor: Executor, progress: bool = True) -> dict[str, Any]:
+    """Run one stage (or skip it when complete) holding its directory's lock, and shared
+    locks on the stage directories it reads."""
+    output_dir = Path(os.path.abspath(run.output_dir))
+    with stage_locks(output_dir, _read_stage_dirs(run, output_dir.resolve())):
+        return _run_stage_locked(run, executor, progress)
+
+
+def _run_stage_locked(run: StageRun, executor: Executor, progress: bool) -> dict[str, Any]:
     started = time.perf_counter()
     # Absolute paths: Ray workers on other nodes (or in another working directory) see them too.
     ref = StageRef(run.name, run.config.model_dump(mode="json"), run.plugins)
@@ -219,7 +258,7 @@ def run_stage(run: StageRun, executor: Executor, progress: bool = True) -> dict[
         stats = stage_dir.stats()
         stats["skipped"] = True
         return stats
-    resumed = stage_dir.prepare(fp, description)
+    resumed = stage_dir.prepare(run.name, fp, description)
     if (line := stage.describe()) is not None:
         print(f"{run.name}: {line}", file=sys.stderr)
     attempt = _Attempt(ref, files, stage_dir, executor, progress, resumed)
@@ -267,8 +306,9 @@ class _Attempt:
             global_stats = {"steps": summary, "step_seconds": timings}
             step_task_seconds = sum(t["tasks"] for t in timings.values())
         done = self.finished()
+        names = output_names(self.files)
         specs = [
-            TaskSpec(self.ref, i, path, self.output_dir, shard_target_bytes)
+            TaskSpec(self.ref, i, path, self.output_dir, shard_target_bytes, names[i])
             for i, path in enumerate(self.files)
             if i not in done
         ]

@@ -61,6 +61,7 @@ class TaskSpec:
     input_path: str
     output_dir: str
     shard_target_bytes: int
+    output_name: str  # a transform's output shard (`output_names`); unused by source stages
 
     @property
     def marker(self) -> Path:
@@ -115,9 +116,18 @@ class ReconciliationError(RuntimeError):
     """A stage lost or invented rows: a bug in the stage, never a property of the input."""
 
 
+def output_names(files: list[str]) -> list[str]:
+    """A transform's output shard name per input file: the input's own name, unless two
+    inputs share it (stage directories of two runs): then each is prefixed by its task."""
+    names = [Path(f).name for f in files]
+    if len(set(names)) == len(names):
+        return names
+    return [f"part-{index:05d}-{name}" for index, name in enumerate(names)]
+
+
 @dataclass(frozen=True)
 class OutputNaming:
-    """Source stages roll `part-<task>-<n>.arrow`; transforms keep their input shard's name."""
+    """Source stages roll `part-<task>-<n>.arrow`; transforms write `TaskSpec.output_name`."""
 
     prefix: str  # every file of this task, kept or rejected, starts with it
     rolls: bool
@@ -129,7 +139,7 @@ class OutputNaming:
     def for_task(cls, stage: Stage, spec: TaskSpec) -> OutputNaming:
         if isinstance(stage, SourceStage):
             return cls(f"part-{spec.index:05d}-", rolls=True)
-        return cls(Path(spec.input_path).name, rolls=False)
+        return cls(spec.output_name, rolls=False)
 
     def clear(self, directory: Path) -> None:
         """Remove what an interrupted earlier attempt of this task left behind."""

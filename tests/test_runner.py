@@ -207,7 +207,10 @@ def test_failed_tasks_are_reported_and_the_others_kept(
 
 
 def test_transform_needs_a_finished_input_stage(tmp_path: Path, max_words_stage: None) -> None:
-    run = StageRun("max_words", MaxWordsConfig(), [str(tmp_path)], str(tmp_path / "out"))
+    (tmp_path / "unfinished").mkdir()
+    run = StageRun(
+        "max_words", MaxWordsConfig(), [str(tmp_path / "unfinished")], str(tmp_path / "out")
+    )
     with pytest.raises(FileNotFoundError, match="not a finished stage directory"):
         run_stage(run, LocalExecutor(), False)
 

@@ -1,0 +1,151 @@
+"""Misuse never loses documents silently (issue #18): two processes on one stage directory, an
+output that is an input, colliding shard names, another stage's directory as an output."""
+
+from __future__ import annotations
+
+import fcntl
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core.locks import StageBusy, lock_path, stage_locks
+from core.shards import list_shards, read_table
+from core.stagedir import NotAStageDirectory
+from pipeline.cli import main
+from pipeline.executor import LocalExecutor
+from pipeline.runner import LayoutError, StageRun, run_stage
+from stages import stage_class
+from tests.test_minhash_stage import write_stage_dir
+
+TEXTS = [
+    "The harbour town kept its old stone walls, and the ferry still leaves at noon.",
+    "Rainfall in the valley doubled this spring, so the farmers planted later.",
+    "A small museum shows the tools that the first settlers brought with them.",
+]
+
+
+def stage_with_texts(path: Path, prefix: str = "doc") -> Path:
+    rows = [{"id": f"{prefix}-{i}", "text": text} for i, text in enumerate(TEXTS)]
+    return write_stage_dir(path, [rows])
+
+
+def minhash(inputs: list[Path], output: Path) -> dict:
+    config = stage_class("minhash").config_class()
+    run = StageRun("minhash", config, [str(p) for p in inputs], str(output))
+    return run_stage(run, LocalExecutor(), progress=False)
+
+
+def test_an_output_that_is_its_input_is_refused_and_the_input_kept(tmp_path: Path) -> None:
+    source = stage_with_texts(tmp_path / "ingest")
+    before = sorted(p.name for p in source.iterdir())
+    with pytest.raises(LayoutError, match="is, or holds, the input"):
+        minhash([source], source)
+    with pytest.raises(LayoutError, match="is, or holds, the input"):
+        minhash([source / "part-00000-0000.arrow"], tmp_path)
+    with pytest.raises(LayoutError, match="inside the input directory"):
+        minhash([source], source / "minhash")
+    assert sorted(p.name for p in source.iterdir()) == before
+
+
+def test_another_stages_directory_is_refused_not_cleared(tmp_path: Path) -> None:
+    first = stage_with_texts(tmp_path / "ingest")
+    minhash([first], tmp_path / "minhash")
+    other = stage_with_texts(tmp_path / "other")
+    config = stage_class("substring").config_class()
+    run = StageRun("substring", config, [str(other)], str(tmp_path / "minhash"))
+    with pytest.raises(NotAStageDirectory, match="holds the output of stage 'minhash'"):
+        run_stage(run, LocalExecutor(), progress=False)
+    assert len(read_table(list_shards(tmp_path / "minhash"))) == len(TEXTS)
+
+
+def _substring_config():
+    from stages.substring.stage import SubstringConfig
+
+    return SubstringConfig(min_length=5, min_remaining_tokens=0)
+
+
+def test_inputs_with_the_same_shard_names_keep_every_document(tmp_path: Path) -> None:
+    a = stage_with_texts(tmp_path / "a" / "ingest", "a")
+    b = stage_with_texts(tmp_path / "b" / "ingest", "b")
+    assert (a / "part-00000-0000.arrow").exists() and (b / "part-00000-0000.arrow").exists()
+    stats = minhash([a, b], tmp_path / "out")
+    table = read_table(list_shards(tmp_path / "out"))
+    rejected = read_table(list_shards(tmp_path / "out" / "rejected"))
+    assert stats["docs_in"] == 2 * len(TEXTS) == len(table) + len(rejected)
+    assert sorted(table.column("id").to_pylist() + rejected.column("id").to_pylist()) == sorted(
+        [f"{p}-{i}" for p in "ab" for i in range(len(TEXTS))]
+    )
+
+
+def test_a_second_writer_fails_at_once_naming_the_holder(tmp_path: Path) -> None:
+    source = stage_with_texts(tmp_path / "ingest")
+    output = tmp_path / "minhash"
+    with stage_locks(output, []), pytest.raises(StageBusy, match=r"pid \d+ on .* has written"):
+        minhash([source], output)
+    assert not output.exists()
+    minhash([source], output)  # released: the stage runs
+
+
+def test_a_directory_being_read_is_not_rewritten(tmp_path: Path) -> None:
+    """`datapipe run` reads ingest/ while `datapipe minhash --output ingest/...` would rewrite
+    it: the writer fails; and a reader waits for no one but refuses a directory being written."""
+    source = stage_with_texts(tmp_path / "ingest")
+    other = stage_with_texts(tmp_path / "other")
+    with stage_locks(tmp_path / "reader-output", [source]):
+        with pytest.raises(StageBusy, match="reading it"):
+            minhash([other], source)
+        minhash([source], tmp_path / "second-reader")  # readers share
+    with stage_locks(source, []), pytest.raises(StageBusy, match="cannot read"):
+        minhash([source], tmp_path / "third")
+
+
+HOLD = """
+import sys, time
+from pathlib import Path
+from core.locks import stage_locks
+with stage_locks(Path(sys.argv[1]), []):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
+    output = tmp_path / "stage"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(output)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(StageBusy, match=f"pid {holder.pid} "):
+            stage_locks(output, []).__enter__()
+    finally:
+        holder.kill()
+        holder.wait()
+    deadline = time.monotonic() + 10
+    while True:  # the kernel drops a dead process's flock
+        with lock_path(output).open("a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+    with stage_locks(output, []):
+        pass
+
+
+def test_the_cli_says_it_in_one_line_with_exit_code_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = stage_with_texts(tmp_path / "ingest")
+    argv = ["minhash", "--input", str(source), "--output", str(source), "--executor", "local"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("datapipe: error: the output")
+    with stage_locks(tmp_path / "busy", []):
+        argv[4] = str(tmp_path / "busy")
+        assert main(argv) == 2
+    assert "has written it since" in capsys.readouterr().err
