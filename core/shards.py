@@ -26,6 +26,25 @@ def read_shard(path: str | Path) -> Iterator[pa.RecordBatch]:
         yield from pa.ipc.open_stream(source)
 
 
+# What an Arrow IPC stream ends with: a continuation marker and a zero length.
+END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+
+
+def shard_damage(path: Path, recorded_bytes: int | None) -> str | None:
+    """Why a finished shard cannot be trusted (missing, another size than recorded, no
+    end-of-stream marker: cut short), or None. Cheap: no batch is read."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as shard:
+            shard.seek(max(size - len(END_OF_STREAM), 0))
+            ends = shard.read() == END_OF_STREAM
+    except FileNotFoundError:
+        return f"{path.name} is missing"
+    if recorded_bytes is not None and size != recorded_bytes:
+        return f"{path.name} has {size:,} bytes, {recorded_bytes:,} when written"
+    return None if ends else f"{path.name} is cut short (no end-of-stream marker)"
+
+
 def read_shard_schema(path: str | Path) -> pa.Schema:
     with pa.memory_map(str(path)) as source:
         return pa.ipc.open_stream(source).schema
@@ -75,7 +94,7 @@ class RollingShardWriter:
         self.schema = schema
         self.name_for = name_for
         self.target_bytes = target_bytes
-        self.written: list[str] = []
+        self.written: dict[str, int] = {}  # shard name -> bytes
         self.bytes_written = 0
         self._sink: pa.OSFile | None = None
         self._tmp: Path | None = None
@@ -91,7 +110,8 @@ class RollingShardWriter:
         if self._sink.tell() >= self.target_bytes:
             self._close_current()
 
-    def close(self) -> list[str]:
+    def close(self) -> dict[str, int]:
+        """The shards written, name -> bytes."""
         self._close_current()
         return self.written
 
@@ -105,9 +125,10 @@ class RollingShardWriter:
         if self._writer is None or self._sink is None or self._tmp is None:
             return
         self._writer.close()
-        self.bytes_written += self._sink.tell()
+        size = self._sink.tell()
+        self.bytes_written += size
         self._sink.close()
         name = self.name_for(len(self.written))
         os.replace(self._tmp, self.directory / name)
-        self.written.append(name)
+        self.written[name] = size
         self._writer = self._sink = None

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from core.shards import atomic_write_json, list_shards
+from core.shards import atomic_write_json, list_shards, shard_damage
 
 TASKS_DIR = "_tasks"
 REJECTED_DIR = "rejected"
@@ -44,13 +44,23 @@ def read_markers(directory: Path) -> dict[int, dict[str, Any]]:
     return {int(p.stem): json.loads(p.read_text()) for p in sorted(directory.glob("*.json"))}
 
 
+class DamagedStage(ValueError):
+    """A finished stage directory whose shards are not what its tasks wrote."""
+
+
 def finished_stage_shards(directory: str | Path) -> list[Path]:
-    """The shards of a stage directory, which must be complete: a stage still running (or
-    failed) has no `_SUCCESS`, and reading it would silently miss documents."""
+    """The shards of a stage directory, which must be complete and intact: a stage still
+    running (or failed) has no `_SUCCESS`, a shard deleted or cut short since: reading it
+    would silently miss documents."""
     if not (Path(directory) / SUCCESS_FILE).exists():
         raise FileNotFoundError(
             f"{directory} is not a finished stage directory (no {SUCCESS_FILE}); "
             "run the previous stage first"
+        )
+    if damage := StageDir(directory).damage():
+        raise DamagedStage(
+            f"{directory} is damaged: {next(iter(damage.values()))}; rerun the stage that "
+            "wrote it (a pipeline run redoes the damaged tasks)"
         )
     return list_shards(directory)
 
@@ -111,6 +121,34 @@ class StageDir:
 
     def finished_tasks(self) -> dict[int, dict[str, Any]]:
         return read_markers(self.path / TASKS_DIR)
+
+    def damage(self) -> dict[int, str]:
+        """Finished tasks whose shards are not as their markers recorded (task index -> the
+        first problem), and -1 -> a shard that no task wrote. Without markers (a directory
+        of another program) or with markers of an older version (no file sizes), every shard
+        gets the end-of-stream check."""
+        problems: dict[int, str] = {}
+        tasks = self.finished_tasks()
+        shards = list_shards(self.path) + list_shards(self.path / REJECTED_DIR)
+        if not tasks or any("files" not in marker for marker in tasks.values()):
+            for shard in shards:
+                if why := shard_damage(shard, None):
+                    problems[-1] = why
+            return problems
+        recorded: set[Path] = set()
+        for index, marker in tasks.items():
+            for name, size in marker["files"].items():
+                recorded.add(self.path / name)
+                if why := shard_damage(self.path / name, size):
+                    problems.setdefault(index, why)
+        if strays := [shard for shard in shards if shard not in recorded]:
+            problems[-1] = f"{strays[0].relative_to(self.path)} was written by no task"
+        return problems
+
+    def forget_tasks(self, indices: list[int]) -> None:
+        """Drop the markers of these tasks, so a resumed run does them again."""
+        for index in indices:
+            (self.path / TASKS_DIR / f"{index:05d}.json").unlink(missing_ok=True)
 
     def stats(self) -> dict[str, Any]:
         return json.loads((self.path / STATS_FILE).read_text())

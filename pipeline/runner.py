@@ -30,6 +30,7 @@ from core.manifest import MANIFEST_FILE, verify_export
 from core.stagedir import (
     CONFIG_FILE,
     SUCCESS_FILE,
+    DamagedStage,
     StageDir,
     file_identity,
     fingerprint,
@@ -252,13 +253,15 @@ def _run_stage_locked(run: StageRun, executor: Executor, progress: bool) -> dict
     }
     fp = fingerprint(description)
     stage_dir = StageDir(output_dir)
-    if stage_dir.is_complete(fp):
+    if stage_dir.is_complete(fp) and not _damaged(run.name, stage_dir):
         # A run killed between `_SUCCESS` and the clean-up below leaves the steps' files.
         shutil.rmtree(Path(output_dir) / STEPS_DIR, ignore_errors=True)
         stats = stage_dir.stats()
         stats["skipped"] = True
         return stats
     resumed = stage_dir.prepare(run.name, fp, description)
+    if resumed:  # tasks whose shards were lost since are done again
+        stage_dir.forget_tasks([task for task in stage_dir.damage() if task >= 0])
     if (line := stage.describe()) is not None:
         print(f"{run.name}: {line}", file=sys.stderr)
     attempt = _Attempt(ref, files, stage_dir, executor, progress, resumed)
@@ -272,10 +275,42 @@ def _run_stage_locked(run: StageRun, executor: Executor, progress: bool) -> dict
         **outcome,
         "wall_seconds": round(time.perf_counter() - started, 3),
     }
+    if "docs_in" in stats:
+        _check_reads_all_kept(run, stats["docs_in"])
     stage_dir.finalize(stats)
     # The steps' intermediate files are not needed once the stage is complete.
     shutil.rmtree(Path(output_dir) / STEPS_DIR, ignore_errors=True)
     return stats
+
+
+def _check_reads_all_kept(run: StageRun, docs_in: int) -> None:
+    """A stage that reads stage directories reads every document they kept."""
+    dirs = [StageDir(path) for path in run.inputs if Path(path, SUCCESS_FILE).exists()]
+    if len(dirs) != len(run.inputs) or any(d.recorded() is None for d in dirs):
+        return  # shard files given one by one, or a directory of another program
+    kept = [d.stats().get("docs_kept") for d in dirs]
+    if None not in kept and docs_in != sum(kept):
+        raise DamagedStage(
+            f"{run.name} read {docs_in:,} documents but its inputs kept {sum(kept):,}: "
+            f"their shards changed during the run; rerun"
+        )
+
+
+def _damaged(stage: str, stage_dir: StageDir) -> bool:
+    """Whether a complete stage's shards changed since its tasks wrote them (said on stderr:
+    the damaged tasks are done again). A shard no task wrote is refused."""
+    damage = stage_dir.damage()
+    if -1 in damage:
+        raise DamagedStage(
+            f"{stage_dir.path}: {damage[-1]}; remove it, or delete the directory to redo {stage}"
+        )
+    if damage:
+        first = next(iter(damage.values()))
+        print(
+            f"{stage}: {len(damage)} finished tasks' shards damaged ({first}); redoing them",
+            file=sys.stderr,
+        )
+    return bool(damage)
 
 
 @dataclass(frozen=True)

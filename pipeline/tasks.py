@@ -216,8 +216,12 @@ def run_task(spec: TaskSpec) -> dict[str, Any]:
         "rejected_by_reason": dict(sorted(reasons.items())),
         "counters": dict(sorted(counters.items())),
         "kept_text_bytes": kept_text,
-        "outputs": kept.close(),
-        "rejected_outputs": dropped.close(),
+        # every shard written, relative to the stage directory, with its size: what a later
+        # run checks before it trusts the stage (`StageDir.damage`)
+        "files": {
+            **kept.close(),
+            **{f"{REJECTED_DIR}/{name}": size for name, size in dropped.close().items()},
+        },
         "output_bytes": kept.bytes_written,
         "seconds": round(time.perf_counter() - started, 3),
     }

@@ -13,7 +13,7 @@ import pytest
 
 from core.locks import StageBusy, lock_path, stage_locks
 from core.shards import list_shards, read_table
-from core.stagedir import NotAStageDirectory
+from core.stagedir import DamagedStage, NotAStageDirectory
 from pipeline.cli import main
 from pipeline.executor import LocalExecutor
 from pipeline.runner import LayoutError, StageRun, run_stage
@@ -149,3 +149,43 @@ def test_the_cli_says_it_in_one_line_with_exit_code_2(
         argv[4] = str(tmp_path / "busy")
         assert main(argv) == 2
     assert "has written it since" in capsys.readouterr().err
+
+
+# --- a finished stage is trusted only while its shards are what its tasks wrote ---
+
+
+def shard_bytes(stage_dir: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(stage_dir.rglob("part-*.arrow"))}
+
+
+@pytest.mark.parametrize("damage", ["truncated", "deleted"])
+def test_a_damaged_stage_is_refused_as_input_and_redone_on_rerun(
+    tmp_path: Path, damage: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = stage_with_texts(tmp_path / "ingest")
+    done = tmp_path / "minhash"
+    minhash([source], done)
+    written = shard_bytes(done)
+    [shard] = list_shards(done)
+    if damage == "deleted":
+        shard.unlink()
+    else:  # cut at the end of its last record batch: only the end-of-stream marker lost
+        shard.write_bytes(shard.read_bytes()[:-8])
+    argv = ["minhash", "--input", str(done), "--output", str(tmp_path / "next")]
+    assert main([*argv, "--executor", "local"]) == 2
+    assert f"{done} is damaged: {shard.name}" in capsys.readouterr().err
+    stats = minhash([source], done)  # the same run again: the damaged task is done again
+    assert not stats.get("skipped") and stats["resumed_tasks"] == 0
+    assert "shards damaged" in capsys.readouterr().err
+    assert shard_bytes(done) == written
+    assert minhash([source], done)["skipped"]
+
+
+def test_a_shard_no_task_wrote_is_refused(tmp_path: Path) -> None:
+    source = stage_with_texts(tmp_path / "ingest")
+    done = tmp_path / "minhash"
+    minhash([source], done)
+    [shard] = list_shards(done)
+    (done / "part-99999-0000.arrow").write_bytes(shard.read_bytes())
+    with pytest.raises(DamagedStage, match=r"part-99999-0000\.arrow was written by no task"):
+        minhash([source], done)
