@@ -112,6 +112,21 @@ def test_bad_overrides_fail_at_config_time() -> None:
         FilterConfig(rules={"c4": {"min_num_sentences": "many"}})
 
 
+@pytest.mark.parametrize(
+    ("languages", "message"),
+    [
+        ({"english": 0.5}, r"\['english'\] are not lid.176 codes"),
+        ({"en": 7.0}, r"probabilities in \[0, 1\], not \{'en': 7.0\}"),
+        ({"zh": -0.1}, "probabilities"),
+    ],
+)
+def test_languages_are_lid176_codes_with_probabilities(languages: dict, message: str) -> None:
+    """A misspelt code or a threshold above 1 would silently reject every document."""
+    with pytest.raises(ValidationError, match=message):
+        FilterConfig(languages=languages)
+    assert FilterConfig(languages={"en": 1.0, "yue": 0.0}).languages == {"en": 1.0, "yue": 0.0}
+
+
 def test_traditional_chinese_can_be_converted() -> None:
     traditional = ZH.replace("这座古老的港口小镇", "這座古老的港口小鎮")
     out = FilterStage(FilterConfig(chinese_script="simplified")).process_batch(batch(traditional))

@@ -21,6 +21,12 @@ def _model() -> Any:
     return fasttext.load_model(path)
 
 
+@cache
+def known_languages() -> frozenset[str]:
+    """The codes lid.176 can answer (176 of them: en, zh, de, ...)."""
+    return frozenset(label.removeprefix("__label__") for label in _model().get_labels())
+
+
 def identify(text: str) -> tuple[str, float]:
     """(ISO 639 code such as 'en' or 'zh', probability) of the document's main language."""
     sample = " ".join(text[:_MAX_CHARS].split())  # fastText predicts one line

@@ -28,7 +28,7 @@ from pydantic import Field, model_validator
 from core.schema import with_columns, with_fields
 from stages.base import BatchOutput, StageConfig, TransformStage, split_by_rejections
 from stages.filter.blocklists import Lists, default_lists
-from stages.filter.langid import identify
+from stages.filter.langid import identify, known_languages
 from stages.filter.normalize import normalize_text, to_simplified
 from stages.filter.pii import PII_KINDS, PiiAnonymizer
 from stages.filter.rules import (
@@ -91,6 +91,16 @@ class FilterConfig(StageConfig):
         description="Rules registered by plugins -> their parameters, run in this order after "
         "the built-in rules (docs/extending.md).",
     )
+
+    @model_validator(mode="after")
+    def _languages_are_known(self) -> FilterConfig:
+        if unknown := sorted(set(self.languages) - known_languages()):
+            raise ValueError(
+                f"languages {unknown} are not lid.176 codes (ISO 639: en, zh, de, ja...)"
+            )
+        if bad := {lang: p for lang, p in self.languages.items() if not 0 <= p <= 1}:
+            raise ValueError(f"language thresholds are probabilities in [0, 1], not {bad}")
+        return self
 
     @model_validator(mode="after")
     def _language_rules_are_valid(self) -> FilterConfig:
