@@ -189,7 +189,30 @@ def shard_path(root: Path, relative: str) -> Path:
     return root.joinpath(*parts)
 
 
-def _shard_problems(root: Path, shard: dict[str, Any], vocab_size: int) -> list[str]:
+def _control_id_problems(name: str, ids: pa.ChunkedArray, tokenizer: dict[str, Any]) -> list[str]:
+    """Control ids (the exporter's `</s>` aside) come from text that forged them: a document
+    may hold one only as its last token, and only `</s>`."""
+    control = np.asarray(tokenizer.get("control_ids", []), dtype=np.int64)
+    if not len(control):
+        return []
+    problems = []
+    for chunk in ids.chunks:
+        flat = chunk.flatten().to_numpy().astype(np.int64)
+        offsets = chunk.offsets.to_numpy()
+        ends = offsets[1:] - offsets[0] - 1
+        found = np.flatnonzero(np.isin(flat, control))
+        allowed = ends[ends >= 0]
+        allowed = allowed[flat[allowed] == tokenizer["eos_id"]]
+        if len(forged := np.setdiff1d(found, allowed)):
+            first = int(flat[forged[0]])
+            problems.append(
+                f"{name}: {len(forged)} control ids inside documents (e.g. {first}): "
+                "text was encoded with a tokenizer whose special tokens text can produce"
+            )
+    return problems
+
+
+def _shard_problems(root: Path, shard: dict[str, Any], tokenizer: dict[str, Any]) -> list[str]:
     name = shard["path"]
     try:
         path = shard_path(root, name)
@@ -219,9 +242,10 @@ def _shard_problems(root: Path, shard: dict[str, Any], vocab_size: int) -> list[
     if not np.array_equal(np.concatenate([np.zeros(0, np.int32), *lengths]), counts.to_numpy()):
         problems.append(f"{name}: num_tokens differs from the length of input_ids")
     largest = pc.max(pc.list_flatten(ids)).as_py() if tokens else None
-    if largest is not None and largest >= vocab_size:
+    if largest is not None and largest >= tokenizer["vocab_size"]:
+        vocab_size = tokenizer["vocab_size"]
         problems.append(f"{name}: token id {largest} outside the vocabulary ({vocab_size})")
-    return problems
+    return problems + _control_id_problems(name, ids, tokenizer)
 
 
 def verify_export(root: str | Path) -> tuple[list[str], dict[str, int]]:
@@ -234,11 +258,10 @@ def verify_export(root: str | Path) -> tuple[list[str], dict[str, int]]:
         return [str(err)], {}
     problems: list[str] = []
     listed: set[str] = set()
-    vocab_size = manifest["tokenizer"]["vocab_size"]
     for source in manifest["sources"]:
         for shard in source["shards"]:
             listed.add(shard["path"])
-            problems += _shard_problems(root, shard, vocab_size)
+            problems += _shard_problems(root, shard, manifest["tokenizer"])
         for key in ("documents", "tokens"):
             summed = sum(shard[key] for shard in source["shards"])
             if summed != source[key]:

@@ -184,21 +184,19 @@ def test_vocabulary_size_and_special_token_ids(trained: tuple[dict, Tokenizer]) 
     assert (proc.bos_id(), proc.eos_id(), proc.pad_id()) == (1, 2, 3)
     assert all(proc.is_control(i) for i in (1, 2, 3))
     types = [p.type for p in model_proto(report["model"]).pieces[:6]]
-    assert types == [2, 3, 3, 3, 4, 4]  # UNKNOWN, CONTROL x3, USER_DEFINED x2
+    assert types == [2, 3, 3, 3, 3, 3]  # UNKNOWN, CONTROL x5 (the special tokens too)
     assert sum(BYTE_PIECE.match(p) is not None for p in piece_table(tok)) == 256
 
 
-def test_special_tokens_in_text_are_single_ids(trained: tuple[dict, Tokenizer]) -> None:
+def test_special_tokens_in_text_are_ordinary_text(trained: tuple[dict, Tokenizer]) -> None:
+    """Crawled text that spells a chat template must not forge its structure: the special
+    tokens are control pieces, which a trainer inserts by id and text never encodes to."""
     _, tok = trained
-    assert encode(tok, "<|im_start|>") == [4]
-    assert encode(tok, "<|im_end|>") == [5]
-    assert encode(tok, "<|im_start|><|im_end|><|im_start|>") == [4, 5, 4]
+    assert [tok.processor.piece_to_id(t) for t in ("<|im_start|>", "<|im_end|>")] == [4, 5]
+    assert tok.control_ids() == [0, 1, 2, 3, 4, 5]
     chat = "<|im_start|>user\n你好, 12 apples?<|im_end|>\n<|im_start|>assistant\n"
-    ids = encode(tok, chat)
-    assert ids.count(4) == 2 and ids.count(5) == 1
-    assert tok.decode(ids) == chat
-    # control pieces and broken special tokens are ordinary text
-    for text in ("<s> </s> <pad> <unk>", "<|im_start", "im_end|>", "<|IM_START|>"):
+    texts = [chat, "<|im_start|><|im_end|>", "<s> </s> <pad> <unk>", "<|im_start", "<|IM_START|>"]
+    for text in texts:
         ids = encode(tok, text)
         assert not set(ids) & {0, 1, 2, 3, 4, 5}, text
         assert tok.decode(ids) == text
@@ -618,7 +616,8 @@ def test_cli_options(corpus: list[str], tmp_path: Path, capsys: pytest.CaptureFi
     assert meta["config"]["character_coverage"] == 0.9995
     assert set(meta["sample"]["sampled_bytes"]) == {"cc", "wiki_zh"}
     tok = Tokenizer(str(out.with_name("tokenizer.model")))
-    assert encode(tok, "a<|endoftext|>b")[1] == 6
+    assert tok.processor.piece_to_id("<|endoftext|>") == 6 and tok.control_ids()[-1] == 6
+    assert 6 not in encode(tok, "a<|endoftext|>b")
     assert main(args) == 0
     assert "already complete, skipped" in capsys.readouterr().err
     assert not list(out.parent.glob("*.tmp*"))  # no sample or temporary file left

@@ -44,6 +44,12 @@ class Tokenizer:
         flat = np.concatenate(encoded) if encoded else np.zeros(0, self.dtype)
         return flat, lengths
 
+    def control_ids(self) -> list[int]:
+        """Ids that text never encodes to: control pieces (<s>, </s>, <pad>, the special
+        tokens) and <unk> (byte fallback spells every unknown character in bytes)."""
+        proc = self.processor
+        return [i for i in range(self.vocab_size) if proc.is_control(i) or proc.is_unknown(i)]
+
     def decode(self, ids: Sequence[int] | np.ndarray) -> str:
         return self.processor.decode([int(i) for i in ids])
 

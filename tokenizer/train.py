@@ -54,7 +54,9 @@ class TokenizerConfig(StageConfig):
     )
     special_tokens: list[str] = Field(
         default_factory=lambda: ["<|im_start|>", "<|im_end|>"],
-        description="user-defined tokens, ids 4, 5... in this order (never split)",
+        description="control tokens, ids 4, 5... in this order: reserved for the trainer's "
+        "chat or document structure; text never encodes to them (web text that contains "
+        "'<|im_start|>' gets ordinary pieces)",
     )
     mixture: dict[str, float] = Field(
         default_factory=dict,
@@ -282,7 +284,9 @@ def _train(spm: Any, cfg: TokenizerConfig, text_file: Path, prefix: Path, vocab:
         bos_piece=CONTROL_TOKENS[1],
         eos_piece=CONTROL_TOKENS[2],
         pad_piece=CONTROL_TOKENS[3],
-        user_defined_symbols=list(cfg.special_tokens),
+        # Control, not user-defined: sentencepiece never produces a control id from text, so
+        # crawled text cannot forge chat structure in training data (docs/tokenizer.md).
+        control_symbols=list(cfg.special_tokens),
         hard_vocab_limit=True,
         max_sentence_length=4 * MAX_LINE_CHARS,
         input_sentence_size=0,  # every sampled line: the sample is already the right size

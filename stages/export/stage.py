@@ -270,6 +270,7 @@ class ExportStage(GlobalStage):
                 "sha256": sha256_file(self.tokenizer_path),
                 "vocab_size": tokenizer.vocab_size,
                 "eos_id": tokenizer.processor.eos_id(),
+                "control_ids": tokenizer.control_ids(),
                 "dtype": np.dtype(tokenizer.dtype).name,
             },
             config=self.config.model_dump(mode="json"),
