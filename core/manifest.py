@@ -162,12 +162,131 @@ def build_manifest(
     }
 
 
+# The manifest's fields and their JSON types, checked before any figure is recomputed.
+_INT, _NUMBER, _TEXT = ("integer", int), ("number", (int, float)), ("string", str)
+_FIELDS: dict[str, dict[str, tuple[str, Any]]] = {
+    "manifest": {
+        "tokenizer": ("object", dict),
+        "config": ("object", dict),
+        "config_sha256": _TEXT,
+        "token_budget": _INT,
+        "max_epochs": _NUMBER,
+        "documents": _INT,
+        "tokens": _INT,
+        "sources": ("list", list),
+        "warnings": ("list", list),
+    },
+    "tokenizer": {"path": _TEXT, "sha256": _TEXT, "vocab_size": _INT, "eos_id": _INT},
+    "source": {
+        "name": _TEXT,
+        "ratio": _NUMBER,
+        "documents": _INT,
+        "tokens": _INT,
+        "target_tokens": _INT,
+        "shards": ("list", list),
+    },
+    "shard": {"path": _TEXT, "sha256": _TEXT, "documents": _INT, "tokens": _INT, "bytes": _INT},
+}
+
+
+def _type_problems(where: str, value: Any, kind: str) -> list[str]:
+    if not isinstance(value, dict):
+        return [f"{where}: not an object"]
+    problems = []
+    for key, (name, types) in _FIELDS[kind].items():
+        found = value.get(key)
+        if (
+            not isinstance(found, types)
+            or isinstance(found, bool)
+            or (isinstance(found, (int, float)) and not isinstance(found, bool) and found < 0)
+        ):
+            problems.append(f"{where}.{key}: {found!r} is not a non-negative {name}")
+    return problems
+
+
+def _structure_problems(manifest: Any) -> list[str]:
+    problems = _type_problems("manifest", manifest, "manifest")
+    if problems:
+        return problems
+    problems += _type_problems("tokenizer", manifest["tokenizer"], "tokenizer")
+    if not manifest["sources"]:
+        problems.append("sources: empty")
+    for i, source in enumerate(manifest["sources"]):
+        problems += _type_problems(f"sources[{i}]", source, "source")
+        for j, shard in enumerate(source.get("shards", []) if isinstance(source, dict) else []):
+            problems += _type_problems(f"sources[{i}].shards[{j}]", shard, "shard")
+    return problems
+
+
+def _plan_problems(manifest: dict[str, Any]) -> list[str]:
+    """The mixture figures recomputed from the config and the counts, against the manifest's."""
+    problems = []
+    if manifest["config_sha256"] != config_sha256(manifest["config"]):
+        problems.append("config_sha256 does not match config: the config was edited")
+    sources = manifest["sources"]
+    names = [s["name"] for s in sources]
+    if len(set(names)) != len(names):
+        problems.append(f"sources: names repeat: {names}")
+    if bad := [s["name"] for s in sources if not 0 <= s["ratio"] <= 1]:
+        problems.append(f"sources {bad}: ratio outside [0, 1]")
+    if abs(sum(s["ratio"] for s in sources) - 1) > 1e-6:
+        problems.append(f"ratios sum to {sum(s['ratio'] for s in sources):g}, not 1")
+    mixture = manifest["config"].get("mixture") or {}
+    configured = {s.get("name"): s.get("ratio") for s in mixture.get("sources", [])}
+    if mixture and set(configured) != set(names):
+        problems.append(f"sources {sorted(names)} differ from the config's {sorted(configured)}")
+        return problems
+    if mixture and mixture.get("max_epochs") != manifest["max_epochs"]:
+        problems.append(f"max_epochs {manifest['max_epochs']} differs from the config's")
+    counts = [
+        {
+            "name": s["name"],
+            "ratio": configured.get(s["name"]),
+            **{k: s[k] for k in ("documents", "tokens")},
+        }
+        for s in sources
+    ]
+    budget, planned, warnings = plan_mixture(
+        counts, mixture.get("token_budget"), manifest["max_epochs"]
+    )
+    if budget != manifest["token_budget"]:
+        problems.append(f"token_budget {manifest['token_budget']:,} is not the planned {budget:,}")
+    for source, plan in zip(sources, planned, strict=True):
+        for key in ("ratio", "target_tokens", "epochs"):
+            if not _same(source.get(key), plan[key]):
+                problems.append(
+                    f"source {source['name']}: {key} {source.get(key)!r} is not the planned "
+                    f"{plan[key]!r}"
+                )
+    if manifest["warnings"] != warnings:
+        problems.append("warnings differ from the ones the mixture implies")
+    return problems
+
+
+def _same(recorded: Any, planned: float | None) -> bool:
+    if planned is None or recorded is None or isinstance(recorded, bool):
+        return recorded is planned
+    return isinstance(recorded, (int, float)) and abs(recorded - planned) <= 1e-9 * max(
+        1.0, abs(planned)
+    )
+
+
+def manifest_problems(manifest: Any) -> list[str]:
+    """Everything wrong with a manifest's own content, one line each: fields of the wrong
+    type, ratios that are not a distribution, and every derived figure (token budget, each
+    source's target and epochs, the warnings) recomputed from its config and counts. What
+    `verify` reports before it reads a shard, and what the sampler refuses."""
+    return _structure_problems(manifest) or _plan_problems(manifest)
+
+
 def load_manifest(root: str | Path) -> dict[str, Any]:
     path = Path(root) / MANIFEST_FILE
     try:
         manifest = json.loads(path.read_text())
     except (OSError, ValueError) as err:
         raise ManifestError(f"cannot read {path}: {err}") from None
+    if not isinstance(manifest, dict):
+        raise ManifestError(f"{path}: not a JSON object")
     if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
         raise ManifestError(
             f"{path}: not a {FORMAT} manifest of version {FORMAT_VERSION} "
@@ -256,7 +375,8 @@ def verify_export(root: str | Path) -> tuple[list[str], dict[str, int]]:
         manifest = load_manifest(root)
     except ManifestError as err:
         return [str(err)], {}
-    problems: list[str] = []
+    if problems := manifest_problems(manifest):
+        return problems, {}
     listed: set[str] = set()
     for source in manifest["sources"]:
         for shard in source["shards"]:

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from core.manifest import MANIFEST_FILE, load_manifest, shard_path
+from core.manifest import MANIFEST_FILE, ManifestError, load_manifest, manifest_problems, shard_path
 
 STATE_VERSION = 1
 
@@ -127,6 +127,11 @@ class MixtureSampler:
             raise ValueError(f"need seq_len > 0 and 0 <= rank < world_size, got {seq_len}, {rank}")
         root = Path(export_dir)
         manifest = load_manifest(root)
+        if problems := manifest_problems(manifest):
+            raise ManifestError(
+                f"{root / MANIFEST_FILE} is invalid ({len(problems)} problems, first: "
+                f"{problems[0]}); run datapipe verify"
+            )
         self.manifest_sha256 = hashlib.sha256((root / MANIFEST_FILE).read_bytes()).hexdigest()
         self.seq_len, self.seed, self.rank, self.world_size = seq_len, seed, rank, world_size
         sources = [s for s in manifest["sources"] if s["tokens"]]

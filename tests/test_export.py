@@ -12,7 +12,13 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from core.manifest import load_manifest, plan_mixture, sha256_file, verify_export
+from core.manifest import (
+    ManifestError,
+    load_manifest,
+    plan_mixture,
+    sha256_file,
+    verify_export,
+)
 from core.shards import list_shards, read_table
 from pipeline.cli import main
 from pipeline.config import ConfigError, validate_stage_config
@@ -367,6 +373,44 @@ def test_verify_refuses_paths_outside_the_export(damaged: Path) -> None:
     (damaged / "manifest.json").write_text(json.dumps(manifest))
     problems, _ = verify_export(damaged)
     assert any("is not under shards/" in p for p in problems)
+
+
+def _edit_ratios(m: dict) -> None:
+    m["sources"][0]["ratio"], m["sources"][1]["ratio"] = 3.0, -1.0
+
+
+def _edit_config(m: dict) -> None:
+    m["config"]["append_eos"] = False
+
+
+MANIFEST_EDITS = {
+    "ratios": (_edit_ratios, "ratio"),
+    "budget": (lambda m: m.update(token_budget=10**15), "token_budget 1,000,000,000,000,000"),
+    "epochs": (lambda m: m["sources"][0].update(epochs=-2.0), "epochs -2.0 is not the planned"),
+    "config": (_edit_config, "config_sha256 does not match config"),
+    "no sources": (lambda m: m.pop("sources"), "manifest.sources: None is not"),
+    "types": (lambda m: m["sources"][1].update(tokens="many"), "sources[1].tokens: 'many'"),
+    "shard": (lambda m: m["sources"][0]["shards"].append(7), "sources[0].shards[2]: not an"),
+}
+
+
+@pytest.mark.parametrize("edit", MANIFEST_EDITS)
+def test_verify_recomputes_the_manifest_and_the_sampler_refuses_it(
+    damaged: Path, edit: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every derived figure is recomputed from the config and counts; each problem is one
+    line, never a traceback; a sampler is never built on an invalid manifest."""
+    change, expected = MANIFEST_EDITS[edit]
+    manifest = json.loads((damaged / "manifest.json").read_text())
+    assert len(manifest["sources"][0]["shards"]) == 2
+    change(manifest)
+    (damaged / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["verify", str(damaged)]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert any(expected in line for line in lines), lines
+    assert all(line.startswith(("MISMATCH ", "datapipe verify:")) for line in lines)
+    with pytest.raises(ManifestError, match="run datapipe verify"):
+        MixtureSampler(damaged, seq_len=16)
 
 
 # --- loaders ------------------------------------------------------------------------------
