@@ -43,6 +43,9 @@ import pyarrow as pa
 from core.manifest import MANIFEST_FILE, ManifestError, load_manifest, manifest_problems, shard_path
 
 STATE_VERSION = 1
+# Longer samples are refused up front (one sample is read into memory: 2**27 uint16 tokens is
+# 256 MiB; longer contexts are built from several samples).
+MAX_SEQ_LEN = 2**27
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,10 @@ class SourceStream:
         return np.concatenate(pieces)
 
 
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 class MixtureSampler:
     """Endless packed samples of `seq_len` tokens for one data-parallel rank (module doc)."""
 
@@ -123,8 +130,11 @@ class MixtureSampler:
         world_size: int = 1,
         state: dict[str, Any] | None = None,
     ) -> None:
-        if seq_len <= 0 or not 0 <= rank < world_size:
-            raise ValueError(f"need seq_len > 0 and 0 <= rank < world_size, got {seq_len}, {rank}")
+        if not 0 < seq_len <= MAX_SEQ_LEN or not 0 <= rank < world_size:
+            raise ValueError(
+                f"need 0 < seq_len <= {MAX_SEQ_LEN:,} and 0 <= rank < world_size, "
+                f"got seq_len {seq_len:,}, rank {rank}, world_size {world_size}"
+            )
         root = Path(export_dir)
         manifest = load_manifest(root)
         if problems := manifest_problems(manifest):
@@ -170,8 +180,21 @@ class MixtureSampler:
         differ = {k: (state.get(k), v) for k, v in expected.items() if state.get(k) != v}
         if differ:
             raise ValueError(f"saved sampler state does not match this sampler: {differ}")
-        self.next_index = int(state["next_index"])
-        self.taken = np.array(state["taken"], np.int64)
+        index, taken = state.get("next_index"), state.get("taken")
+        counts = taken if isinstance(taken, list) else []
+        valid = (
+            _count(index)
+            and len(counts) == len(self.streams)
+            and all(map(_count, counts))
+            and sum(counts) == index
+        )
+        if not valid:
+            raise ValueError(
+                f"saved sampler state is malformed: next_index {index!r} must be the sum of "
+                f"taken {taken!r}, one count >= 0 per source ({len(self.streams)})"
+            )
+        self.next_index = index
+        self.taken = np.array(counts, np.int64)
 
     def _choose(self) -> int:
         """The source of this rank's sample `next_index` (the furthest below its share)."""

@@ -526,6 +526,30 @@ def test_resuming_from_a_saved_state_continues_exactly(exported: Path) -> None:
         MixtureSampler(exported, seq_len=64, seed=1, rank=1, world_size=4, state=state)
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"taken": [150]},  # one count for two sources
+        {"taken": [-1, 151]},
+        {"taken": ["75", 75]},
+        {"taken": [75, 74]},  # does not add up to next_index
+        {"next_index": 1.5},
+        {"taken": None},
+    ],
+)
+def test_a_malformed_saved_state_is_refused(exported: Path, change: dict) -> None:
+    sampler = MixtureSampler(exported, seq_len=64)
+    take(sampler, 150)
+    state = {**sampler.state_dict(), **change}
+    with pytest.raises(ValueError, match="saved sampler state is malformed"):
+        MixtureSampler(exported, seq_len=64, state=state)
+
+
+def test_an_impossible_sequence_length_is_refused_up_front(exported: Path) -> None:
+    with pytest.raises(ValueError, match="seq_len <= 134,217,728"):
+        MixtureSampler(exported, seq_len=2**40)
+
+
 def test_the_seed_decides_the_document_order(exported: Path) -> None:
     def tokens(seed: int) -> list[list[int]]:
         return [s.tokens.tolist() for s in take(MixtureSampler(exported, 64, seed=seed), 50)]
