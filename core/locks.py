@@ -54,9 +54,9 @@ def _acquire(stage_dir: Path, exclusive: bool) -> IO[str] | None:
     path = lock_path(stage_dir)
     try:
         lock = path.open("a+", encoding="utf-8")
-    except OSError:
-        if exclusive:
-            raise
+    except OSError as err:
+        if exclusive:  # a read-only work directory, a full disk...
+            raise StageBusy(f"cannot write {stage_dir}: {err.strerror} ({path})") from None
         return None
     try:
         fcntl.flock(lock, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)

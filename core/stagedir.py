@@ -34,9 +34,28 @@ def fingerprint(description: dict[str, Any]) -> str:
 
 
 def file_identity(path: str) -> list[Any]:
-    """What tells us an input changed without reading it: name, size, modification time."""
-    stat = Path(path).stat()
-    return [path, stat.st_size, stat.st_mtime_ns]
+    """What tells us an input changed without reading it. A file of a finished stage
+    directory (a shard, a model): that stage's fingerprint, the file's name there and its
+    size, the same wherever the work directory is copied or moved; any other file: its path,
+    size and modification time."""
+    file = Path(path)
+    size = file.stat().st_size
+    if (stage := stage_of(file)) is not None:
+        return [
+            "stage",
+            stage.recorded_fingerprint(),
+            file.relative_to(stage.path).as_posix(),
+            size,
+        ]
+    return [path, size, file.stat().st_mtime_ns]
+
+
+def stage_of(file: Path) -> StageDir | None:
+    """The finished stage directory holding `file` (directly or in `rejected/`), if any."""
+    for directory in (file.parent, file.parent.parent):
+        if (directory / SUCCESS_FILE).exists() and (directory / CONFIG_FILE).exists():
+            return StageDir(directory)
+    return None
 
 
 def read_markers(directory: Path) -> dict[int, dict[str, Any]]:

@@ -252,4 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StageFailed as err:
         print(f"datapipe: {err}", file=sys.stderr)
         return 1
+    except OSError as err:  # a full disk, a read-only or unreadable path
+        print(f"datapipe: error: {err.strerror or err}: {err.filename}", file=sys.stderr)
+        return 2
     return status or 0

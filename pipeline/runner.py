@@ -36,7 +36,9 @@ from core.stagedir import (
     fingerprint,
     input_files,
     read_markers,
+    stage_of,
 )
+from pipeline.code import code_digest
 from pipeline.config import PipelineConfig
 from pipeline.executor import Executor, LocalExecutor, RayExecutor, RaySettings
 from pipeline.tasks import (
@@ -244,8 +246,9 @@ def _run_stage_locked(run: StageRun, executor: Executor, progress: bool) -> dict
     output_dir = os.path.abspath(run.output_dir)
     description = {
         "stage": run.name,
-        "config": ref.config,
+        "config": _portable(ref.config),
         "version": __version__,
+        "code": code_digest(stage, run.plugins),
         "shard_target_bytes": None if isinstance(stage, TrainingStage) else run.shard_target_bytes,
         "inputs": [file_identity(f) for f in files],
         "tasks": 1 if isinstance(stage, TrainingStage) else len(files),
@@ -281,6 +284,19 @@ def _run_stage_locked(run: StageRun, executor: Executor, progress: bool) -> dict
     # The steps' intermediate files are not needed once the stage is complete.
     shutil.rmtree(Path(output_dir) / STEPS_DIR, ignore_errors=True)
     return stats
+
+
+def _portable(value: Any) -> Any:
+    """A config as the fingerprint sees it: a path to a file of a finished stage directory
+    (a model a training stage wrote) is replaced by that file's identity, so a work
+    directory copied or moved elsewhere keeps its fingerprints."""
+    if isinstance(value, dict):
+        return {key: _portable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_portable(item) for item in value]
+    if isinstance(value, str) and Path(value).is_file() and stage_of(Path(value)) is not None:
+        return file_identity(value)
+    return value
 
 
 def _check_reads_all_kept(run: StageRun, docs_in: int) -> None:

@@ -4,6 +4,7 @@ output that is an input, colliding shard names, another stage's directory as an 
 from __future__ import annotations
 
 import fcntl
+import shutil
 import subprocess
 import sys
 import time
@@ -17,7 +18,7 @@ from core.stagedir import DamagedStage, NotAStageDirectory
 from pipeline.cli import main
 from pipeline.executor import LocalExecutor
 from pipeline.runner import LayoutError, StageRun, run_stage
-from stages import stage_class
+from stages import load_plugins, stage_class
 from tests.test_minhash_stage import write_stage_dir
 
 TEXTS = [
@@ -189,3 +190,59 @@ def test_a_shard_no_task_wrote_is_refused(tmp_path: Path) -> None:
     (done / "part-99999-0000.arrow").write_bytes(shard.read_bytes())
     with pytest.raises(DamagedStage, match=r"part-99999-0000\.arrow was written by no task"):
         minhash([source], done)
+
+
+# --- a fingerprint holds everything a stage's output depends on, and nothing of where it is ---
+
+PLUGIN = """
+from stages.filter.rules import register_rule
+
+@register_rule("no_shouting")
+def no_shouting(doc, params):
+    return "shouting" if doc.text.isupper() else None
+"""
+
+
+def test_editing_a_plugin_or_a_list_file_redoes_the_stage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "misuse_plugin.py").write_text(PLUGIN)
+    words = tmp_path / "bad_words.txt"
+    words.write_text("zebra\n")
+    source = stage_with_texts(tmp_path / "ingest")
+    load_plugins(("misuse_plugin",))
+    config = stage_class("filter").config_class(
+        user_rules={"no_shouting": {}}, bad_word_files=(str(words),), languages={"en": 0.1}
+    )
+    stage = StageRun(
+        "filter", config, [str(source)], str(tmp_path / "f"), plugins=("misuse_plugin",)
+    )
+
+    def run() -> dict:
+        return run_stage(stage, LocalExecutor(), progress=False)
+
+    assert not run().get("skipped")
+    assert run()["skipped"]
+    (tmp_path / "misuse_plugin.py").write_text(PLUGIN + "\n# edited\n")
+    assert not run().get("skipped")
+    words.write_text("zebra\nharbour\n")  # edited in place, same path
+    assert not run().get("skipped")
+    assert run()["skipped"]
+
+
+def test_a_moved_work_directory_keeps_its_finished_stages(tmp_path: Path) -> None:
+    """Copied elsewhere without its modification times (cp -r), every stage is still done."""
+    source = stage_with_texts(tmp_path / "ingest")
+    work, moved = tmp_path / "work", tmp_path / "elsewhere" / "work"
+    config = stage_class("substring").config_class()
+
+    def substring(work: Path) -> dict:
+        run = StageRun("substring", config, [str(work / "minhash")], str(work / "substring"))
+        return run_stage(run, LocalExecutor(), progress=False)
+
+    minhash([source], work / "minhash")
+    substring(work)
+    shutil.copytree(work, moved, copy_function=shutil.copy)
+    shutil.rmtree(work)
+    assert substring(moved)["skipped"]

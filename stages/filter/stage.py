@@ -43,7 +43,7 @@ from stages.filter.rules import (
     check_text_quality,
     correct_refinedweb_lines,
 )
-from stages.text import DocView
+from stages.text import DocView, resolve_list_path
 
 LANG_SCORE = pa.field("lang_score", pa.float32())
 
@@ -133,6 +133,13 @@ class FilterStage(TransformStage):
     summary = "Language ID, Gopher/C4/FineWeb/RefinedWeb rules, URL and safety lists, PII."
     config_class = FilterConfig
     config: FilterConfig
+
+    def dependencies(self) -> list[str]:
+        """The list files of the config (the shipped lists are part of the stage's code)."""
+        cfg = self.config
+        lists = (cfg.blocked_domain_files, cfg.url_word_files, cfg.bad_word_files)
+        files = [f for group in (*lists, cfg.safety_word_files) for f in group]
+        return [str(resolve_list_path(f)) for f in files]
 
     def output_schema(self, input_schema: pa.Schema | None) -> pa.Schema:
         assert input_schema is not None  # noqa: S101 type narrowing: a transform always has input

@@ -24,6 +24,7 @@ from stages.text.lexicon import (
     LISTS_DIR,
     Lexicon,
     load_list,
+    resolve_list_path,
     with_shipped,
     word_set,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "fmix64_np",
     "is_cjk",
     "load_list",
+    "resolve_list_path",
     "token_hashes",
     "tokenize",
     "window_hashes",

@@ -37,7 +37,7 @@ _INLINE_COMMENT = re.compile(r"\s+#.*$")
 # --------------------------------------------------------------------------- list files
 
 
-def _resolve(path: str | Path) -> Path:
+def resolve_list_path(path: str | Path) -> Path:
     """A bare file name that exists in lists/ means the shipped list; anything else is a path."""
     path = Path(path)
     if len(path.parts) == 1 and (LISTS_DIR / path).is_file():
@@ -62,7 +62,7 @@ def load_list(paths: Iterable[str | Path]) -> list[str]:
     """
     entries: dict[str, None] = {}
     for path in paths:
-        text = _resolve(path).read_text(encoding="utf-8")
+        text = resolve_list_path(path).read_text(encoding="utf-8")
         for line in text.splitlines():
             if entry := _clean_line(line):
                 entries.setdefault(entry, None)
