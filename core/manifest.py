@@ -34,7 +34,7 @@ SHARD_COLUMNS = ("id", "input_ids", "num_tokens")
 
 
 class ManifestTokenizer(TypedDict):
-    path: str
+    path: str  # relative to the manifest's directory
     sha256: str
     vocab_size: int
     eos_id: int
@@ -397,7 +397,7 @@ def verify_export(root: str | Path) -> tuple[list[str], dict[str, int]]:
         p.relative_to(root).as_posix() for p in (root / SHARDS_DIR).rglob("*") if p.is_file()
     }
     problems += [f"{path}: not listed in the manifest" for path in sorted(on_disk - listed)]
-    tokenizer = Path(manifest["tokenizer"]["path"])
+    tokenizer = root / manifest["tokenizer"]["path"]  # relative to the manifest
     if tokenizer.is_file() and sha256_file(tokenizer) != manifest["tokenizer"]["sha256"]:
         problems.append(f"tokenizer {tokenizer}: changed since the export (sha256 differs)")
     checked = {

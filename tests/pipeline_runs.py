@@ -69,8 +69,8 @@ def run_to_completion(command: list[str], log: Path, env: dict[str, str] | None 
 
 def output_files(work: Path) -> dict[str, bytes]:
     """Every output a run leaves: kept and rejected shards of every stage, the tokenizer, the
-    export's token shards and manifest (which names the tokenizer by path: compare runs made
-    in the same work directory)."""
+    export's token shards and manifest (which names the tokenizer relative to itself: the same
+    bytes in any work directory)."""
     patterns = (
         "*/part-*.arrow",
         "*/rejected/part-*.arrow",

@@ -367,6 +367,20 @@ def test_missing_extra_and_miscounted_shards_fail_verify(damaged: Path) -> None:
     assert any(p.startswith("source en: shards hold") for p in problems)
 
 
+def test_an_export_moved_with_its_tokenizer_verifies_from_anywhere(
+    corpus: tuple[Path, Path], exported: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The manifest names the tokenizer relative to itself, so its bytes (and a sampler's
+    state) do not depend on where the work dir is."""
+    moved = tmp_path / "moved"
+    shutil.copytree(exported, moved / "export")
+    shutil.copytree(corpus[1].parent, moved / "tok")
+    assert load_manifest(moved / "export")["tokenizer"]["path"] == "../tok/test.model"
+    monkeypatch.chdir(tmp_path)
+    problems, checked = verify_export(Path("moved/export"))
+    assert problems == [] and checked["tokenizer_checked"] == 1
+
+
 def test_verify_refuses_paths_outside_the_export(damaged: Path) -> None:
     manifest = json.loads((damaged / "manifest.json").read_text())
     manifest["sources"][0]["shards"][0]["path"] = "../../etc/passwd"

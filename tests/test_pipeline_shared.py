@@ -16,6 +16,7 @@ from core.shards import list_shards
 from pipeline.executor import RayExecutor
 from pipeline.runner import run_pipeline
 from tests.conftest import shared_samples_config
+from tests.pipeline_runs import output_files
 
 DOCUMENT_STAGES = ("ingest", "filter", "minhash", "substring", "topics", "export")
 
@@ -26,18 +27,6 @@ def ids(paths: list[Path]) -> list[str]:
         with pa.memory_map(str(path)) as source:
             found += pa.ipc.open_stream(source).read_all().column("id").to_pylist()
     return found
-
-
-def output_files(work: Path) -> dict[str, bytes]:
-    patterns = ("*/part-*.arrow", "*/rejected/part-*.arrow", "export/shards/*/*.arrow")
-    files = sorted({p for pattern in patterns for p in work.glob(pattern)})
-    files.append(work / "train-tokenizer/tokenizer.model")
-    found = {str(p.relative_to(work)): p.read_bytes() for p in files}
-    # The manifest names the tokenizer by its path (so the config hash differs too): the one
-    # thing that differs between work dirs.
-    manifest = json.loads((work / "export/manifest.json").read_text())
-    del manifest["tokenizer"]["path"], manifest["config"]["tokenizer"], manifest["config_sha256"]
-    return {**found, "export/manifest.json": json.dumps(manifest).encode()}
 
 
 def test_every_document_is_exported_or_rejected_by_exactly_one_stage(

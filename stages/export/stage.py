@@ -23,6 +23,7 @@ runner writes only the rejected rows per input shard: the exported documents lea
 
 from __future__ import annotations
 
+import os
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -263,17 +264,19 @@ class ExportStage(GlobalStage):
 
     def _manifest(self, exchange: Exchange, params: dict[str, Any]) -> ExportSummary:
         tokenizer = self._tokenizer()
+        # Relative to the manifest: an export moved with its work dir stays the same bytes.
+        tokenizer_path = os.path.relpath(self.tokenizer_path, exchange.stage_dir)
         mixture = self.config.mixture
         manifest = build_manifest(
             tokenizer={
-                "path": self.tokenizer_path,
+                "path": tokenizer_path,
                 "sha256": sha256_file(self.tokenizer_path),
                 "vocab_size": tokenizer.vocab_size,
                 "eos_id": tokenizer.processor.eos_id(),
                 "control_ids": tokenizer.control_ids(),
                 "dtype": np.dtype(tokenizer.dtype).name,
             },
-            config=self.config.model_dump(mode="json"),
+            config={**self.config.model_dump(mode="json"), "tokenizer": tokenizer_path},
             sources=params["sources"],
             shards=params["shards"],
             token_budget=mixture.token_budget if mixture else None,
