@@ -372,12 +372,14 @@ def test_an_export_moved_with_its_tokenizer_verifies_from_anywhere(
 ) -> None:
     """The manifest names the tokenizer relative to itself, so its bytes (and a sampler's
     state) do not depend on where the work dir is."""
-    moved = tmp_path / "moved"
-    shutil.copytree(exported, moved / "export")
-    shutil.copytree(corpus[1].parent, moved / "tok")
-    assert load_manifest(moved / "export")["tokenizer"]["path"] == "../tok/test.model"
-    monkeypatch.chdir(tmp_path)
-    problems, checked = verify_export(Path("moved/export"))
+    moved = tmp_path / "a" / "b" / "export"
+    shutil.copytree(exported, moved)
+    relative = load_manifest(moved)["tokenizer"]["path"]
+    assert not Path(relative).is_absolute() and relative.endswith("tok/test.model")
+    (moved / relative).resolve().parent.mkdir(parents=True)
+    shutil.copy(corpus[1], (moved / relative).resolve())
+    monkeypatch.chdir(tmp_path / "a")
+    problems, checked = verify_export(Path("b/export"))
     assert problems == [] and checked["tokenizer_checked"] == 1
 
 
