@@ -252,7 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StageFailed as err:
         print(f"datapipe: {err}", file=sys.stderr)
         return 1
-    except OSError as err:  # a full disk, a read-only or unreadable path
-        print(f"datapipe: error: {err.strerror or err}: {err.filename}", file=sys.stderr)
+    except OSError as err:  # a full disk, a read-only path, an unreachable cluster
+        where = f": {err.filename}" if err.filename else ""
+        print(f"datapipe: error: {err.strerror or err}{where}", file=sys.stderr)
         return 2
     return status or 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -56,6 +57,45 @@ def _run_on_node(fn: Callable[[Any], Any], spec: Any) -> tuple[str, Any]:
     return ray.get_runtime_context().get_node_id(), fn(spec)
 
 
+class ClusterUnreachable(ConnectionError):
+    """The Ray address given does not answer."""
+
+
+REACH_TIMEOUT = 10.0  # seconds to wait for a cluster's port to answer
+
+
+def _check_reachable(address: str) -> None:
+    """Fail within seconds, naming the address, when nothing listens there (ray.init would
+    retry for minutes and then name an address of its own). `auto` is Ray's to resolve."""
+    if address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        with socket.create_connection((host or "localhost", int(port)), REACH_TIMEOUT) as conn:
+            # Ray's GCS and client server speak gRPC: an HTTP/2 server answers the connection
+            # preface with a SETTINGS frame (type 4), anything else (a web server) does not.
+            conn.sendall(HTTP2_PREFACE + EMPTY_SETTINGS_FRAME)
+            answer = _receive(conn, 9)
+        if len(answer) < 9 or answer[3] != 4:
+            raise OSError("it does not speak gRPC: not a Ray head")
+    except (OSError, ValueError) as err:
+        raise ClusterUnreachable(
+            f"cannot reach Ray at {address} ({err}); start the cluster (ray start --head) or "
+            "check the address (host:port of the head's GCS, or ray://host:10001)"
+        ) from None
+
+
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+EMPTY_SETTINGS_FRAME = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+
+
+def _receive(conn: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size and (chunk := conn.recv(size - len(data))):
+        data += chunk
+    return data
+
+
 class RayExecutor:
     """One Ray task per spec, at most `max_concurrency` in flight; each task writes its own
     outputs, so only small result dicts come back to the driver. `nodes_used` counts the
@@ -70,6 +110,7 @@ class RayExecutor:
         self._owns_cluster = not ray.is_initialized()
         if self._owns_cluster:
             if settings.address:
+                _check_reachable(settings.address)
                 ray.init(address=settings.address, logging_level=logging.WARNING)
             else:
                 # "local": always a new embedded Ray, never a cluster that `ray start` or

@@ -246,3 +246,33 @@ def test_a_moved_work_directory_keeps_its_finished_stages(tmp_path: Path) -> Non
     shutil.copytree(work, moved, copy_function=shutil.copy)
     shutil.rmtree(work)
     assert substring(moved)["skipped"]
+
+
+@pytest.mark.parametrize("server", ["web", "closed"])
+def test_an_unreachable_cluster_is_one_line_within_seconds(
+    tmp_path: Path, server: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not minutes of retries ending in a traceback naming another address."""
+    import http.server
+    import threading
+
+    class Quiet(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:  # not on the stderr the test reads
+            pass
+
+    web = http.server.HTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    port = web.server_port
+    if server == "closed":
+        web.shutdown()
+        web.server_close()
+    source = stage_with_texts(tmp_path / "ingest")
+    address = f"127.0.0.1:{port}"
+    started = time.monotonic()
+    argv = ["minhash", "--input", str(source), "--output", str(tmp_path / "out")]
+    assert main([*argv, "--ray-address", address]) == 2
+    assert time.monotonic() - started < 15
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"datapipe: error: cannot reach Ray at {address}")
+    if server == "web":
+        web.shutdown()
