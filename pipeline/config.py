@@ -95,7 +95,34 @@ def _stage_entries(raw: Any) -> list[StageEntry]:
     names = [entry.name for entry in entries]
     if len(set(names)) != len(names):
         raise ConfigError(f"stages: each stage may appear once, got {names}")
+    _check_order(names)
     return entries
+
+
+# The built-in document stages in the only order that makes sense (each cleans what the next
+# one pays for; export is last), and the stage each training stage trains a model for.
+DOCUMENT_ORDER = ("ingest", "filter", "score", "minhash", "substring", "topics", "export")
+TRAINS_FOR = {
+    "train-quality": "score",
+    "train-safety": "score",
+    "train-perplexity": "score",
+    "train-tokenizer": "export",
+}
+
+
+def _check_order(names: list[str]) -> None:
+    documents = [n for n in names if n in DOCUMENT_ORDER]
+    if documents != sorted(documents, key=DOCUMENT_ORDER.index) or (
+        "ingest" in names and names[0] != "ingest"
+    ):
+        raise ConfigError(
+            f"stages: {names} are out of order; the built-in stages run as "
+            f"{', '.join(DOCUMENT_ORDER)} (ingest first, training stages before the stage "
+            "that uses their model)"
+        )
+    for trainer, user in TRAINS_FOR.items():
+        if trainer in names and user in names and names.index(trainer) > names.index(user):
+            raise ConfigError(f"stages: {trainer} must come before {user}, which uses its model")
 
 
 def load_config(path: str | Path) -> PipelineConfig:

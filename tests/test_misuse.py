@@ -16,6 +16,7 @@ from core.locks import StageBusy, lock_path, stage_locks
 from core.shards import list_shards, read_table
 from core.stagedir import DamagedStage, NotAStageDirectory
 from pipeline.cli import main
+from pipeline.config import ConfigError, load_config
 from pipeline.executor import LocalExecutor
 from pipeline.runner import LayoutError, StageRun, run_stage
 from stages import load_plugins, stage_class
@@ -276,3 +277,19 @@ def test_an_unreachable_cluster_is_one_line_within_seconds(
     assert len(err) == 1 and err[0].startswith(f"datapipe: error: cannot reach Ray at {address}")
     if server == "web":
         web.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("stages", "message"),
+    [
+        ("[ingest, minhash, filter]", "out of order"),
+        ("[filter, ingest]", "out of order"),
+        ("[ingest, export, train-tokenizer]", "train-tokenizer must come before export"),
+        ("[ingest, score, {train-perplexity: {references: {en: [x]}}}]", "train-perplexity must"),
+    ],
+)
+def test_stages_out_of_order_are_refused(tmp_path: Path, stages: str, message: str) -> None:
+    config = tmp_path / "pipeline.yaml"
+    config.write_text(f"inputs: [{tmp_path}]\nstages: {stages}\n")
+    with pytest.raises(ConfigError, match=message):
+        load_config(config)
