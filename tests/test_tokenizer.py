@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from core.integrity import CorruptModel, checksum_file
 from pipeline.cli import main
 from pipeline.executor import LocalExecutor
 from pipeline.runner import StageRun, run_stage
@@ -707,3 +708,16 @@ def test_transformers_llama_tokenizer_gives_the_same_ids(
         ids = hf.encode(text, add_special_tokens=False)
         assert ids == encode(tok, text), text[:60]
         assert hf.decode(ids) == text
+
+
+def test_a_model_changed_since_training_is_refused(yi: dict[str, Any], tmp_path: Path) -> None:
+    """The trainer seals the model with its checksum; a flipped byte is one line, not a crash."""
+    model = tmp_path / "tokenizer.model"
+    shutil.copy(yi["model"], model)
+    shutil.copy(checksum_file(yi["model"]), checksum_file(model))
+    assert Tokenizer(str(model)).vocab_size == 64_000
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0x20
+    model.write_bytes(bytes(data))
+    with pytest.raises(CorruptModel, match=f"corrupt model {model}: .* retrain it"):
+        Tokenizer(str(model))

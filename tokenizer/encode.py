@@ -12,11 +12,14 @@ from functools import cache
 
 import numpy as np
 
+from core.integrity import check_sealed
+
 
 class Tokenizer:
     def __init__(self, model_file: str) -> None:
         import sentencepiece as spm
 
+        check_sealed(model_file)
         self.model_file = model_file
         self.processor = spm.SentencePieceProcessor(model_file=model_file)
         self.vocab_size = self.processor.get_piece_size()

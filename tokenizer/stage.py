@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from core.integrity import seal
 from core.shards import atomic_write_json, temporary_path
 from stages.base import TrainingStage
 from tokenizer.encode import Tokenizer
@@ -73,6 +74,7 @@ def train_tokenizer(inputs: Sequence[str], prefix: Path, cfg: TokenizerConfig) -
     for suffix in (".model", ".vocab"):
         os.replace(with_ext(tmp, suffix), with_ext(prefix, suffix))
     os.replace(tmp_heldout, heldout_file)
+    seal(model)
     tok = Tokenizer(str(model))
     report: TokenizerReport = {
         "model": str(model),

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
+from core.integrity import seal
 from core.stagedir import input_files
 from stages.base import StageConfig, TrainingStage
 from stages.score.classifier import TrainOptions, train_classifier, training_pieces
@@ -84,6 +85,7 @@ class _ClassifierTraining(TrainingStage):
         positives = training_pieces(_texts(self.positive_files()))
         negatives = training_pieces(_texts(inputs, self.config.input_sources))
         metrics = train_classifier(positives, negatives, output_dir / self.model_file, options)
+        seal(output_dir / self.model_file)
         held_out = {k: metrics[k] for k in ("precision", "recall", "f1")}
         by_language = ", ".join(
             f"{lang} {m['f1']:.3f}" for lang, m in metrics["by_language"].items()
@@ -161,6 +163,7 @@ class PerplexityTrainingStage(TrainingStage):
                     self._in_language(inputs, lang), description=_named(inputs)
                 )
             lm.save(output_dir / perplexity_model_file(lang))
+            seal(output_dir / perplexity_model_file(lang))
             summary[lang] = {"units": len(lm.vocab), "cutoffs": [head, middle]}
             buckets = f", head < {head:.1f} <= middle < {middle:.1f}" if inputs else ""
             descriptions.append(f"{lang} {len(lm.vocab):,} units{buckets}")
