@@ -293,3 +293,46 @@ def test_stages_out_of_order_are_refused(tmp_path: Path, stages: str, message: s
     config.write_text(f"inputs: [{tmp_path}]\nstages: {stages}\n")
     with pytest.raises(ConfigError, match=message):
         load_config(config)
+
+
+MEASURE_INGEST = """
+import re, sys
+from pipeline.executor import LocalExecutor
+from pipeline.runner import StageRun, run_stage
+from stages.ingest.stage import IngestConfig
+run = StageRun("ingest", IngestConfig(), [sys.argv[1]], sys.argv[2])
+stats = run_stage(run, LocalExecutor(), progress=False)
+peak = re.search(r"VmHWM:\\s*(\\d+)", open("/proc/self/status").read()).group(1)
+print(stats["docs_in"], stats["rejected_by_reason"], int(peak) * 1024)
+"""
+
+
+def test_giant_records_are_rejected_as_they_are_read_in_bounded_memory(tmp_path: Path) -> None:
+    """200 JSON lines of 3 MiB each (under max_record_bytes, over max_text_bytes): each is
+    rejected as read with an audit excerpt, never all held at once (600 MiB of text)."""
+    import gzip
+    import json
+
+    line = json.dumps({"text": "word " * (3 * 2**20 // 5)}) + "\n"
+    with gzip.open(tmp_path / "giant.jsonl.gz", "wt", compresslevel=1) as out:
+        for _ in range(200):
+            out.write(line)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            MEASURE_INGEST,
+            str(tmp_path / "giant.jsonl.gz"),
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    docs, reasons, peak = (
+        done.stdout.strip().split(" ", 1)[0],
+        done.stdout,
+        int(done.stdout.split()[-1]),
+    )
+    assert docs == "200" and "'document_too_large': 200" in reasons
+    assert peak < 600 * 2**20, f"peak RSS {peak / 2**20:.0f} MiB"

@@ -13,7 +13,6 @@ import hashlib
 import os
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +86,9 @@ class IngestConfig(StageConfig):
         1_000_000, gt=0, description="Documents whose text is longer (UTF-8 bytes) are rejected."
     )
     batch_rows: int = Field(1000, gt=0, description="Rows per output record batch.")
+    batch_bytes: int = Field(
+        64 * 2**20, gt=0, description="Text per output record batch, at most about this much."
+    )
 
 
 def _is_input_file(path: Path, root: Path) -> bool:
@@ -143,13 +145,24 @@ class IngestStage(SourceStage):
         return files
 
     def read_file(self, path: str) -> Iterator[BatchOutput]:
+        """Batches of at most `batch_rows` records and about `batch_bytes` of text: each record
+        is size-checked as it is read, and a rejected one keeps only an audit excerpt, so
+        memory is bounded by the config whatever the file holds."""
         counters: Counter[str] = Counter()
-        records = self._records(path, counters)
-        while chunk := list(islice(records, self.config.batch_rows)):
-            yield self._to_batch(chunk, path, Counter(counters))
-            counters.clear()
-        if counters:  # records skipped after the last document (or in a file without any)
-            yield self._to_batch([], path, counters)
+        chunk: list[Record] = []
+        chunk_bytes = 0
+        for record in self._records(path, counters):
+            self._check_size(record)
+            if record.reason is not None:
+                record.text = record.text[:AUDIT_TEXT_CHARS]
+            chunk.append(record)
+            chunk_bytes += len(record.text)  # characters: bytes to within a factor of 4
+            if len(chunk) >= self.config.batch_rows or chunk_bytes >= self.config.batch_bytes:
+                yield self._to_batch(chunk, path, Counter(counters))
+                counters.clear()
+                chunk, chunk_bytes = [], 0
+        if chunk or counters:  # counters: records skipped after the last document
+            yield self._to_batch(chunk, path, counters)
 
     def _records(self, path: str, counters: Counter[str]) -> Iterator[Record]:
         try:
@@ -252,7 +265,6 @@ class IngestStage(SourceStage):
         kept: list[dict[str, Any]] = []
         dropped: list[dict[str, Any]] = []
         for record in chunk:
-            self._check_size(record)
             row = {
                 "id": document_id(input_name, record.offset),
                 "text": record.text,
