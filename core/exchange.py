@@ -21,14 +21,13 @@ file against its offsets, so a missing or truncated file is an error, never sile
 from __future__ import annotations
 
 import json
-import os
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from core.shards import atomic_write_json, temporary_path
+from core.shards import atomic_file, atomic_write_json
 
 STEPS_DIR = "_steps"
 COMPLETE_FILE = "_COMPLETE"
@@ -41,12 +40,8 @@ class ExchangeError(RuntimeError):
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:
-    tmp = temporary_path(path)
-    with tmp.open("wb") as out:
+    with atomic_file(path) as out:
         np.save(out, array, allow_pickle=False)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
 
 
 class Exchange:

@@ -8,12 +8,13 @@ leaves a file that looks finished.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 
@@ -65,13 +66,25 @@ def temporary_path(path: Path) -> Path:
     return path.with_name(f"{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}{TMP_SUFFIX}")
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A file that appears under `path` complete (written under a temporary name, flushed to
+    disk, renamed) or not at all: on an error (a full disk) the temporary file is removed."""
     tmp = temporary_path(path)
-    with tmp.open("wb") as out:
+    try:
+        with tmp.open("wb") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with atomic_file(path) as out:
         out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -109,6 +122,13 @@ class RollingShardWriter:
         self._writer.write_batch(batch)
         if self._sink.tell() >= self.target_bytes:
             self._close_current()
+
+    def abort(self) -> None:
+        """Drop the shard being written (the task failed): no temporary file stays behind."""
+        if self._sink is not None and self._tmp is not None:
+            self._sink.close()
+            self._tmp.unlink(missing_ok=True)
+        self._writer = self._sink = None
 
     def close(self) -> dict[str, int]:
         """The shards written, name -> bytes."""

@@ -140,8 +140,11 @@ def _run_tasks(
                 failures.append({"task": spec.label, "error": error})
             bar.update(1)
     if failures:
-        stage_dir.record_failures(desc, total, failures)
         listed = "\n".join(f"  {f['task']}: {f['error']}" for f in failures)
+        try:
+            stage_dir.record_failures(desc, total, failures)
+        except OSError as err:  # a full disk: the errors still reach the user, here
+            listed += f"\n  (not recorded for datapipe status: {err.strerror})"
         raise StageFailed(
             f"stage {desc}: {len(failures)} of {total} tasks failed "
             f"(finished tasks are kept; rerun to retry the rest):\n{listed}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -170,6 +170,32 @@ def _text_bytes(batch: pa.RecordBatch) -> int:
     return int(pc.sum(pc.binary_length(batch.column("text"))).as_py() or 0)
 
 
+@dataclass
+class _Counts:
+    """What a task's batches add up to."""
+
+    docs_in: int = 0
+    kept: int = 0
+    kept_text: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    counters: Counter[str] = field(default_factory=Counter)
+
+    def add(self, spec: TaskSpec, rows_in: int | None, output: BatchOutput) -> None:
+        n_kept, n_rejected = output.kept.num_rows, output.rejected.num_rows
+        rows_in = n_kept + n_rejected if rows_in is None else rows_in
+        if n_kept + n_rejected != rows_in:
+            raise ReconciliationError(
+                f"{spec.stage.name} on {spec.input_path}: {rows_in} rows in, "
+                f"{n_kept} kept + {n_rejected} rejected"
+            )
+        self.docs_in += rows_in
+        self.kept += n_kept
+        self.kept_text += _text_bytes(output.kept)
+        if n_rejected:
+            self.reasons.update(output.rejected.column("reason").to_pylist())
+        self.counters.update(output.counters)
+
+
 def run_task(spec: TaskSpec) -> dict[str, Any]:
     started = time.perf_counter()
     stage = spec.stage.build()
@@ -184,44 +210,34 @@ def run_task(spec: TaskSpec) -> dict[str, Any]:
     dropped = RollingShardWriter(
         out_dir / REJECTED_DIR, rejected_schema(kept_schema), naming.name_for, target
     )
-
-    docs_in = kept_rows = kept_text = 0
-    reasons: Counter[str] = Counter()
-    counters: Counter[str] = Counter()
-    for rows_in, output in _batches(stage, spec):
-        n_kept, n_rejected = output.kept.num_rows, output.rejected.num_rows
-        rows_in = n_kept + n_rejected if rows_in is None else rows_in
-        if n_kept + n_rejected != rows_in:
-            raise ReconciliationError(
-                f"{spec.stage.name} on {spec.input_path}: {rows_in} rows in, "
-                f"{n_kept} kept + {n_rejected} rejected"
-            )
-        if stage.writes_kept_rows:
-            kept.write(output.kept)
-        dropped.write(output.rejected)
-        docs_in += rows_in
-        kept_rows += n_kept
-        kept_text += _text_bytes(output.kept)
-        if n_rejected:
-            reasons.update(output.rejected.column("reason").to_pylist())
-        counters.update(output.counters)
-
+    counts = _Counts()
+    try:
+        for rows_in, output in _batches(stage, spec):
+            counts.add(spec, rows_in, output)
+            if stage.writes_kept_rows:
+                kept.write(output.kept)
+            dropped.write(output.rejected)
+        # every shard written, relative to the stage directory, with its size: what a later
+        # run checks before it trusts the stage (`StageDir.damage`)
+        files = {
+            **kept.close(),
+            **{f"{REJECTED_DIR}/{name}": size for name, size in dropped.close().items()},
+        }
+    except BaseException:  # a full disk, a bad batch: no temporary shard stays behind
+        kept.abort()
+        dropped.abort()
+        raise
     result = {
         "index": spec.index,
         "input": spec.input_path,
         "input_bytes": Path(spec.input_path).stat().st_size,
-        "docs_in": docs_in,
-        "docs_kept": kept_rows,
-        "docs_rejected": sum(reasons.values()),
-        "rejected_by_reason": dict(sorted(reasons.items())),
-        "counters": dict(sorted(counters.items())),
-        "kept_text_bytes": kept_text,
-        # every shard written, relative to the stage directory, with its size: what a later
-        # run checks before it trusts the stage (`StageDir.damage`)
-        "files": {
-            **kept.close(),
-            **{f"{REJECTED_DIR}/{name}": size for name, size in dropped.close().items()},
-        },
+        "docs_in": counts.docs_in,
+        "docs_kept": counts.kept,
+        "docs_rejected": sum(counts.reasons.values()),
+        "rejected_by_reason": dict(sorted(counts.reasons.items())),
+        "counters": dict(sorted(counts.counters.items())),
+        "kept_text_bytes": counts.kept_text,
+        "files": files,
         "output_bytes": kept.bytes_written,
         "seconds": round(time.perf_counter() - started, 3),
     }

@@ -336,3 +336,34 @@ def test_giant_records_are_rejected_as_they_are_read_in_bounded_memory(tmp_path:
     )
     assert docs == "200" and "'document_too_large': 200" in reasons
     assert peak < 600 * 2**20, f"peak RSS {peak / 2**20:.0f} MiB"
+
+
+def test_a_full_disk_leaves_no_temporary_file_and_keeps_the_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC while a shard is written and again while the failure is recorded: the task's
+    error still reaches the user, and no `*.tmp` stays behind."""
+    import errno
+
+    from core.shards import RollingShardWriter
+    from core.stagedir import StageDir
+    from pipeline.runner import StageFailed
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    original_write = RollingShardWriter.write
+
+    def write_then_fill(self: RollingShardWriter, batch: object) -> None:
+        original_write(self, batch)  # the temporary shard exists...
+        full()  # ...when the disk fills
+
+    monkeypatch.setattr(RollingShardWriter, "write", write_then_fill)
+    monkeypatch.setattr(StageDir, "record_failures", full)
+    source = stage_with_texts(tmp_path / "ingest")
+    config = stage_class("filter").config_class(languages={"en": 0.1})
+    run = StageRun("filter", config, [str(source)], str(tmp_path / "filter"))
+    with pytest.raises(StageFailed, match="No space left on device") as failed:
+        run_stage(run, LocalExecutor(), progress=False)
+    assert "not recorded for datapipe status" in str(failed.value)
+    assert not list(tmp_path.rglob("*.tmp"))
