@@ -40,6 +40,12 @@ def minhash(inputs: list[Path], output: Path) -> dict:
     return run_stage(run, LocalExecutor(), progress=False)
 
 
+def ingest(inputs: list[Path], output: Path) -> dict:
+    config = stage_class("ingest").config_class()
+    run = StageRun("ingest", config, [str(p) for p in inputs], str(output))
+    return run_stage(run, LocalExecutor(), progress=False)
+
+
 def test_an_output_that_is_its_input_is_refused_and_the_input_kept(tmp_path: Path) -> None:
     source = stage_with_texts(tmp_path / "ingest")
     before = sorted(p.name for p in source.iterdir())
@@ -367,3 +373,24 @@ def test_a_full_disk_leaves_no_temporary_file_and_keeps_the_errors(
         run_stage(run, LocalExecutor(), progress=False)
     assert "not recorded for datapipe status" in str(failed.value)
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_an_input_directory_without_input_files_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("not a corpus")
+    with pytest.raises(FileNotFoundError, match="holds no input file"):
+        ingest([tmp_path / "empty"], tmp_path / "out")
+
+
+def test_symlinked_input_directories_are_read_once(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "a.jsonl").write_text('{"text": "A harbour town with old walls."}\\n')
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    (inputs / "linked").symlink_to(real)
+    (inputs / "loop").symlink_to(inputs)
+    run = StageRun(
+        "ingest", stage_class("ingest").config_class(), [str(inputs)], str(tmp_path / "out")
+    )
+    assert run_stage(run, LocalExecutor(), progress=False)["docs_in"] == 1

@@ -101,6 +101,20 @@ def _is_input_file(path: Path, root: Path) -> bool:
     return path.is_file() and format_from_name(path.name) is not None
 
 
+def _walk(root: Path) -> list[Path]:
+    """Every file under `root`, sorted, symlinked directories followed once (a link loop
+    or a second link to the same directory is not walked twice)."""
+    files, seen = [], set()
+    for directory, subdirs, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(directory)
+        if real in seen:
+            subdirs.clear()
+            continue
+        seen.add(real)
+        files += [Path(directory) / name for name in names]
+    return sorted(files)
+
+
 def document_id(input_name: str, offset: int) -> str:
     """Stable across reruns and unique within a corpus whose input file names are unique."""
     # surrogateescape: a file name that is not UTF-8 (its bad bytes reach Python as lone
@@ -131,7 +145,13 @@ class IngestStage(SourceStage):
         for given in paths:
             path = Path(given)
             if path.is_dir():
-                files += [str(p) for p in sorted(path.rglob("*")) if _is_input_file(p, path)]
+                found = [str(p) for p in _walk(path) if _is_input_file(p, path)]
+                if not found:
+                    raise FileNotFoundError(
+                        f"input directory {given!r} holds no input file (.warc, .wet, .jsonl, "
+                        ".parquet, optionally .gz/.zst; names starting with _ or . skipped)"
+                    )
+                files += found
             elif path.is_file():
                 files.append(str(path))
             else:
