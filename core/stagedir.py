@@ -8,6 +8,9 @@ _config.json            stage name, config, inputs and their fingerprint
 stats.json              counts that reconcile: docs_in == docs_kept + docs_rejected
 _FAILED.json            the tasks that failed in the last attempt and why (until it succeeds)
 _SUCCESS                written last: the stage is complete for this fingerprint
+
+and in the work directory, `_RUN.json`: the last pipeline run's state (running, done, or
+failed in which stage and why), for `status` and the report.
 """
 
 from __future__ import annotations
@@ -27,6 +30,20 @@ CONFIG_FILE = "_config.json"
 STATS_FILE = "stats.json"
 SUCCESS_FILE = "_SUCCESS"
 FAILED_FILE = "_FAILED.json"
+RUN_FILE = "_RUN.json"
+
+
+def record_run(work_dir: str | Path, state: str, **details: Any) -> None:
+    """The pipeline run's state in its work directory (running, done, failed)."""
+    atomic_write_json(Path(work_dir) / RUN_FILE, {"state": state, **details})
+
+
+def read_run(work_dir: str | Path) -> dict[str, Any] | None:
+    path = Path(work_dir) / RUN_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def fingerprint(description: dict[str, Any]) -> str:

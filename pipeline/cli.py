@@ -15,6 +15,7 @@ lists exactly what the YAML accepts.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import types
@@ -198,7 +199,9 @@ def _run_config(args: argparse.Namespace) -> None:
         run_pipeline(config, executor, progress=not args.no_progress)
     finally:
         executor.close()
-    print(f"report: {write_report(config.work_dir)}", file=sys.stderr)
+        # also of a failed run: what finished, and where and why it stopped
+        with contextlib.suppress(Exception):
+            print(f"report: {write_report(config.work_dir)}", file=sys.stderr)
 
 
 def _run_one_stage(args: argparse.Namespace) -> None:

@@ -36,6 +36,8 @@ from core.stagedir import (
     fingerprint,
     input_files,
     read_markers,
+    read_run,
+    record_run,
     stage_of,
 )
 from pipeline.code import code_digest
@@ -399,11 +401,26 @@ def run_pipeline(
     """Run the configured stages in order, each reading the previous one's documents. A
     training stage trains on the documents so far and passes them on; a later stage whose
     config leaves out an option the model `provides` (tokenizer, quality_model...) uses it.
-    An export is verified against its manifest before the run counts as done."""
+    An export is verified against its manifest before the run counts as done. The run's
+    state (and, when it fails, in which stage and why) is kept in the work dir's `_RUN.json`."""
+    Path(config.work_dir).mkdir(parents=True, exist_ok=True)
+    try:
+        results = _run_stages(config, executor, progress)
+    except BaseException as err:
+        stage = (read_run(config.work_dir) or {}).get("stage")
+        error = " ".join(f"{type(err).__name__}: {err}".split())[:2000]
+        record_run(config.work_dir, "failed", stage=stage, error=error)
+        raise
+    record_run(config.work_dir, "done", stages=[entry.name for entry in config.stages])
+    return results
+
+
+def _run_stages(config: PipelineConfig, executor: Executor, progress: bool) -> list[dict[str, Any]]:
     inputs = config.inputs
     results = []
     provided: dict[str, Any] = {}
     for entry in config.stages:
+        record_run(config.work_dir, "running", stage=entry.name, pid=os.getpid())
         output_dir = str(Path(config.work_dir) / entry.name)
         run = StageRun(
             entry.name,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from core.exchange import COMPLETE_FILE, STEPS_DIR
-from core.stagedir import CONFIG_FILE, SUCCESS_FILE, TASKS_DIR, StageDir, read_markers
+from core.stagedir import CONFIG_FILE, SUCCESS_FILE, TASKS_DIR, StageDir, read_markers, read_run
 from pipeline.config import PIPELINE_ORDER
 
 
@@ -108,9 +108,23 @@ def add_status_parser(sub: Any) -> None:
     parser.set_defaults(handler=_run)
 
 
+def run_line(run: dict[str, Any] | None) -> str | None:
+    """What the last pipeline run left in `_RUN.json`, when it did not finish."""
+    if run is None or run.get("state") == "done":
+        return None
+    if run.get("state") == "failed":
+        return f"the last run failed in stage {run.get('stage')}: {run.get('error')}"
+    return f"a run is in stage {run.get('stage')} (pid {run.get('pid')}), or was killed there"
+
+
 def _run(args: argparse.Namespace) -> int:
     if not Path(args.work_dir).is_dir():
         raise FileNotFoundError(f"{args.work_dir}: no such work directory")
     statuses = work_status(args.work_dir)
-    print(json.dumps(statuses, indent=2) if args.json else format_status(statuses))
-    return 0 if all(s["state"] == "done" for s in statuses) else 1
+    run = read_run(args.work_dir)
+    if args.json:
+        print(json.dumps({"run": run, "stages": statuses}, indent=2))
+    else:
+        print("\n".join(filter(None, [run_line(run), format_status(statuses)])))
+    finished = run is None or run.get("state") == "done"
+    return 0 if finished and all(s["state"] == "done" for s in statuses) else 1

@@ -394,3 +394,25 @@ def test_symlinked_input_directories_are_read_once(tmp_path: Path) -> None:
         "ingest", stage_class("ingest").config_class(), [str(inputs)], str(tmp_path / "out")
     )
     assert run_stage(run, LocalExecutor(), progress=False)["docs_in"] == 1
+
+
+def test_a_failed_run_is_reported_with_its_stage_and_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The run stops in a training stage before any of its directory exists: status still
+    says where and why (exit 1), and the report is written and says it too."""
+    corpus = tmp_path / "in"
+    corpus.mkdir()
+    (corpus / "a.jsonl").write_text('{"text": "A harbour town with old stone walls."}\n')
+    config = tmp_path / "pipeline.yaml"
+    config.write_text(
+        f"inputs: [{corpus}]\nwork_dir: {tmp_path / 'work'}\nexecutor: {{kind: local}}\n"
+        "stages:\n  - ingest\n  - train-perplexity: {references: {en: [missing.txt]}}\n"
+    )
+    assert main(["run", str(config), "--no-progress"]) == 2
+    assert "missing.txt" in capsys.readouterr().err
+    assert main(["status", str(tmp_path / "work")]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("the last run failed in stage train-perplexity: FileNotFoundError")
+    page = (tmp_path / "work" / "report.html").read_text()
+    assert "The last run failed in stage train-perplexity" in page

@@ -72,5 +72,5 @@ def test_a_failed_stage_names_the_task_and_the_error(
     assert "1 of 2 tasks failed in max_words" in out
     assert "RuntimeError: cannot handle http://x/1/2" in out
     assert main(["status", "--json", str(work)]) == 1
-    [_, failed] = json.loads(capsys.readouterr().out)
+    [_, failed] = json.loads(capsys.readouterr().out)["stages"]
     assert failed["failed"]["failures"][0]["error"].startswith("RuntimeError")

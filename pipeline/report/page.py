@@ -17,11 +17,13 @@ from markupsafe import Markup
 
 from core import __version__
 from core.shards import atomic_write_bytes
+from core.stagedir import read_run
 from pipeline.report import sections
 from pipeline.report.display import clean, fmt_int, number
 from pipeline.report.documents import MAX_SHARDS, Distributions, scan_documents
 from pipeline.report.run import Run, load_run
 from pipeline.report.sections import Note, View
+from pipeline.status import run_line
 
 REPORT_FILE = "report.html"
 SECTIONS: list[tuple[str, str]] = [
@@ -114,6 +116,8 @@ SHARD_SECTIONS = ("languages", "distributions")  # built from the shard scan
 
 
 def _headline(run: Run) -> str:
+    if stopped := run_line(read_run(run.work)):
+        return f"{stopped[0].upper()}{stopped[1:]}. Below: the stages that finished."
     chain = run.chain
     first_in = number((chain[0].stats or {}).get("docs_in")) if chain else None
     last_kept = number((chain[-1].stats or {}).get("docs_kept")) if chain else None

@@ -108,15 +108,10 @@ def discover_stages(work: Path) -> list[StageInfo]:
         if (path / CONFIG_FILE).exists() or (path / STATS_FILE).exists()
     ]
     found.sort(key=_order_key)
-    names = {info.name for info in found}
     for info in found:
         inputs = (info.config or {}).get("inputs") or []
         if info.kind not in SOURCE_STAGES:
-            info.reads = {
-                Path(str(item[0])).parent.name
-                for item in inputs
-                if isinstance(item, list) and item and Path(str(item[0])).parent.name in names
-            }
+            info.reads = {name for item in inputs if (name := _stage_read(item, found))}
         info.problems += _changed_inputs(inputs)
     read = set().union(*(info.reads for info in found)) if found else set()
     for i, info in enumerate(found):
@@ -127,8 +122,22 @@ def discover_stages(work: Path) -> list[StageInfo]:
     return found
 
 
+def _stage_read(identity: Any, stages: list[StageInfo]) -> str | None:
+    """The stage directory an input file identity names: a file of a finished stage
+    (`["stage", fingerprint, name, size]`) or, in older work dirs, a path in one."""
+    if not isinstance(identity, list) or not identity:
+        return None
+    if identity[0] == "stage" and len(identity) == 4:
+        by_fingerprint = {(s.config or {}).get("fingerprint"): s.name for s in stages}
+        return by_fingerprint.get(identity[1])
+    parent = Path(str(identity[0])).parent.name
+    return parent if parent in {s.name for s in stages} else None
+
+
 def _changed_inputs(inputs: list[Any]) -> list[str]:
-    """Recorded input files (path, size, mtime) that changed or vanished since the stage ran."""
+    """Recorded input files (path, size, mtime) that changed or vanished since the stage ran.
+    (Files of other stage directories, recorded by that stage's fingerprint, are checked by
+    the runner before it trusts them.)"""
     changed = missing = 0
     for item in inputs:
         if not (isinstance(item, list) and len(item) == 3):
