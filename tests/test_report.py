@@ -19,6 +19,7 @@ import pytest
 from markupsafe import escape
 
 from pipeline.report import SECTIONS, add_report_parser, render_report, write_report
+from pipeline.report.display import clean
 from pipeline.report.page import environment
 
 # Tags the report may contain: anything else means data leaked into the markup.
@@ -347,3 +348,9 @@ def test_renders_in_headless_chromium(chromium: str, report: Path, tmp_path: Pat
     if os.environ.get("DATAPIPE_ARTIFACTS"):
         shutil.copy(report, artifacts / "report.html")
     print(f"report screenshot: {screenshot}")
+
+
+@pytest.mark.parametrize("mark", ["\u061c", "\u2066", "\u2069", "\u200e", "\u2028", "\u00ad"])
+def test_every_bidi_and_format_character_is_shown_not_applied(mark: str) -> None:
+    """U+061C (Arabic letter mark) in a counter key reordered its row; isolates too."""
+    assert clean(f"alm{mark}4 3 2 1") == f"alm\\u{ord(mark):04x}4 3 2 1"

@@ -4,15 +4,16 @@ visible. The result is plain text; the templates escape it."""
 from __future__ import annotations
 
 import math
-import re
 import unicodedata
 from typing import Any
 
-_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff]")
+# Control (Cc) and format (Cf: every bidi mark, embedding, override and isolate, zero-width
+# characters, U+061C...) characters, and line and paragraph separators.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 
 def _hidden(char: str) -> bool:
-    return unicodedata.category(char) == "Cc" or bool(_INVISIBLE.match(char))
+    return unicodedata.category(char) in _HIDDEN_CATEGORIES
 
 
 def clean(value: Any) -> str:
