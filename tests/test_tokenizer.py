@@ -385,6 +385,15 @@ def test_not_enough_text_for_64k(arxiv_stage: str, tmp_path: Path) -> None:
     assert not (tmp_path / "yi.model").exists()
 
 
+def test_not_enough_text_even_for_a_smaller_vocabulary_suggests_what_is_left() -> None:
+    """With allow_smaller_vocabulary already set, the error does not suggest setting it."""
+    cfg = TokenizerConfig(vocab_size=64_000, allow_smaller_vocabulary=True)
+    with pytest.raises(NotEnoughText) as err:
+        vocabulary_for(cfg, training_bytes=1000)
+    assert "set allow_smaller_vocabulary" not in str(err.value)
+    assert "lower min_bytes_per_piece" in str(err.value)
+
+
 def test_allow_smaller_vocabulary_trains_what_the_text_supports(
     arxiv_stage: str, tmp_path: Path
 ) -> None:

@@ -224,11 +224,16 @@ def vocabulary_for(cfg: TokenizerConfig, training_bytes: int) -> int:
         return cfg.vocab_size
     needed = cfg.vocab_size * cfg.min_bytes_per_piece
     if not cfg.allow_smaller_vocabulary or supported < MIN_VOCABULARY:
+        if not cfg.allow_smaller_vocabulary:
+            trains = max(supported, 0)
+            remedy = f"or set allow_smaller_vocabulary (it would train {trains:,} pieces)"
+        else:  # set, but even the smallest vocabulary needs more text
+            smallest = MIN_VOCABULARY
+            remedy = f"or lower min_bytes_per_piece (the smallest vocabulary is {smallest:,})"
         raise NotEnoughText(
             f"a {cfg.vocab_size:,}-piece vocabulary needs at least {needed / 2**20:,.1f} MB "
             f"of training text ({cfg.min_bytes_per_piece} bytes per piece); the sample has "
-            f"{training_bytes / 2**20:,.2f} MB. Add input, raise training_mb, or set "
-            f"allow_smaller_vocabulary (it would train {max(supported, 0):,} pieces)."
+            f"{training_bytes / 2**20:,.2f} MB. Add input, raise training_mb, {remedy}."
         )
     return int(supported)
 
