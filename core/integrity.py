@@ -2,12 +2,16 @@
 are refused when their bytes no longer match: a bit-flipped fastText model would otherwise
 kill its worker by signal, or be used without complaint.
 
-A model without a checksum file (one trained elsewhere) is trusted as given.
+A model without a checksum file (one trained elsewhere) is first loaded in a child process
+(`check_model`): a file that crashes the native parser kills that child, never a worker.
 """
 
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
+from functools import cache
 from pathlib import Path
 
 from core.shards import atomic_write_bytes
@@ -46,3 +50,28 @@ def check_sealed(model: str | Path) -> None:
             f"corrupt model {model}: its bytes differ from the ones it was trained with; "
             "retrain it (rerun the training stage)"
         )
+
+
+def check_model(model: str | Path, probe: str) -> None:
+    """Refuse a model that is not what was trained (a sealed one) or, without a checksum,
+    one that the native parser cannot load: `probe` is Python code that loads `sys.argv[1]`,
+    run in a child process once per model file and process."""
+    if checksum_file(model).exists():
+        check_sealed(model)
+        return
+    stat = Path(model).stat()
+    _probe(str(model), stat.st_size, stat.st_mtime_ns, probe)
+
+
+@cache
+def _probe(model: str, size: int, mtime_ns: int, probe: str) -> None:
+    done = subprocess.run(  # noqa: S603 our interpreter, our code, the path as an argument
+        [sys.executable, "-c", probe, model], capture_output=True, text=True, check=False
+    )
+    if done.returncode < 0:
+        why = f"the parser crashed (signal {-done.returncode})"
+    elif done.returncode > 0:
+        why = (done.stderr.strip().splitlines() or ["the parser failed"])[-1]
+    else:
+        return
+    raise CorruptModel(f"cannot load model {model}: {why}; retrain it or check the file")

