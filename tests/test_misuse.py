@@ -433,7 +433,7 @@ def test_a_model_that_crashes_its_parser_is_refused_not_the_worker_killed(tmp_pa
     shutil.copy(lid, whole)
     cut.write_bytes(lid.read_bytes()[: lid.stat().st_size // 3])
     check_model(whole, FASTTEXT_PROBE)
-    with pytest.raises(CorruptModel, match=r"cannot load model .*cut.ftz: the parser crashed"):
+    with pytest.raises(CorruptModel, match=r"cannot load model .*cut\.ftz: .*; retrain it"):
         check_model(cut, FASTTEXT_PROBE)
     seal(whole)
     data = bytearray(whole.read_bytes())
