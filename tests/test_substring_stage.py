@@ -37,11 +37,12 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-import stages.substring.stage as substring_stage
+import stages.substring.store as substring_store
+import stages.substring.windows as substring_windows
 from core.schema import DOCUMENT_FIELDS
 from core.shards import list_shards, read_table
 from pipeline.executor import Executor, LocalExecutor, RayExecutor
-from pipeline.runner import StageRun, run_stage
+from pipeline.runner import StageFailed, StageRun, run_stage
 from stages.substring.spans import TOKEN
 from stages.substring.stage import SubstringConfig
 from tests.planted import load_originals
@@ -487,20 +488,78 @@ def test_hash_collisions_never_remove_unique_text(
     """With window and line hashes cut down to 3 values, nearly every window collides with
     others: verification token by token (line by line) keeps the output exactly the oracle's,
     and the collisions are counted."""
-    real_windows, real_line_hash = substring_stage.windows, substring_stage.line_hash
+    real_spans, real_lines = substring_windows.span_units, substring_windows.line_units
 
-    def weak_windows(tokens: Any, width: int) -> tuple[np.ndarray, np.ndarray]:
-        starts, hashes = real_windows(tokens, width)
-        return starts, hashes % np.uint64(3)
+    def weak(find: Any) -> Any:
+        def weak_find(*args: Any) -> int:
+            found = find(*args)
+            hashes = args[4]  # the finder's first output array
+            hashes[:found] %= np.uint64(3)
+            return found
 
-    monkeypatch.setattr(substring_stage, "windows", weak_windows)
-    monkeypatch.setattr(substring_stage, "line_hash", lambda line: real_line_hash(line) % 3)
+        return weak_find
+
+    monkeypatch.setattr(substring_windows, "span_units", lambda width: weak(real_spans(width)))
+    monkeypatch.setattr(substring_windows, "line_units", weak(real_lines))
     for seed, policy in enumerate(["remove_all", "keep_first"] * 2):
         rng = random.Random(f"collisions-{seed}")
         k = rng.randint(3, 6)
         shards = random_corpus(rng, k) if mode == "spans" else random_line_corpus(rng)
         config = {"mode": mode, "min_length": k, "policy": policy, "partitions": 2}
         run_and_check(shards, tmp_path / str(seed), 3, True, min_remaining_tokens=0, **config)
+
+
+def test_chunk_files_and_reopened_shards_change_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows written one chunk file per record batch, and a repeats task that keeps one
+    input shard mapped at a time (the others closed and reopened as copies are compared): the
+    output is still exactly the oracle's."""
+    monkeypatch.setattr(substring_windows, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(substring_store, "OPEN_TEXTS", 1)
+    for seed, policy in enumerate(["remove_all", "keep_first"] * 2):
+        rng = random.Random(f"chunks-{seed}")
+        k = rng.randint(3, 6)
+        config = {"min_length": k, "policy": policy, "partitions": 3, "min_remaining_tokens": 0}
+        run_and_check(random_corpus(rng, k), tmp_path / str(seed), rng.randint(1, 3), **config)
+
+
+def test_chunks_hold_whole_documents_and_cut_record_batches() -> None:
+    """The windows step's chunks list every document once, in order; each but the last holds
+    `size` bytes or more, and less without its last document, wherever batches begin."""
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        batches, position = [], int(rng.integers(0, 50))
+        for _ in range(rng.integers(0, 6)):
+            offsets = position + np.r_[0, np.cumsum(rng.integers(0, 30, rng.integers(0, 8)))]
+            batches.append(offsets)
+            position = int(offsets[-1] + rng.integers(0, 9))  # other columns between batches
+        size = int(rng.integers(1, 60))
+        chunks = list(substring_windows._chunks(iter(batches), size))
+        found = [(s.tolist(), e.tolist()) for s, e in chunks]
+        starts = [x for s, _ in found for x in s]
+        ends = [x for _, e in found for x in e]
+        assert starts == [x for b in batches for x in b[:-1].tolist()]
+        assert ends == [x for b in batches for x in b[1:].tolist()]
+        for s, e in found[:-1]:
+            held = sum(e) - sum(s)
+            assert held >= size > held - (e[-1] - s[-1])
+
+
+def test_a_compressed_input_shard_is_refused(tmp_path: Path) -> None:
+    """The repeats step reads the text where the input shard holds it, so an IPC stream with
+    compressed buffers (never written by datapipe) is an error that says so."""
+    inputs = write_input(tmp_path / "in", as_shards(["a b c d e f", "a b c d e f"]))
+    shard = list_shards(inputs)[0]
+    table = pa.ipc.open_stream(shard.read_bytes()).read_all()
+    options = pa.ipc.IpcWriteOptions(compression="lz4")
+    with (
+        pa.OSFile(str(shard), "wb") as sink,
+        pa.ipc.new_stream(sink, table.schema, options=options) as w,
+    ):
+        w.write_table(table)
+    with pytest.raises(StageFailed, match="not stored in place"):
+        substring(inputs, tmp_path / "out", min_length=3)
 
 
 @pytest.mark.parametrize(
