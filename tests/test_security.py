@@ -189,6 +189,12 @@ def test_no_code_execution_primitives_ruff_does_not_flag() -> None:
     assert not found, "code execution primitives (docs/security.md):\n" + "\n".join(found)
 
 
+# The one reviewed exception: a model without a checksum is first loaded by our own
+# interpreter running our own code in a child (`core/integrity.py:check_model`), so a file
+# that crashes fastText's parser kills that child, not a worker (docs/security.md).
+REVIEWED_SPAWNS = {"core/integrity.py"}
+
+
 def test_the_runtime_starts_no_processes() -> None:
     """Ray starts the workers; `shell=True` anywhere is ruff's S602/S604."""
     spawning = [
@@ -196,6 +202,7 @@ def test_the_runtime_starts_no_processes() -> None:
         for c in _collected(RUNTIME)
         for line, module in c.imports
         if module.split(".")[0] in ("subprocess", "pty", "multiprocessing")
+        and c.path not in REVIEWED_SPAWNS
     ]
     assert not spawning, "the pipeline spawns no processes itself:\n" + "\n".join(spawning)
 

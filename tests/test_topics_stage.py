@@ -8,7 +8,8 @@ the numbers);
 (c) a finished run is skipped, an interrupted one reuses its model, a changed config
 retrains and applies the new model;
 (d) `topic_weights` and `keyword_rules`; (e) documents without a dictionary word are kept
-with topic -1; (f) statistics, topics.json and reason_detail; (g) `topic_tokens`.
+with topic -1, and every document's topic is gensim's own inference on the saved model;
+(f) statistics, topics.json and reason_detail; (g) `topic_tokens`.
 
 Most runs use a slice of the corpus (every third document, 192, plus four documents without
 a dictionary word) and a small model (8 topics, 2 passes) so the module stays fast.
@@ -23,13 +24,16 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
+from gensim.corpora import Dictionary
+from gensim.models import LdaModel
 
 import stages.topics.stage as topics_stage
 from core.shards import list_shards, read_table
 from pipeline.executor import Executor, LocalExecutor, RayExecutor
 from pipeline.runner import StageFailed, StageRun, run_stage
-from stages.topics.features import DensityFeatures, topic_tokens
-from stages.topics.stage import REASON, TOP_WORDS, TopicsConfig, document_density
+from stages.topics.features import topic_tokens
+from stages.topics.sample import FEATURES, Sample, SampleBuilder
+from stages.topics.stage import REASON, TOP_WORDS, TopicsConfig, document_density, document_seed
 from tests.test_minhash_stage import write_stage_dir
 from tests.test_runner import stage_files
 from tests.topics_corpus import AD, REFERENCE, EvalDoc, build_corpus, read_decisions, shards_of
@@ -137,23 +141,13 @@ def base_run(slice_inputs: Path) -> tuple[Path, dict[str, Any]]:
 # --- (a) what the stage removes: ads vs reference text ----------------------------------------
 
 
-def document_features(docs: list[EvalDoc]) -> tuple[list[dict], np.ndarray]:
-    """The stage's per-document sample records and densities (stages/topics/stage.py)."""
-    sample = []
-    for doc in docs:
-        tokens = topic_tokens(doc.text)
-        features = DensityFeatures.of(doc.text, tokens)
-        sample.append(
-            {
-                "tokens": tokens,
-                "compression": features.compression,
-                "richness": features.richness,
-                "ad_share": features.ad_share,
-                "quality": None,
-                "lang": doc.lang,
-            }
-        )
-    density, used = document_density(sample)
+def document_features(docs: list[EvalDoc]) -> tuple[Sample, np.ndarray]:
+    """The stage's sample of the documents (stages/topics/sample.py) and their densities."""
+    builder = SampleBuilder(0, "jieba")
+    for row, doc in enumerate(docs):
+        builder.add(doc.id, row, doc.text, doc.lang, None)
+    sample = builder.build()
+    density, used = document_density(sample.features, sample.langs)
     assert used == ["compression", "richness", "ad_share"]
     return sample, density
 
@@ -162,11 +156,12 @@ def test_the_ad_lexicon_share_separates_ads_from_reference_text(corpus: list[Eva
     """P(an ad page has a larger ad-lexicon share than a reference document): measured 0.795
     (English) and 0.882 (Chinese); asserted >= 0.75 and >= 0.8."""
     sample, _ = document_features(corpus)
+    ad_share = sample.features[:, FEATURES.index("ad_share")]
     for lang, floor in (("en", 0.75), ("zh", 0.8)):
         share = {
             label: [
-                s["ad_share"]
-                for d, s in zip(corpus, sample, strict=True)
+                float(s)
+                for d, s in zip(corpus, ad_share, strict=True)
                 if d.label == label and d.lang == lang
             ]
             for label in (AD, REFERENCE)
@@ -398,6 +393,32 @@ def test_documents_without_a_dictionary_word_are_kept_without_topic(
     assert all(r["topic"] == -1 and r["topic_probability"] == 0.0 for r in kept)
     assert stats["counters"]["documents_without_topic"] == len(expected)
     assert stats["docs_rejected"] == stats["docs_in"] - len(expected)
+
+
+def test_topics_are_gensims_inference_on_the_saved_model(
+    slice_docs: list[EvalDoc], slice_inputs: Path, tmp_path: Path
+) -> None:
+    """A sample smaller than the corpus: sampled documents take their mixture from the train
+    step, the others are inferred by apply. Every document's topic and topic probability are
+    those of gensim's own `LdaModel.inference` of its bag of words on the saved model, the
+    random state reset from the document's seed (documents without a word: topic -1)."""
+    stats = run(slice_inputs, tmp_path / "out", **{**SMALL, "sample_docs": 80})
+    assert 0 < stats["steps"]["sampled"] < stats["docs_in"]
+    model = LdaModel.load(str(tmp_path / "out" / "model" / "lda"))
+    dictionary = Dictionary.load_from_text(str(tmp_path / "out" / "model" / "dictionary.txt"))
+    texts = {**{d.id: d.text for d in slice_docs}, **WORDLESS}
+    documents = rows(tmp_path / "out") + rows(tmp_path / "out", rejected=True)
+    assert len(documents) == stats["docs_in"]
+    for row in documents:
+        bow = dictionary.doc2bow(topic_tokens(texts[row["id"]]))
+        if not bow:
+            assert (row["topic"], row["topic_probability"]) == (-1, 0.0)
+            continue
+        model.random_state = np.random.RandomState(document_seed(TopicsConfig().seed, row["id"]))
+        gamma, _ = LdaModel.inference(model, [bow])
+        theta = gamma[0] / gamma[0].sum()
+        assert row["topic"] == theta.argmax()
+        assert row["topic_probability"] == theta.max()
 
 
 # --- (f) statistics, topic table, reason_detail -------------------------------------------------

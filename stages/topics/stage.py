@@ -5,14 +5,17 @@ Steps:
 
 1. `count` (per shard): documents per shard, so the sample rate gives about `sample_docs`.
 2. `sample` (per shard): documents whose seeded id hash falls under the rate; their topic
-   tokens, density features and quality score are saved.
-3. `train` (one task): dictionary (document-frequency pruning), `LdaModel` (seeded, single
-   process: deterministic), per-document topic mixtures of the sample, topic density scores,
-   weights and overrides. The model, dictionary and topic table (`topics.json`) are written to
-   `model/` in the stage directory.
-4. apply (per shard): each document's topic mixture (inference seeded per batch, the model
-   loaded once per worker process); kept with probability `sum_t theta_t * weight_t` (or the
-   dominant topic's weight), decided by a seeded hash of its id.
+   tokens (ids into the shard's words), density features and quality score are saved
+   (`sample.py`).
+3. `train` (one task): dictionary (document-frequency pruning, `vocabulary.py`), gensim's
+   `LdaModel` with its E-step compiled (`lda.py`, `estep.py`; seeded, single process:
+   deterministic), per-document topic mixtures of the sample, topic density scores, weights
+   and overrides. The model, dictionary and topic table (`topics.json`) are written to
+   `model/` in the stage directory; the sample's mixtures to `_steps/train/`, per shard.
+4. apply (per shard): each document's topic mixture: the train step's for a sampled document,
+   inferred for the others (seeded per document, the model loaded once per worker process);
+   kept with probability `sum_t theta_t * weight_t` (or the dominant topic's weight), decided
+   by a seeded hash of its id.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import shutil
 import uuid
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,7 +39,9 @@ from core.schema import with_columns, with_fields
 from core.seeded import unit_hash
 from core.shards import atomic_write_json, read_shard
 from stages.base import BatchOutput, GlobalStage, StageConfig, Step, StepPlan, split_by_rejections
-from stages.topics.features import ChineseTokens, DensityFeatures, ad_words, topic_tokens
+from stages.topics.bows import Bow, Bows, Inference, bag_of_words
+from stages.topics.features import ChineseTokens, ad_words, candidate_tokens
+from stages.topics.sample import FEATURES, Sample, SampleBuilder
 from stages.topics.summary import (
     MODEL_DIR,
     TOPIC_TABLE,
@@ -46,10 +52,11 @@ from stages.topics.summary import (
     TopicTable,
     topic_counter,
 )
+from stages.topics.wordtable import WordTable
 
 REASON = "topic_downsampled"
 TOPIC_COLUMNS = (pa.field("topic", pa.int32()), pa.field("topic_probability", pa.float32()))
-FEATURES = ("compression", "richness", "ad_share", "quality")
+TRAIN = "train"
 # The commercial lexicon is the feature that separates ads from reference text best (ROC AUC
 # 0.80 English, 0.88 Chinese on real pages, docs/topics.md); compression and richness, even
 # length-neutral, are weak signals and count half.
@@ -107,12 +114,21 @@ class TopicsConfig(StageConfig):
     )
 
 
-_MODELS: dict[str, tuple[Any, Any, list[float]]] = {}  # one model per worker process
+@dataclass(frozen=True)
+class TrainedModel:
+    """What apply needs of model/: the inference parameters, the dictionary, the weights."""
+
+    inference: Inference
+    dictionary: WordTable  # the dictionary's words, with their ids
+    weights: np.ndarray
 
 
-def load_model(stage_dir: Path) -> tuple[Any, Any, list[float]]:
-    """(LdaModel, Dictionary, weights), loaded once per worker process and model: the key
-    includes the topic table's identity, so a retrained model in the same place is reloaded."""
+_MODELS: dict[str, TrainedModel] = {}  # one model per worker process
+
+
+def load_model(stage_dir: Path) -> TrainedModel:
+    """The trained model, loaded once per worker process and model: the key includes the
+    topic table's identity, so a retrained model in the same place is reloaded."""
     table_file = stage_dir / TOPIC_TABLE
     stat = table_file.stat()
     key = f"{table_file}:{stat.st_mtime_ns}:{stat.st_size}:{stat.st_ino}"
@@ -121,23 +137,18 @@ def load_model(stage_dir: Path) -> tuple[Any, Any, list[float]]:
         from gensim.corpora import Dictionary
         from gensim.models import LdaModel
 
+        # a BatchLda (stages/topics/lda.py): unpickling imports that module
         model = LdaModel.load(str(stage_dir / MODEL_DIR / "lda"), mmap="r")
         dictionary = Dictionary.load_from_text(str(stage_dir / MODEL_DIR / "dictionary.txt"))
         table: TopicTable = json.loads(table_file.read_text())
-        _MODELS[key] = (model, dictionary, [t["weight"] for t in table["topics"]])
+        weights = np.array([t["weight"] for t in table["topics"]], np.float64)
+        words = sorted(dictionary.token2id, key=dictionary.token2id.__getitem__)
+        _MODELS[key] = TrainedModel(Inference.of(model), WordTable.of(words), weights)
     return _MODELS[key]
 
 
-def topic_mixture(model: Any, bow: list[tuple[int, int]], seed: int) -> np.ndarray:
-    """A document's theta. gensim draws the initial variational parameters from the model's
-    random state, so it is reset from a per-document seed: theta depends on the document and
-    the seed only, never on batches, shards or what the worker inferred before."""
-    model.random_state = np.random.RandomState(seed)
-    gamma, _ = model.inference([bow])
-    return gamma[0] / gamma[0].sum()
-
-
 def document_seed(seed: int, doc_id: str) -> int:
+    """The seed of a document's initial topic parameters (`Inference.mixtures`)."""
     return int(unit_hash(seed, "infer", doc_id) * 2**32)
 
 
@@ -166,7 +177,7 @@ class TopicsStage(GlobalStage):
         total = sum(r["documents"] for r in counted)
         rate = min(1.0, self.config.sample_docs / total) if total else 1.0
         sampled = yield Step("sample", len(shards), {"rate": rate}, over="shards")
-        (trained,) = yield Step("train", 1, {"shards": len(shards)})
+        (trained,) = yield Step(TRAIN, 1, {"shards": len(shards)})
         summary: TopicsSummary = {
             "documents": total,
             "sample_rate": rate,
@@ -185,56 +196,41 @@ class TopicsStage(GlobalStage):
         if step.name == "sample":
             assert shard is not None  # noqa: S101 type narrowing: a step over shards gets one
             return self._sample(exchange, index, shard, step.params["rate"])
-        if step.name == "train":
+        if step.name == TRAIN:
             return self._train(exchange, step.params["shards"])
         raise ValueError(f"topics has no step {step.name!r}")
 
     def _sample(self, exchange: Exchange, shard: int, path: str, rate: float) -> dict:
         cfg = self.config
-        docs = []
+        builder = SampleBuilder(shard, cfg.chinese)
+        first_row = 0
         for batch in read_shard(path):
-            quality = _column(batch, "quality_score")
-            langs = _column(batch, "lang")
-            for row, (doc_id, text) in enumerate(
-                zip(batch.column("id").to_pylist(), batch.column("text").to_pylist(), strict=True)
-            ):
-                if unit_hash(cfg.seed, "sample", doc_id) >= rate:
-                    continue
-                tokens = topic_tokens(text, cfg.chinese)
-                features = DensityFeatures.of(text, tokens)
-                docs.append(
-                    {
-                        "id": doc_id,
-                        "tokens": tokens,
-                        "compression": features.compression,
-                        "richness": features.richness,
-                        "ad_share": features.ad_share,
-                        "quality": quality[row],
-                        "lang": langs[row] or "",
-                    }
-                )
-        exchange.save_json("sample", f"{shard:05d}", docs)
-        return {"sampled": len(docs)}
+            doc_ids = batch.column("id").to_pylist()
+            texts = batch.column("text")
+            langs, quality = _column(batch, "lang"), _column(batch, "quality_score")
+            for row, doc_id in enumerate(doc_ids):
+                if unit_hash(cfg.seed, "sample", doc_id) < rate:
+                    text = texts[row].as_py()  # the sampled rows' only, one at a time
+                    builder.add(doc_id, first_row + row, text, langs[row] or "", quality[row])
+            first_row += batch.num_rows
+        builder.build().save(exchange, shard)
+        return {"sampled": len(builder.ids)}
 
     def _train(self, exchange: Exchange, shards: int) -> dict:
-        from gensim.corpora import Dictionary
-        from gensim.models import LdaModel
+        from stages.topics.lda import BatchLda
+        from stages.topics.vocabulary import Pruning, sample_dictionary
 
         cfg = self.config
-        sample = [doc for s in range(shards) for doc in exchange.load_json("sample", f"{s:05d}")]
-        # A fixed order that depends on the documents, not on how they are sharded.
-        sample.sort(key=lambda doc: (unit_hash(cfg.seed, "order", doc["id"]), doc["id"]))
-        dictionary = Dictionary(doc["tokens"] for doc in sample)
-        dictionary.filter_extremes(
-            no_below=cfg.min_doc_freq, no_above=cfg.max_doc_share, keep_n=cfg.max_vocabulary
-        )
-        bows = [dictionary.doc2bow(doc["tokens"]) for doc in sample]
-        if len(dictionary) == 0 or not any(bows):
+        sample = Sample.merged([Sample.load(exchange, s) for s in range(shards)], cfg.seed)
+        pruning = Pruning(cfg.min_doc_freq, cfg.max_doc_share, cfg.max_vocabulary)
+        dictionary, bows = sample_dictionary(sample.tokens, sample.offsets, sample.words, pruning)
+        sample.tokens = sample.tokens[:0]  # the bags of words replace them
+        if len(dictionary) == 0 or not bows.lengths.any():
             raise ValueError(
-                f"topics: no word occurs in {cfg.min_doc_freq}+ of the {len(sample)} sampled "
+                f"topics: no word occurs in {cfg.min_doc_freq}+ of the {len(sample.ids)} sampled "
                 "documents; lower min_doc_freq or raise sample_docs"
             )
-        model = LdaModel(
+        model = BatchLda(
             corpus=bows,
             id2word=dictionary,
             num_topics=cfg.num_topics,
@@ -244,14 +240,11 @@ class TopicsStage(GlobalStage):
             random_state=cfg.seed,
             chunksize=2000,
         )
-        theta = np.array(
-            [
-                topic_mixture(model, bow, document_seed(cfg.seed, doc["id"]))
-                for bow, doc in zip(bows, sample, strict=True)
-            ]
-        )
-        table = self._topic_table(model, sample, bows, theta)
+        seeds = [document_seed(cfg.seed, doc_id) for doc_id in sample.ids]
+        theta = Inference.of(model).mixtures(bows, seeds)
+        table = self._topic_table(model, sample, theta)
         self._save_model(exchange.stage_dir, model, dictionary, table)
+        _save_mixtures(exchange, shards, sample, theta)
         return {
             "vocabulary": len(dictionary),
             "downsampled_topics": [t["topic"] for t in table["topics"] if t["weight"] < 1],
@@ -271,12 +264,12 @@ class TopicsStage(GlobalStage):
             eta[np.ix_(range(seeded, k), lexicon)] = 1.0 / k**2
         return eta
 
-    def _topic_table(
-        self, model: Any, sample: list[dict], bows: list[list[tuple[int, int]]], theta: np.ndarray
-    ) -> TopicTable:
+    def _topic_table(self, model: Any, sample: Sample, theta: np.ndarray) -> TopicTable:
+        """Each topic's density and weight. theta holds the sample's topic mixtures (float32,
+        zeros for a document without a dictionary word)."""
         cfg = self.config
-        has_words = np.array([bool(b) for b in bows])
-        doc_density, used = document_density(sample)
+        has_words = theta.any(axis=1)
+        doc_density, used = document_density(sample.features, sample.langs)
         mass = (theta * has_words[:, None]).sum(axis=0)
         raw = (theta * (doc_density * has_words)[:, None]).sum(axis=0) / np.maximum(mass, 1e-9)
         # Averages over many documents shrink towards 0: standardize across topics, so the
@@ -329,57 +322,90 @@ class TopicsStage(GlobalStage):
         self, exchange: Exchange, shard: int, first_row: int, batch: pa.RecordBatch
     ) -> BatchOutput:
         cfg = self.config
-        model, dictionary, weights = load_model(exchange.stage_dir)
-        texts = batch.column("text").to_pylist()
+        model = load_model(exchange.stage_dir)
         ids = batch.column("id").to_pylist()
-        bows = [dictionary.doc2bow(topic_tokens(text, cfg.chinese)) for text in texts]
-        theta = np.zeros((len(texts), cfg.num_topics))
-        for i, bow in enumerate(bows):
-            if bow:
-                theta[i] = topic_mixture(model, bow, document_seed(cfg.seed, ids[i]))
-        weight = np.asarray(weights)
+        theta = self._mixtures(exchange, model, shard, first_row, batch).astype(np.float64)
+        has_topic = theta.any(axis=1)  # a document without a dictionary word: zeros
         dominant = theta.argmax(axis=1)
-        keep_p = theta @ weight if cfg.assign == "mixture" else weight[dominant]
+        keep_p = theta @ model.weights if cfg.assign == "mixture" else model.weights[dominant]
         rejections: list[tuple[str, str | None] | None] = []
         counters: Counter[str] = Counter()
-        topic = np.full(len(texts), -1, dtype=np.int32)
-        for i in range(len(texts)):
-            if not bows[i]:  # no word of the model's vocabulary: no topic, kept
+        topic = np.where(has_topic, dominant, -1).astype(np.int32)
+        for i in range(len(ids)):
+            if not has_topic[i]:  # no word of the model's vocabulary: no topic, kept
                 counters[WITHOUT_TOPIC_COUNTER] += 1
                 rejections.append(None)
                 continue
-            topic[i] = dominant[i]
             kept = unit_hash(cfg.seed, "keep", ids[i]) < keep_p[i]
             counters[topic_counter(int(topic[i]), kept)] += 1
             detail = {"topic": int(topic[i]), "keep_probability": round(float(keep_p[i]), 4)}
             rejections.append(None if kept else (REASON, json.dumps(detail)))
-        probability = theta[np.arange(len(texts)), dominant].astype(np.float32)
-        probability[topic < 0] = 0.0
+        probability = theta[np.arange(len(ids)), dominant].astype(np.float32)
+        probability[~has_topic] = 0.0
         values = {"topic": topic, "topic_probability": probability}
         annotated = with_columns(batch, self.output_schema(batch.schema), values)
         return split_by_rejections(annotated, rejections, counters)
 
+    def _mixtures(
+        self,
+        exchange: Exchange,
+        model: TrainedModel,
+        shard: int,
+        first_row: int,
+        batch: pa.RecordBatch,
+    ) -> np.ndarray:
+        """The batch's topic mixtures: the train step's for its sampled documents (the same
+        computation), inferred for the others."""
+        cfg = self.config
+        rows, known = (exchange.load(TRAIN, f"{name}-{shard:05d}") for name in ("rows", "theta"))
+        lo, hi = np.searchsorted(rows, [first_row, first_row + batch.num_rows])
+        sampled = rows[lo:hi] - first_row
+        theta = np.zeros((batch.num_rows, cfg.num_topics), np.float32)
+        theta[sampled] = known[lo:hi]
+        rest = np.setdiff1d(np.arange(batch.num_rows), sampled)
+        if len(rest):
+            others = batch.select(["id", "text"]).take(rest)
+            bows = Bows.of(
+                [self._bag_of_words(t, model) for t in others.column("text").to_pylist()]
+            )
+            seeds = [document_seed(cfg.seed, i) for i in others.column("id").to_pylist()]
+            theta[rest] = model.inference.mixtures(bows, seeds)
+        return theta
 
-def document_density(sample: list[dict]) -> tuple[np.ndarray, list[str]]:
+    def _bag_of_words(self, text: str, model: TrainedModel) -> Bow:
+        tokens = candidate_tokens(text, self.config.chinese)
+        return bag_of_words(model.dictionary.ids(tokens.codepoints, tokens.spans, add=False))
+
+
+def _save_mixtures(exchange: Exchange, shards: int, sample: Sample, theta: np.ndarray) -> None:
+    """Each shard's sampled rows (ascending) and their topic mixtures, for apply."""
+    for shard in range(shards):
+        docs = np.flatnonzero(sample.shards == shard)
+        docs = docs[np.argsort(sample.rows[docs])]
+        exchange.save(TRAIN, f"rows-{shard:05d}", sample.rows[docs])
+        exchange.save(TRAIN, f"theta-{shard:05d}", theta[docs])
+
+
+def document_density(features: np.ndarray, langs: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     """Each sampled document's density: the FEATURE_WEIGHTS-weighted mean of its standardized
-    features (ad share negated); quality only when every document has one. Features are
-    standardized within each language (`lang`; groups under MIN_LANGUAGE_DOCS join one
-    "other" group), because Chinese and English text differ in compressibility and token
-    statistics for reasons that have nothing to do with information. Returns the densities
-    and the features used."""
+    features (`Sample.features` columns, ad share negated); quality only when every document
+    has one. Features are standardized within each language (`lang`; groups under
+    MIN_LANGUAGE_DOCS join one "other" group), because Chinese and English text differ in
+    compressibility and token statistics for reasons that have nothing to do with
+    information. Returns the densities and the features used."""
     used = [f for f in FEATURES if f != "quality"]
-    if sample and all(d["quality"] is not None and d["quality"] == d["quality"] for d in sample):
+    if len(features) and not np.isnan(features[:, FEATURES.index("quality")]).any():
         used.append("quality")
-    langs = np.array([doc.get("lang", "") for doc in sample])
+    langs = np.array(langs)
     names, counts = np.unique(langs, return_counts=True)
     small = names[counts < MIN_LANGUAGE_DOCS]
     langs[np.isin(langs, small)] = "\x00other"
-    density = np.zeros(len(sample))
+    density = np.zeros(len(features))
     for lang in np.unique(langs):
         members = np.flatnonzero(langs == lang)
         columns, weights = [], []
         for feature in used:
-            values = np.array([sample[i][feature] for i in members], dtype=np.float64)
+            values = features[members, FEATURES.index(feature)]
             spread = values.std()
             z = (values - values.mean()) / spread if spread > 0 else np.zeros_like(values)
             columns.append(-z if feature == "ad_share" else z)
