@@ -35,6 +35,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.exchange import Exchange
+from core.integrity import CHECKSUM_SUFFIX, check_sealed, seal
 from core.schema import with_columns, with_fields
 from core.seeded import unit_hash
 from core.shards import atomic_write_json, read_shard
@@ -137,6 +138,9 @@ def load_model(stage_dir: Path) -> TrainedModel:
         from gensim.corpora import Dictionary
         from gensim.models import LdaModel
 
+        for part in sorted((stage_dir / MODEL_DIR).iterdir()):  # bytes as they were saved
+            if not part.name.endswith(CHECKSUM_SUFFIX):
+                check_sealed(part)
         # a BatchLda (stages/topics/lda.py): unpickling imports that module
         model = LdaModel.load(str(stage_dir / MODEL_DIR / "lda"), mmap="r")
         dictionary = Dictionary.load_from_text(str(stage_dir / MODEL_DIR / "dictionary.txt"))
@@ -313,6 +317,8 @@ class TopicsStage(GlobalStage):
         model.save(str(tmp / "lda"))
         dictionary.save_as_text(str(tmp / "dictionary.txt"))
         atomic_write_json(tmp / TOPIC_TABLE_FILE, table)
+        for part in list(tmp.iterdir()):
+            seal(part)
         final = stage_dir / MODEL_DIR
         if final.exists():
             shutil.rmtree(final)
