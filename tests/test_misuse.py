@@ -441,3 +441,27 @@ def test_a_model_that_crashes_its_parser_is_refused_not_the_worker_killed(tmp_pa
     whole.write_bytes(bytes(data))
     with pytest.raises(CorruptModel, match="bytes differ from the ones it was trained with"):
         check_model(whole, FASTTEXT_PROBE)
+
+
+def test_score_models_changed_since_training_are_refused(
+    quality_model: Path, perplexity_models: dict[str, str], tmp_path: Path
+) -> None:
+    """A bit-flipped quality model (fastText would crash on it, or use it) and a truncated
+    n-gram model are refused in one line naming them."""
+    from core.integrity import CorruptModel, checksum_file
+    from stages.score.classifier import load_classifier
+    from stages.score.perplexity import load_model
+
+    flipped = tmp_path / "quality.ftz"
+    shutil.copy(quality_model, flipped)
+    shutil.copy(checksum_file(quality_model), checksum_file(flipped))
+    data = bytearray(flipped.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    flipped.write_bytes(bytes(data))
+    with pytest.raises(CorruptModel, match=r"quality\.ftz: its bytes differ"):
+        load_classifier(str(flipped))
+    lm = Path(next(iter(perplexity_models.values())))
+    cut = tmp_path / lm.name
+    cut.write_bytes(lm.read_bytes()[: lm.stat().st_size // 2])  # no checksum beside it
+    with pytest.raises(CorruptModel, match=f"cannot load model .*{lm.name}: .*retrain it"):
+        load_model(cut)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -21,8 +21,11 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
+from core.integrity import check_model
 from core.shards import atomic_write_json, temporary_path
 from stages.base import StageConfig
+from stages.score.batch import JIEBA, REGEX, TextBatch, joined_tokens, prefix_counts
+from stages.score.chartable import ALNUM, HAN, decode
 from stages.text import count_han, tokenize
 
 POSITIVE, NEGATIVE = "__label__positive", "__label__negative"
@@ -174,15 +177,57 @@ def train_classifier(
     return metrics
 
 
+# Loads and uses a fastText model in a child process before a worker does (core/integrity.py):
+# a damaged file that crashes fastText's parser kills the child, not the worker.
+FASTTEXT_PROBE = (
+    "import sys, fasttext; m = fasttext.load_model(sys.argv[1]); "
+    "m.predict('a probe sentence'); m.predict('一个探测句子' * 50)"
+)
+
+
 @cache
 def load_classifier(path: str) -> Any:
-    """Once per worker process: Ray workers call this per batch and get the same object."""
+    """Once per worker process: Ray workers call this per batch and get the same object. A
+    sealed model whose bytes changed, or an unsealed one fastText cannot use, is refused."""
     import fasttext
 
+    check_model(path, FASTTEXT_PROBE)
     return fasttext.load_model(path)
 
 
 def positive_probability(model: Any, text: str) -> float:
     labels, probs = model.predict(model_tokens(text), k=2)
+    return _positive(labels, probs)
+
+
+def _positive(labels: Sequence[str], probs: Sequence[float]) -> float:
     scores = dict(zip(labels, probs, strict=False))
     return float(min(scores.get(POSITIVE, 1.0 - scores.get(NEGATIVE, 0.0)), 1.0))
+
+
+# --- every document of a batch at once --------------------------------------------------------
+
+_CHINESE_SAMPLE = 2000  # `_looks_chinese` reads this many characters
+
+
+def batch_model_tokens(batch: TextBatch) -> list[str]:
+    """`model_tokens` of every text of the batch, from the batch's tokens: each text's first
+    _MAX_CHARS characters, split as Chinese where `_looks_chinese` says so, the tokens joined
+    by spaces and the whole lower-cased at once. Lower-casing the joined tokens is lower-casing
+    each (Python's one contextual rule, the final sigma, stops at a space either way)."""
+    han = prefix_counts(batch, _CHINESE_SAMPLE, HAN)
+    alnum = prefix_counts(batch, _CHINESE_SAMPLE, ALNUM)
+    chinese = han > 0.2 * np.maximum(alnum, 1)
+    spans = batch.tokens(np.where(chinese, JIEBA, REGEX), limit=_MAX_CHARS)
+    cp, parts = joined_tokens(batch.cp, spans.starts, spans.ends, spans.offsets)
+    joined = decode(cp)
+    lowered = joined.lower()
+    if len(lowered) != len(joined):  # a character lower-cased into two: slice before
+        return [joined[a:b].lower() for a, b in parts.T.tolist()]
+    return [lowered[a:b] for a, b in parts.T.tolist()]
+
+
+def positive_probabilities(model: Any, token_lines: list[str]) -> list[float]:
+    """`positive_probability` of each `model_tokens` line, predicted as one list."""
+    all_labels, all_probs = model.predict(token_lines, k=2)
+    return [_positive(labels, probs) for labels, probs in zip(all_labels, all_probs, strict=True)]

@@ -25,7 +25,8 @@ Fewer than MIN_SEGMENTS sentence segments (about 4 sentences or 16 content words
 evidence: the score is NEUTRAL (1.0) and never flagged. Flag below THRESHOLD. Separation on
 documents spliced from Wikipedia and C4 (tests/test_score_coherence.py, docs/scorers.md): AUC
 0.92 English, 0.95 Chinese; at THRESHOLD 0.3 it keeps 89% / 87% of real documents and flags
-85% / 91% of spliced ones. Speed: docs/benchmarks.md, "Coherence scorer".
+85% / 91% of spliced ones. Speed: docs/benchmarks.md, "Coherence scorer". The stage scores
+whole batches with `coherence_batch.coherence_scores`: the same scores, from compiled loops.
 """
 
 from __future__ import annotations
@@ -69,9 +70,9 @@ STOP_WORDS_ZH = word_set(
 
 # Sentence ends, Latin and CJK; a line break always ends a unit too.
 # Clauses split at semicolons too: a coherent page keeps its vocabulary across them.
-_SENTENCE_END = re.compile(
-    rf"(?<=[{LATIN_SENTENCE_ENDS}{CJK_SENTENCE_ENDS};；…])\s+|(?<=[{CJK_SENTENCE_ENDS}；])"
-)
+ENDS_BEFORE_SPACE = f"{LATIN_SENTENCE_ENDS}{CJK_SENTENCE_ENDS};；…"  # end where a space follows
+ENDS_ANYWHERE = f"{CJK_SENTENCE_ENDS}；"  # end right after the character
+_SENTENCE_END = re.compile(rf"(?<=[{ENDS_BEFORE_SPACE}])\s+|(?<=[{ENDS_ANYWHERE}])")
 _NUMBER = re.compile(r"[\d.,:/%-]+")
 
 # Segment sizes, in content words. Sentences are the unit that splicing shuffles; a sentence
@@ -102,7 +103,7 @@ class CoherenceResult:
     min_adjacent: float  # lowest cosine between adjacent segments (paragraph scale if any)
 
 
-def _token_lang(text: str, lang: str | None) -> str | None:
+def token_lang(text: str, lang: str | None) -> str | None:
     """The language to tokenize as: `lang`, or "zh" for mostly-Han text of unknown language."""
     if lang is not None:
         return lang
@@ -214,7 +215,7 @@ class Cohesion:
 
 
 def measure(text: str, lang: str | None) -> Cohesion:
-    lines = _lines(text, _token_lang(text, lang))
+    lines = _lines(text, token_lang(text, lang))
     sentences = _segments((s for line in lines for s in line), SENTENCE_MIN, SENTENCE_MAX)
     paragraphs = _segments(
         ([w for s in line for w in s] for line in lines), PARAGRAPH_MIN, PARAGRAPH_MAX
@@ -235,7 +236,7 @@ def coherence(text: str, lang: str | None) -> CoherenceResult:
     raw = measure(text, lang)
     if raw.segments < MIN_SEGMENTS:
         return CoherenceResult(NEUTRAL, raw.segments, raw.min_adjacent)
-    chinese = _token_lang(text, lang) in JIEBA_LANGS
+    chinese = token_lang(text, lang) in JIEBA_LANGS
     sentence_ref, paragraph_ref, split_ref = REFERENCE["zh" if chinese else "en"]
     ratios = [raw.sentence / sentence_ref]
     if raw.paragraph is not None:

@@ -21,9 +21,13 @@ over the project's word units rather than SentencePiece pieces:
   the same training input gives a byte-identical file): JSON metadata (lang, order, units,
   training description, documents, lines, tokens, vocabulary, discounts, bucket cut-offs), the
   vocabulary, dense unigram arrays, and per higher order sorted 64-bit n-gram hashes with
-  float32 log10 p and backoff. Scoring hashes every n-gram ending at each position at once and
-  finds them with `searchsorted`, no Python work per n-gram. Hash collisions are checked at
-  training (a collision raises); at lookup a false hit has probability ~ table size / 2**64.
+  float32 log10 p and backoff. Hash collisions are checked at training (a collision raises);
+  at lookup a false hit has probability ~ table size / 2**64.
+- Scoring (`batch_perplexities`, on a `batch.TextBatch` the other scorers share): the texts are
+  normalized and tokenized as arrays of code points, each token's id found by the hash of its
+  code points, and every position's n-grams looked up in compiled loops (`lm_kernels`), with
+  the same float operations in the same order as the backoff evaluation they implement, so a
+  text's score is the same to the last bit alone or in any batch. No Python work per token.
 
 Choices backed by measurements on the real samples (figures, with speed and model sizes:
 docs/benchmarks.md, "Perplexity model"): word units rather than characters (they rank held-out
@@ -43,55 +47,44 @@ import zipfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
-from itertools import pairwise, repeat
+from functools import cache, cached_property
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 
+from core.integrity import CorruptModel, check_sealed
 from core.shards import temporary_path
-from stages.text import tokenize
+from stages.score.batch import TextBatch, string_hashes, token_kind
+from stages.score.chartable import LOWER_DECIMAL, NO_LOWER, codepoints
+from stages.score.keyindex import KeyIndex
+from stages.score.lm_kernels import (
+    BOS,
+    EOS,
+    UNK,
+    ScoringTables,
+    gram_keys,
+    log10_sums,
+    position_log10,
+    unit_ids,
+)
+from stages.text import char_batches, tokenize
 
-UNK, BOS, EOS = 0, 1, 2
 SPECIALS = ("<unk>", "<s>", "</s>")
 MAX_ORDER = 5
 UNITS = ("words", "chars")
 FORMAT = "datapipe-ngram-kn/1"
 
+_ZERO = ord("0")
+_PIECE_CHARS = 1 << 20  # characters scored at once by `perplexities`
 _DIGIT = re.compile(r"\d")  # cc_net's digit rule; 4x faster than str.translate here
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed member timestamps: identical models, identical bytes
 _NO_PROB = -99.0  # log10 p stored for <s>, which is never predicted (as in ARPA files)
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
-# --- hashing: n-gram keys shared by training and scoring ---------------------------------------
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finalizer: a bijection on uint64 that spreads every input bit."""
-    x = (x ^ (x >> np.uint64(30))) * _MIX1
-    x = (x ^ (x >> np.uint64(27))) * _MIX2
-    return x ^ (x >> np.uint64(31))
-
-
-def _extend(prefix: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Key of an n-gram from its (n-1)-gram prefix key and last unit id.
-
-    Hashing the id before XOR makes two different (prefix, id) pairs collide with probability
-    2**-64; a unigram's key is its id, so unigram tables stay dense arrays indexed by id.
-    """
-    return _mix(prefix ^ _mix(ids.astype(np.uint64) + _GOLDEN))
-
-
-def _keys(grams: np.ndarray) -> np.ndarray:
-    """Keys of the rows of an (m, n) array of unit ids."""
-    keys = grams[:, 0].astype(np.uint64)
-    for j in range(1, grams.shape[1]):
-        keys = _extend(keys, grams[:, j])
-    return keys
+# --- n-gram keys (`lm_kernels.gram_keys`, shared with scoring) in sorted arrays ----------------
 
 
 def _find(keys: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -117,6 +110,45 @@ def text_units(text: str, lang: str, units: str) -> list[list[str]]:
     if units == "chars":
         return [list(" ".join(line.split())) for line in lines]
     return [tokens for line in lines if (tokens := tokenize(line, lang))]
+
+
+def normalized(batch: TextBatch, docs: np.ndarray) -> TextBatch:
+    """The texts `docs` of `batch` after `normalize`, as a batch sharing jieba's pieces with it
+    (a text that normalization leaves alone is not segmented twice). Code point by code point
+    through the tables, except for a text holding a character whose lower case is not one code
+    point of its own (İ, Σ): Python's `normalize` writes that one."""
+    flag_of, lower_of = batch.tables
+    cp, bounds, redo = _normalize(batch.cp, batch.bounds, docs, flag_of, lower_of)
+    if redo.any():  # rare
+        pieces = [cp[bounds[j] : bounds[j + 1]] for j in range(len(docs))]
+        for j in np.flatnonzero(redo).tolist():
+            pieces[j] = codepoints([normalize(batch.text(int(docs[j])))])[0]
+        cp = np.concatenate(pieces)
+        np.cumsum([len(piece) for piece in pieces], out=bounds[1:])
+    return TextBatch(cp, bounds, cuts=batch.cuts)
+
+
+@numba.njit(cache=True, nogil=True)
+def _normalize(
+    cp: np.ndarray, bounds: np.ndarray, docs: np.ndarray, flag_of: np.ndarray, lower_of: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(code points of texts `docs` lower-cased with digits as 0, their bounds, which texts
+    hold a character without a one-code-point lower case: those are left to Python)."""
+    size = 0
+    for d in docs:
+        size += bounds[d + 1] - bounds[d]
+    out = np.empty(size, dtype=np.uint32)
+    out_bounds = np.zeros(len(docs) + 1, dtype=np.int64)
+    redo = np.zeros(len(docs), dtype=np.bool_)
+    j = 0
+    for k in range(len(docs)):
+        for i in range(bounds[docs[k]], bounds[docs[k] + 1]):
+            low = lower_of[cp[i]]
+            redo[k] |= low == NO_LOWER
+            out[j] = _ZERO if flag_of[cp[i]] & LOWER_DECIMAL else low
+            j += 1
+        out_bounds[k + 1] = j
+    return out, out_bounds, redo
 
 
 # --- training ---------------------------------------------------------------------------------
@@ -171,7 +203,7 @@ def _merged(counter: Counter[Any], remap: np.ndarray, n: int) -> _Level:
     """One order's counts after mapping rare units to <unk> (which merges n-grams)."""
     rows = remap[np.array(list(counter), dtype=np.int64).reshape(-1, n)]
     raw = np.fromiter(counter.values(), dtype=np.int64, count=len(counter))
-    keys, first, inverse = np.unique(_keys(rows), return_index=True, return_inverse=True)
+    keys, first, inverse = np.unique(gram_keys(rows), return_index=True, return_inverse=True)
     if not np.array_equal(rows, rows[first][inverse]):
         raise RuntimeError(f"64-bit key collision among {n}-grams; report this corpus")
     return _Level(keys, rows[first], np.bincount(inverse, weights=raw).astype(np.int64))
@@ -193,7 +225,7 @@ def _levels(counts: _Counts, remap: np.ndarray, vocab_size: int) -> list[_Level]
 def _adjusted(level: _Level, longer: _Level) -> np.ndarray:
     """Kneser-Ney counts of a lower order: how many distinct units precede each n-gram, except
     for n-grams starting with <s>, which nothing can precede (they keep their raw count)."""
-    suffix = _find(level.keys, _keys(longer.grams[:, 1:]))[0]
+    suffix = _find(level.keys, gram_keys(longer.grams[:, 1:]))[0]
     extensions = np.bincount(suffix, minlength=len(level.keys))
     return np.where(level.grams[:, 0] == BOS, level.raw, extensions)
 
@@ -233,8 +265,8 @@ def _interpolate(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Interpolated probabilities of one order's n-grams, and the backoff weight (the mass
     left for the lower order) of every (n-1)-gram as a context."""
-    context = _find(lower_keys, _keys(grams[:, :-1]))[0]
-    suffix = _find(lower_keys, _keys(grams[:, 1:]))[0]
+    context = _find(lower_keys, gram_keys(grams[:, :-1]))[0]
+    suffix = _find(lower_keys, gram_keys(grams[:, 1:]))[0]
     d = discount[np.minimum(adjusted, 3)]
     totals = np.bincount(context, weights=adjusted, minlength=len(lower_keys))
     left = np.bincount(context, weights=d, minlength=len(lower_keys))
@@ -284,9 +316,11 @@ class NgramLM:
         self.units: str = meta["units"]
         self.vocab = vocab
         self._ids = {token: i for i, token in enumerate(vocab) if i >= len(SPECIALS)}
-        self._logprobs = logprobs  # [order 1 (dense by id), order 2, ...]
-        self._backoffs = backoffs  # same, orders 1..order-1
-        self._keys = keys  # sorted uint64 keys of orders 2..order ([] for order 1)
+        # The arrays once, as the scoring loops read them; the per-order lists are views:
+        # log10 p [order 1 (dense by id), order 2, ...], backoffs (orders 1..order-1) and
+        # sorted uint64 keys of orders 2..order ([] for order 1).
+        self._tables = ScoringTables.of(logprobs, backoffs, keys)
+        self._logprobs, self._backoffs, self._keys = self._tables.per_order()
         # An out-of-vocabulary unit is one of the rare types folded into <unk> at training, not
         # the whole class: without this share, text full of unknown words scores as fluent.
         self._unk_penalty = float(np.log10(max(meta["unk_types"], 1)))
@@ -349,8 +383,21 @@ class NgramLM:
 
     # -- scoring --
 
-    def _encode(self, texts: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Unit ids of all texts, each line as <s> ... </s>, and the number of ids per text."""
+    @cached_property
+    def _vocab_index(self) -> tuple[tuple[np.ndarray, np.ndarray, np.uint64], np.ndarray]:
+        """((keys, starts, shift) of the hashes of the units' code points, the unit id of each
+        key): how the scoring loop finds a token's id."""
+        units = self.vocab[len(SPECIALS) :]
+        hashes = string_hashes(units)
+        order = np.argsort(hashes)
+        index = KeyIndex.of(hashes[order])
+        if len(units) and np.any(index.keys[1:] == index.keys[:-1]):
+            raise RuntimeError("64-bit hash collision in the vocabulary; report this model")
+        return (index.keys, index.starts, index.shift), order + len(SPECIALS)
+
+    def _encode_chars(self, texts: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Unit ids of all texts, each line as <s> ... </s>, and the number of ids per text
+        (character units)."""
         get = self._ids.get
         ids: list[int] = []
         lengths: list[int] = []
@@ -358,52 +405,37 @@ class NgramLM:
             start = len(ids)
             for tokens in text_units(normalize(text), self.lang, self.units):
                 ids.append(BOS)
-                ids.extend(map(get, tokens, repeat(UNK)))
+                ids.extend(get(token, UNK) for token in tokens)
                 ids.append(EOS)
             lengths.append(len(ids) - start)
         return np.array(ids, dtype=np.int64), np.array(lengths, dtype=np.int64)
 
-    def _logprobs_at(self, ids: np.ndarray, pos: np.ndarray) -> np.ndarray:
-        """log10 p(unit | up to order-1 preceding units of its line) at every position; `pos`
-        is each unit's index in its line (<s> is 0), so no n-gram crosses a line start.
-
-        Backoff evaluation: the longest stored n-gram ending at i gives its probability, plus
-        the backoff weight of every longer context that is stored (ARPA semantics)."""
-        best = self._logprobs[0][ids].astype(np.float64)
-        matched = np.ones(len(ids), dtype=np.int64)
-        context_bows = [self._backoffs[0][ids]] if self.order > 1 else []
-        key = ids.astype(np.uint64)
-        for n in range(2, self.order + 1):
-            key = np.concatenate([np.zeros(1, np.uint64), _extend(key[:-1], ids[1:])])[: len(ids)]
-            if not len(self._keys[n - 2]):
-                break  # no n-grams of this order (so none longer): nothing more to match
-            idx, found = _find(self._keys[n - 2], key)
-            found &= pos >= n - 1
-            best = np.where(found, self._logprobs[n - 1][idx], best)
-            matched[found] = n
-            if n < self.order:
-                context_bows.append(np.where(found, self._backoffs[n - 1][idx], 0.0))
-        for k, bows in enumerate(context_bows, 1):
-            # the context of length k ends one position earlier; it applies if no (k+1)-gram hit
-            previous = np.concatenate([np.zeros(1), bows[:-1]])
-            best += np.where(matched <= k, previous, 0.0)
-        return best
+    def _encode_words(self, batch: TextBatch, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The same for word units, from the tokens of the normalized texts `docs`."""
+        texts = normalized(batch, docs)
+        spans = texts.tokens(np.full(len(texts), token_kind(self.lang)))
+        vocab, vocab_ids = self._vocab_index
+        tokens = (spans.starts, spans.ends, spans.offsets)
+        return unit_ids(texts.cp, texts.bounds, *tokens, vocab, vocab_ids)
 
     def perplexities(self, texts: Iterable[str]) -> np.ndarray:
         """Per-unit perplexity of each document, 10 ** (-sum log10 p / units), where units
         include each line's </s> (as cc_net counts them); inf for a text without units."""
-        ids, lengths = self._encode(texts)
-        if not len(ids):
-            return np.full(len(lengths), np.inf)
-        index = np.arange(len(ids))
-        pos = index - np.maximum.accumulate(np.where(ids == BOS, index, 0))
-        logp = self._logprobs_at(ids, pos) - np.where(ids == UNK, self._unk_penalty, 0.0)
-        scored = pos > 0
-        doc = np.repeat(np.arange(len(lengths)), lengths)
-        # bincount adds each document's terms in order: the same text gets the same score alone
-        # or in any batch
-        total = np.bincount(doc, weights=np.where(scored, logp, 0.0), minlength=len(lengths))
-        n = np.bincount(doc, weights=scored, minlength=len(lengths))
+        texts = list(texts)
+        pieces = char_batches(texts, _PIECE_CHARS)  # bounds the arrays' memory
+        return np.concatenate(
+            [self.batch_perplexities(TextBatch.of(texts[lo:hi])) for lo, hi in pieces]
+        )
+
+    def batch_perplexities(self, batch: TextBatch, docs: np.ndarray | None = None) -> np.ndarray:
+        """`perplexities` of the batch's texts `docs` (all by default). Each text's terms are
+        added in order: a text gets the same score alone or in any batch."""
+        docs = np.arange(len(batch)) if docs is None else docs
+        if self.units == "chars":
+            ids, lengths = self._encode_chars(batch.text(i) for i in docs.tolist())
+        else:
+            ids, lengths = self._encode_words(batch, docs)
+        total, n = log10_sums(ids, lengths, self._tables.astuple(), self._unk_penalty)
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(n > 0, 10.0 ** (-total / np.maximum(n, 1)), np.inf)
 
@@ -417,7 +449,8 @@ class NgramLM:
         special = {name: i for i, name in enumerate(SPECIALS)}
         ids = np.array([special.get(u, self._ids.get(u, UNK)) for u in [*context, unit]])
         start = 0 if len(ids) and ids[0] == BOS else self.order
-        logp = float(self._logprobs_at(ids, np.arange(len(ids)) + start)[-1])
+        pos = np.arange(len(ids)) + start
+        logp = float(position_log10(ids, pos, self._tables.astuple())[-1])
         return logp - self._unk_penalty if ids[-1] == UNK and unit != "<unk>" else logp
 
     # -- buckets --
@@ -507,7 +540,11 @@ class NgramLM:
 
 @cache
 def _load_cached(resolved: str) -> NgramLM:
-    return NgramLM.load(resolved)
+    check_sealed(resolved)
+    try:
+        return NgramLM.load(resolved)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:  # not one of our models
+        raise CorruptModel(f"cannot load model {resolved}: {err}; retrain it") from None
 
 
 def load_model(path: str | Path) -> NgramLM:

@@ -14,7 +14,12 @@ Thresholds are absolute (`min`/`max` on a column) or, for `quality_score`, a per
 the web documents' scores measured when the model was trained (`min_web_percentile`), so
 thresholds mean the same on every shard without a second pass over the corpus. With
 `annotate_only` nothing is rejected: run it first, read the report, then choose thresholds.
-Models load once per worker process (cached loaders), never per batch.
+Models load once per worker process (cached loaders), never per batch. Each batch is scored
+in pieces of about _CHUNK_CHARS characters, each one `batch.TextBatch` that every scorer reads
+(code points, character flags and tokens computed once), in compiled loops over its arrays:
+no scorer walks a text in Python per token. The scores are those of the per-document
+definitions (`coherence`, `model_tokens`, the `NgramLM` evaluation, `Lexicon.find`) to the
+last bit: tests/test_score_batch.py checks each against them on real text.
 """
 
 from __future__ import annotations
@@ -24,15 +29,18 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.schema import with_columns, with_fields
 from stages.base import BatchOutput, StageConfig, TransformStage, split_by_rejections
-from stages.score.classifier import load_classifier, positive_probability
-from stages.score.coherence import coherence
+from stages.score.batch import TextBatch, count_words, token_kind
+from stages.score.classifier import batch_model_tokens, load_classifier, positive_probabilities
+from stages.score.coherence_batch import coherence_scores
+from stages.score.lexicon_hits import safety_hits
 from stages.score.perplexity import load_model
-from stages.text import DocView, Lexicon
+from stages.text import Lexicon, char_batches
 
 SCORE_FIELDS = (
     pa.field("quality_score", pa.float32()),
@@ -42,6 +50,8 @@ SCORE_FIELDS = (
     pa.field("safety_score", pa.float32()),
     pa.field("safety_model_score", pa.float32()),
 )
+# Characters scored at once: the arrays of one piece take some 40 bytes per character.
+_CHUNK_CHARS = 1 << 18
 ScoreColumn = Literal[
     "quality_score", "perplexity", "coherence_score", "safety_score", "safety_model_score"
 ]
@@ -124,39 +134,64 @@ class ScoreStage(TransformStage):
             if "lang" in batch.schema.names
             else [None] * len(texts)
         )
-        scores = self._scores(texts, langs)
+        scores: dict[str, list[Any]] = {f.name: [] for f in SCORE_FIELDS}
+        # Pieces of about _CHUNK_CHARS characters bound the memory of the arrays per character.
+        for lo, hi in char_batches(texts, _CHUNK_CHARS):
+            for name, values in self._scores(texts[lo:hi], langs[lo:hi]).items():
+                scores[name] += values
         values = {f.name: scores[f.name] for f in SCORE_FIELDS}
         full = with_columns(batch, self.output_schema(batch.schema), values)
         rejections = [self._rejection(scores, i) for i in range(len(texts))]
         return split_by_rejections(full, rejections)
 
     def _scores(self, texts: list[str], langs: list[str | None]) -> dict[str, list[Any]]:
-        n = len(texts)
-        scores: dict[str, list[Any]] = {f.name: [None] * n for f in SCORE_FIELDS}
-        for i, (text, lang) in enumerate(zip(texts, langs, strict=True)):
+        """Every configured score of each text, all read from one `TextBatch` of the texts:
+        code points, character flags and tokens are computed once for every scorer."""
+        batch = TextBatch.of(texts)
+        scores: dict[str, list[Any]] = {f.name: [None] * len(texts) for f in SCORE_FIELDS}
+        self._classify(batch, scores)
+        self._perplexities(batch, langs, scores)
+        if self.config.coherence:
+            scores["coherence_score"] = coherence_scores(batch, langs)
+        if self.config.safety:
+            scores["safety_score"] = self._safety_scores(batch, langs)
+        return scores
+
+    def _classify(self, batch: TextBatch, scores: dict[str, list[Any]]) -> None:
+        """The fastText classifiers' probabilities; both read the same token lines."""
+        models = {
+            column: path
             for column, path in (
                 ("quality_score", self.config.quality_model),
                 ("safety_model_score", self.config.safety_model),
-            ):
-                if path:
-                    scores[column][i] = positive_probability(load_classifier(path), text)
-            lm = self._perplexity_model(lang)
-            if lm is not None:
-                perplexity = lm.perplexity(text)
+            )
+            if path
+        }
+        lines = batch_model_tokens(batch) if models else []
+        for column, path in models.items():
+            scores[column] = positive_probabilities(load_classifier(path), lines)
+
+    def _perplexities(
+        self, batch: TextBatch, langs: list[str | None], scores: dict[str, list[Any]]
+    ) -> None:
+        """Perplexity and bucket of each text whose language has a model."""
+        for lang, path in self.config.perplexity_models.items():
+            docs = np.array([i for i, doc_lang in enumerate(langs) if (doc_lang or "") == lang])
+            if not len(docs):
+                continue
+            lm = load_model(path)
+            perplexities = lm.batch_perplexities(batch, docs).tolist()
+            for i, perplexity in zip(docs.tolist(), perplexities, strict=True):
                 scores["perplexity"][i] = perplexity
                 scores["perplexity_bucket"][i] = lm.bucket(perplexity) if lm.cutoffs else None
-            if self.config.coherence:
-                scores["coherence_score"][i] = coherence(text, lang).score
-            if self.config.safety:
-                hits = sum(self._safety_lexicon.find(text).values())
-                scores["safety_score"][i] = 100 * hits / max(len(DocView(text, lang).words), 1)
-        return scores
 
-    def _perplexity_model(self, lang: str | None) -> Any:
-        path = self.config.perplexity_models.get(lang or "")
-        if path is None:
-            return None
-        return load_model(path)
+    def _safety_scores(self, batch: TextBatch, langs: list[str | None]) -> list[float]:
+        """Safety-lexicon hits per 100 words (`DocView.words`: tokens that are not all
+        punctuation)."""
+        hits = safety_hits(batch, self._safety_lexicon)
+        spans = batch.tokens([token_kind(lang) for lang in langs])
+        words = count_words(batch.flags, spans.starts, spans.ends, spans.offsets).tolist()
+        return [100 * h / max(w, 1) for h, w in zip(hits, words, strict=True)]
 
     @cached_property
     def _safety_lexicon(self) -> Lexicon:
