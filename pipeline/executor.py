@@ -107,10 +107,11 @@ class RayExecutor:
         self._ray = ray
         self._settings = settings
         self.nodes_used: Counter[str] = Counter()
+        if settings.address:  # checked even when this process is already connected
+            _check_reachable(settings.address)
         self._owns_cluster = not ray.is_initialized()
         if self._owns_cluster:
             if settings.address:
-                _check_reachable(settings.address)
                 ray.init(address=settings.address, logging_level=logging.WARNING)
             else:
                 # "local": always a new embedded Ray, never a cluster that `ray start` or

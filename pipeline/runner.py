@@ -251,7 +251,7 @@ def _run_stage_locked(run: StageRun, executor: Executor, progress: bool) -> dict
     output_dir = os.path.abspath(run.output_dir)
     description = {
         "stage": run.name,
-        "config": _portable(ref.config),
+        "config": ref.config,
         "version": __version__,
         "code": code_digest(stage, run.plugins),
         "shard_target_bytes": None if isinstance(stage, TrainingStage) else run.shard_target_bytes,
@@ -259,7 +259,9 @@ def _run_stage_locked(run: StageRun, executor: Executor, progress: bool) -> dict
         "tasks": 1 if isinstance(stage, TrainingStage) else len(files),
         "dependencies": [file_identity(f) for f in stage.dependencies()],
     }
-    fp = fingerprint(description)
+    # The fingerprint sees model paths by the identity of the file (a moved work dir keeps
+    # it); _config.json keeps the paths as configured.
+    fp = fingerprint({**description, "config": _portable(ref.config)})
     stage_dir = StageDir(output_dir)
     if stage_dir.is_complete(fp) and not _damaged(run.name, stage_dir):
         # A run killed between `_SUCCESS` and the clean-up below leaves the steps' files.
