@@ -7,12 +7,18 @@ signatures and substring dedup.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import io
 import re
+import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
+from core.shards import atomic_write_bytes
 from stages.text.punctuation import PUNCTUATION
 from stages.text.scripts import CJK_RANGES, HAN_RANGES
 
@@ -23,6 +29,7 @@ _N_CODEPOINTS = 0x110000
 # `\d`, UPPER str.isupper, ALNUM str.isalnum; PUNCT is `punctuation.PUNCTUATION`, CJK and HAN
 # are `scripts.CJK_RANGES` and `HAN_RANGES`.
 WORD, NONSPACE, ALPHA, CJK, DIGIT, UPPER, ALNUM, PUNCT, HAN = 1, 2, 4, 8, 16, 32, 64, 128, 256
+_BITS = (WORD, NONSPACE, ALPHA, CJK, DIGIT, UPPER, ALNUM, PUNCT, HAN)
 
 
 def _ranges_mask(ranges: Sequence[tuple[int, int]]) -> np.ndarray:
@@ -34,7 +41,32 @@ def _ranges_mask(ranges: Sequence[tuple[int, int]]) -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def class_table() -> np.ndarray:
-    """uint16 class bits for every code point (built once, ~0.5 s)."""
+    """uint16 class bits for every code point: built once per installation (~0.5 s) and kept
+    in `__pycache__` beside this module, keyed by everything it derives from (Python's
+    Unicode version, the punctuation set and script ranges, the bits), so each worker process
+    loads it in a millisecond."""
+    key = hashlib.sha256(
+        repr(
+            (unicodedata.unidata_version, sorted(PUNCTUATION), CJK_RANGES, HAN_RANGES, _BITS)
+        ).encode()
+    ).hexdigest()[:16]
+    cached = Path(__file__).with_name("__pycache__") / f"class_table-{key}.npy"
+    with contextlib.suppress(OSError, ValueError):
+        return np.load(cached, allow_pickle=False)
+    table = _build_class_table()
+    with contextlib.suppress(OSError):  # a read-only installation builds it per process
+        cached.parent.mkdir(exist_ok=True)
+        atomic_write_bytes(cached, _npy_bytes(table))
+    return table
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    np.save(out, array, allow_pickle=False)
+    return out.getvalue()
+
+
+def _build_class_table() -> np.ndarray:
     table = np.zeros(_N_CODEPOINTS, dtype=np.uint16)
     everything = "".join(map(chr, range(_N_CODEPOINTS)))
     for bit, pattern in (
