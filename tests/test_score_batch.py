@@ -5,9 +5,7 @@ change a score (and so a decision) of the stage."""
 
 from __future__ import annotations
 
-import gzip
-import json
-from itertools import islice, pairwise, repeat
+from itertools import pairwise, repeat
 from pathlib import Path
 
 import numpy as np
@@ -27,49 +25,14 @@ from stages.score.lexicon_hits import safety_hits
 from stages.score.lm_kernels import BOS, EOS, UNK, extend
 from stages.score.perplexity import NgramLM, load_model, normalize, text_units
 from stages.text import DocView, Lexicon, tokenize
-from tests.conftest import SAMPLES
-
-REAL_FILES = {
-    "en": (
-        "wiki/enwiki_wikitext2.jsonl",
-        "samples/cc/datajuicer_redpajama-c4-refined.jsonl",
-        "samples/cc/dolma_CC-MAIN-2019-30_00140.jsonl.gz",
-    ),
-    "zh": ("wiki/zhwiki_cmrc2018.jsonl", "samples/cc/oscar2019_multilingual.jsonl"),
-}
-CRAFTED = [
-    "",
-    "   \n\t \n",
-    "don't 'quoted' l’eau ''x'' it's’ a'b'c _under_ score__",
-    "e\u0301te\u0301 na\u0308ive ﬁne Ⓐⓑ ẞ ǅ İstanbul İİ",  # İ lower-cases into two code points
-    "ΣΊΣΥΦΟΣ ΟΔΥΣΣΕΥΣ Σ. ΑΣ-ΒΣ ΣΑΣ",  # Σ lower-cases by context (final ς)
-    "emoji 😀😀 box ─┼─ math ∑∫ ™ © …... —— 12,345 3.5 e.g. U.S.A.",
-    "line one\r\nline two\n\nALL CAPS HERE. Next sentence! And a third? Yes; four.\n",
-    "中文句子，包含标点。English mixed 混合 text！\n第二行 2024年 ＡＢＣ １２３。”引号“\n",
-    "Ｔ恤 A股 X光 3D打印 iPhone手机 ABC公司在2019年。第二句！第三句？第四句；第五句…",
-    "lone surrogate \ud800 here",  # not from Arrow, but a Python caller may build one
-]
-LANGS = ("en", "zh", "ja", None)
-
-
-def _texts(path: Path, limit: int = 120) -> list[str]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as lines:
-        return [json.loads(line)["text"] for line in islice(lines, limit)]
+from tests.real_texts import crafted_documents, real_documents
 
 
 def _documents() -> list[tuple[str, str | None]]:
-    real = [
-        (text, lang)
-        for lang, files in REAL_FILES.items()
-        for name in files
-        for text in _texts(SAMPLES / name)
-    ]
+    real = real_documents(per_file=120)
     # Long documents: the quality model reads the first 20,000 characters only.
     long = [("\n".join(text for text, _ in real[i : i + 40]), real[i][1]) for i in (0, 400)]
-    crafted = [(text, lang) for text in CRAFTED for lang in LANGS]
-    # jieba (Rust) cannot take a lone surrogate, with either path
-    return real + long + [(t, lang) for t, lang in crafted if lang != "zh" or "\ud800" not in t]
+    return real + long + crafted_documents()
 
 
 DOCUMENTS = _documents()

@@ -4,52 +4,15 @@ would change a filter decision."""
 
 from __future__ import annotations
 
-import gzip
-import json
-from itertools import islice
-from pathlib import Path
-
 import pytest
 
 from stages.text import TextAnalysis, count_words, tokenize
 from stages.text.punctuation import PUNCTUATION_CHARS
-from tests.conftest import SAMPLES
-
-REAL_FILES = {
-    "en": (
-        "wiki/enwiki_wikitext2.jsonl",
-        "samples/cc/datajuicer_redpajama-c4-refined.jsonl",
-        "samples/cc/dolma_CC-MAIN-2019-30_00140.jsonl.gz",
-    ),
-    "zh": ("wiki/zhwiki_cmrc2018.jsonl", "samples/cc/oscar2019_multilingual.jsonl"),
-}
-CRAFTED = [
-    "",
-    "   \n\t \n",
-    "don't 'quoted' l’eau ''x'' it's’ a'b'c _under_ score__",
-    "e\u0301te\u0301 na\u0308ive ﬁne Ⓐⓑ ẞ ǅ İstanbul",
-    "emoji 😀😀 box ─┼─ math ∑∫ ™ © …... ——",
-    "line one\r\nline two\n\nΣΊΣΥΦΟΣ ALL CAPS HERE\n  12,345 views\n",
-    "中文句子，包含标点。English mixed 混合 text！\n第二行 2024年\n",
-    "lone surrogate \ud800 here",  # not from Arrow, but a user rule may build one (not jieba)
-]
+from tests.real_texts import crafted_documents, real_documents
 
 
-def _texts(path: Path, limit: int = 150) -> list[str]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as lines:
-        return [json.loads(line)["text"] for line in islice(lines, limit)]
-
-
-def _documents() -> list[tuple[str, str]]:
-    docs = [
-        (text, lang)
-        for lang, files in REAL_FILES.items()
-        for f in files
-        for text in _texts(SAMPLES / f)
-    ]
-    crafted = [(text, lang) for text in CRAFTED for lang in ("en", "zh", "ja", None)]
-    return docs + [(text, lang) for text, lang in crafted if lang != "zh" or "\ud800" not in text]
+def _documents() -> list[tuple[str, str | None]]:
+    return real_documents(per_file=150) + crafted_documents()
 
 
 DOCUMENTS = _documents()

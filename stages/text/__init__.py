@@ -16,7 +16,6 @@ from stages.text.codepoints import (
     class_table,
     fmix64_np,
     token_hashes,
-    window_hashes,
 )
 from stages.text.document import DocView
 from stages.text.lexicon import (
@@ -90,7 +89,6 @@ __all__ = [
     "resolve_list_path",
     "token_hashes",
     "tokenize",
-    "window_hashes",
     "with_shipped",
     "word_set",
 ]

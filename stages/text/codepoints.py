@@ -1,8 +1,8 @@
-"""Vectorized text kernels: code point classes, token and window hashes, batch bounds.
+"""Vectorized text kernels: code point classes, token hashes, batch bounds.
 
 Text is handled as a numpy array of Unicode code points (UTF-32), so tokenization and hashing
-run without a Python loop per token. Used by the document analysis (`analysis.py`), the minhash
-signatures and substring dedup.
+run without a Python loop per token. Used by the document analysis (`analysis.py`) and the
+minhash signatures.
 """
 
 from __future__ import annotations
@@ -134,19 +134,6 @@ def token_hashes(cp: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.nda
         prefix = np.zeros(len(cp) + 1, dtype=np.uint64)
         np.cumsum(cp.astype(np.uint64) * pw[: len(cp)], out=prefix[1:])
         return fmix64_np((prefix[ends] - prefix[starts]) * inv[starts])
-
-
-def window_hashes(values: np.ndarray, width: int, base: int) -> np.ndarray:
-    """uint64 hash of every run of `width` consecutive `values` (len - width + 1 of them):
-    ``fmix64(sum_j v_{i+j} * base**j)``, from one prefix sum like `token_hashes`."""
-    n = len(values) - width + 1
-    if n <= 0:
-        return np.zeros(0, dtype=np.uint64)
-    pw, inv = powers(len(values) + 1, base)
-    with np.errstate(over="ignore"):
-        prefix = np.zeros(len(values) + 1, dtype=np.uint64)
-        np.cumsum(values * pw[: len(values)], out=prefix[1:])
-        return fmix64_np((prefix[width : width + n] - prefix[:n]) * inv[:n])
 
 
 def char_batches(texts: Sequence[str], max_chars: int) -> list[tuple[int, int]]:
