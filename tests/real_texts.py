@@ -28,6 +28,7 @@ CRAFTED = [
     "line one\r\nline two\n\nALL CAPS HERE. Next sentence! And a third? Yes; four.\n",
     "中文句子，包含标点。English mixed 混合 text！\n第二行 2024年 ＡＢＣ １２３。”引号“\n",
     "Ｔ恤 A股 X光 3D打印 iPhone手机 ABC公司在2019年。第二句！第三句？第四句；第五句…",
+    "garbled \ufffd\ufffd \ue000\uf8ff\uf900 \x00\x08\x0b\x0c\x0e\x1f\x7f tab\tcr\r end",
     "lone surrogate \ud800 here",  # not from Arrow, but a Python caller may build one
 ]
 LANGS = ("en", "zh", "ja", None)

@@ -9,7 +9,7 @@ from itertools import accumulate
 
 import pytest
 
-from stages.filter.ngrams import NgramIndex, duplicated_ngram_chars, top_ngram_chars
+from stages.filter.ngrams import repetition_chars
 from stages.filter.rules import (
     C4,
     LANGUAGE_DEFAULTS,
@@ -145,15 +145,19 @@ def test_gopher_quality_rejects(text: str, lang: str, expected: str) -> None:
 # --- Gopher repetition ---
 
 
-def ngrams(words: list[str]) -> NgramIndex:
-    return NgramIndex(view(" ".join(words), "en").analysis)
+def top_ngram_chars(words: list[str], n: int) -> int:
+    return repetition_chars(view(" ".join(words), "en").analysis, [n], [])[0][0]
+
+
+def duplicated_ngram_chars(words: list[str], n: int) -> int:
+    return repetition_chars(view(" ".join(words), "en").analysis, [], [n])[1][0]
 
 
 def test_ngram_measures() -> None:
     words = ["a", "b", "a", "b", "a", "b", "c"]
-    assert top_ngram_chars(ngrams(words), 2) == 2 * 3  # "a b" three times, 2 chars each
-    assert duplicated_ngram_chars(ngrams(["x", "y", "z", "x", "y", "z"]), 3) == 3
-    assert top_ngram_chars(ngrams([]), 2) == duplicated_ngram_chars(ngrams(["a"]), 2) == 0
+    assert top_ngram_chars(words, 2) == 2 * 3  # "a b" three times, 2 chars each
+    assert duplicated_ngram_chars(["x", "y", "z", "x", "y", "z"], 3) == 3
+    assert top_ngram_chars([], 2) == duplicated_ngram_chars(["a"], 2) == 0
 
 
 def _top_by_tuples(words: list[str], n: int) -> int:
@@ -187,10 +191,10 @@ def test_ngram_ids_agree_with_the_tuple_definitions() -> None:
     vocabulary = ["a", "bb", "ccc", "the", "of", "中文", "x"]
     for _ in range(500):
         words = [rng.choice(vocabulary[: rng.randint(1, 7)]) for _ in range(rng.randint(0, 50))]
-        index = ngrams(words)
-        for n in range(1, 11):
-            assert top_ngram_chars(index, n) == _top_by_tuples(words, n)
-            assert duplicated_ngram_chars(index, n) == _duplicated_by_tuples(words, n)
+        analysis = view(" ".join(words), "en").analysis
+        top, duplicated = repetition_chars(analysis, list(range(1, 11)), list(range(1, 11)))
+        assert top == [_top_by_tuples(words, n) for n in range(1, 11)]
+        assert duplicated == [_duplicated_by_tuples(words, n) for n in range(1, 11)]
 
 
 @pytest.mark.parametrize(

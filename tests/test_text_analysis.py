@@ -4,9 +4,12 @@ would change a filter decision."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from stages.text import TextAnalysis, count_words, tokenize
+from stages.text import SENTENCE_END, TextAnalysis, count_words, tokenize
+from stages.text.analysis import sentence_ends
 from stages.text.punctuation import PUNCTUATION_CHARS
 from tests.real_texts import crafted_documents, real_documents
 
@@ -16,6 +19,8 @@ def _documents() -> list[tuple[str, str | None]]:
 
 
 DOCUMENTS = _documents()
+# The garbled-text rule's characters: replacement, private use, C0 controls but tab, LF, CR.
+GARBLED = re.compile(r"[\ufffd\ue000-\uf8ff\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def test_the_real_samples_cover_both_languages() -> None:
@@ -46,6 +51,7 @@ def test_analysis_counts_what_the_string_definitions_count(lang: str | None) -> 
             for ch in text
         )
         assert analysis.special_chars == special
+        assert analysis.garbled_chars == len(GARBLED.findall(text))
 
 
 def test_equal_words_have_equal_hashes() -> None:
@@ -56,3 +62,21 @@ def test_equal_words_have_equal_hashes() -> None:
         by_word.setdefault(text[a:b], set()).add(int(h))
     assert all(len(hashes) == 1 for hashes in by_word.values())
     assert len({next(iter(h)) for h in by_word.values()}) == len(by_word) == 5
+
+
+SENTENCE_CASES = [
+    "One. Two! Three? e.g. 3.5 U.S.A. end.",
+    'He said "stop." Then (really.) she left.\'',
+    "Wait... what?! ok…x …? 。x",
+    "中文句子。第二句！第三句？？结尾。」「引号。」后面",
+    "mixed?。x .。！x ?!。。x 。.x",
+    "trailing.\n",
+    "tab.\tnbsp.\xa0ideographic space.\u3000end",
+    ".!?。！？…",
+    "",
+]
+
+
+def test_sentence_ends_count_what_the_regex_matches() -> None:
+    for text in SENTENCE_CASES + [text for text, _ in DOCUMENTS]:
+        assert sentence_ends(text) == len(SENTENCE_END.findall(text)), text[:80]

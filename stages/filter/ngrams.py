@@ -1,11 +1,12 @@
-"""Word n-gram statistics for the Gopher repetition rules, without a Python step per word.
+"""Word n-gram statistics for the Gopher repetition rules, in one compiled call per document.
 
-Words get integer ids once per document (from the 64-bit hashes of their characters in the
-document's analysis); the ids of n-grams follow from the (n-1)-grams' by numbering the pairs
-(previous n-gram id, next word id) packed into one int64, which is exact (both are below the
-document's word count), in a compiled hash table. The one sequential rule, datatrove's "skip the
-n-gram's words after a duplicate", runs in a compiled loop over those ids.
-"""
+Words get integer ids (from the 64-bit hashes of their characters in the document's
+analysis); the ids of n-grams follow from the (n-1)-grams' by numbering the pairs (previous
+n-gram id, next word id) packed into one int64, which is exact (both are below the document's
+word count), in a compiled hash table. An n-gram whose (n-1)-gram prefix occurs once occurs
+once too and cannot count: each level keeps only the positions of repeated n-grams, so in
+running text the work after n = 2 or 3 is small. The one sequential rule, datatrove's "skip
+the n-gram's words after a duplicate", is a compiled loop over those positions."""
 
 from __future__ import annotations
 
@@ -15,27 +16,54 @@ import numpy as np
 from stages.text.analysis import TextAnalysis
 
 
-class NgramIndex:
-    """Ids of a document's word n-grams: two n-grams have the same id iff their words match."""
+def repetition_chars(
+    analysis: TextAnalysis, top_ns: list[int], duplicated_ns: list[int]
+) -> tuple[list[int], list[int]]:
+    """Characters of the document that each n in `top_ns` puts in its most frequent n-gram,
+    and that each n in `duplicated_ns` puts in n-grams repeating an earlier one."""
+    largest = max([1, *top_ns, *duplicated_ns])
+    wanted = np.zeros((largest + 1, 2), dtype=np.bool_)
+    wanted[top_ns, 0] = True
+    wanted[duplicated_ns, 1] = True
+    chars = _ngram_chars(analysis.word_hashes.view(np.int64), analysis.word_lengths, wanted)
+    return chars[top_ns, 0].tolist(), chars[duplicated_ns, 1].tolist()
 
-    def __init__(self, analysis: TextAnalysis) -> None:
-        ids, distinct = _dense_ids(analysis.word_hashes.view(np.int64))
-        self.ends = np.zeros(len(ids) + 1, dtype=np.int64)  # characters of the first i words
-        np.cumsum(analysis.word_lengths, out=self.ends[1:])
-        self._ids = {1: (ids, distinct)}
 
-    def ids(self, n: int) -> tuple[np.ndarray, int]:
-        """(id of the n-gram at each position, number of distinct n-grams)."""
-        if n not in self._ids:
-            previous, _ = self.ids(n - 1)
-            words, vocabulary = self._ids[1]
-            packed = previous[:-1] * vocabulary + words[n - 1 :]
-            self._ids[n] = _dense_ids(packed) if len(packed) else (packed, 0)
-        return self._ids[n]
+@numba.njit(cache=True, nogil=True)
+def _ngram_chars(hashes: np.ndarray, lengths: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """chars[n, 0]: the top n-gram's characters times its count (of equally frequent ones,
+    the first in the document, as `Counter.most_common`); chars[n, 1]: characters in n-grams
+    that repeat an earlier one, each word counted once. Only where `wanted[n]` says."""
+    chars = np.zeros(wanted.shape, dtype=np.int64)
+    n_words = hashes.shape[0]
+    ends = np.zeros(n_words + 1, dtype=np.int64)  # characters of the first i words
+    ends[1:] = np.cumsum(lengths)
+    words, vocabulary = _dense_ids(hashes)
+    positions = np.arange(n_words)  # where the repeated (n-1)-grams start
+    ids = words
+    for n in range(1, min(wanted.shape[0], n_words + 1)):
+        if n > 1:
+            positions, ids = _extended(positions, ids, words, vocabulary, n)
+            ids, _ = _dense_ids(ids)
+        counts = np.bincount(ids, minlength=1)
+        repeated = counts[ids] > 1
+        positions, ids = positions[repeated], ids[repeated]
+        if wanted[n, 0]:
+            chars[n, 0] = _top_chars(positions, ids, counts, ends, n)
+        if wanted[n, 1]:
+            chars[n, 1] = _duplicated_chars(positions, ids, ends, n, counts.shape[0])
+    return chars
 
-    def chars(self, start: np.ndarray | int, n: int) -> np.ndarray | int:
-        """Characters of the n words from `start`."""
-        return self.ends[start + n] - self.ends[start]
+
+@numba.njit(cache=True, nogil=True)
+def _extended(
+    positions: np.ndarray, ids: np.ndarray, words: np.ndarray, vocabulary: int, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The n-grams at the positions of repeated (n-1)-grams, as packed (prefix id, last word
+    id) keys; positions too near the end for n words drop out."""
+    fits = positions + n <= words.shape[0]
+    positions = positions[fits]
+    return positions, ids[fits] * vocabulary + words[positions + n - 1]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -64,34 +92,37 @@ def _dense_ids(keys: np.ndarray) -> tuple[np.ndarray, int]:
     return ids, distinct
 
 
-def top_ngram_chars(index: NgramIndex, n: int) -> int:
-    """Characters covered by the most frequent n-gram (its length times its count); of equally
-    frequent ones, the first in the document (as `Counter.most_common`)."""
-    ids, distinct = index.ids(n)
-    if distinct == 0:
-        return 0
-    counts = np.bincount(ids, minlength=distinct)
+@numba.njit(cache=True, nogil=True)
+def _top_chars(
+    positions: np.ndarray, ids: np.ndarray, counts: np.ndarray, ends: np.ndarray, n: int
+) -> int:
+    """`positions` and `ids`: the repeated n-grams only (the text has at least n words)."""
+    if positions.shape[0] == 0:  # every n-gram occurs once: the first one wins
+        return ends[n] - ends[0]
     best = counts.max()
-    first = int(np.argmax(counts[ids] == best))
-    return int(index.chars(first, n)) * int(best)
-
-
-def duplicated_ngram_chars(index: NgramIndex, n: int) -> int:
-    """Characters in n-grams that repeat an earlier one, counting each word at most once."""
-    ids, distinct = index.ids(n)
-    return int(_duplicated_chars(ids, index.ends, n, distinct)) if distinct else 0
+    first = 0
+    while counts[ids[first]] != best:
+        first += 1
+    start = positions[first]
+    return (ends[start + n] - ends[start]) * best
 
 
 @numba.njit(cache=True, nogil=True)
-def _duplicated_chars(ids: np.ndarray, ends: np.ndarray, n: int, distinct: int) -> int:
+def _duplicated_chars(
+    positions: np.ndarray, ids: np.ndarray, ends: np.ndarray, n: int, distinct: int
+) -> int:
+    """Over the repeated n-grams in order (an n-gram occurring once is never a duplicate):
+    a position inside the words of a counted duplicate is skipped, not even remembered."""
     seen = np.zeros(distinct, dtype=np.bool_)
     chars = 0
-    i = 0
-    while i < ids.shape[0]:
-        if seen[ids[i]]:
-            chars += ends[i + n] - ends[i]
-            i += n  # the duplicate's words are not counted twice
+    skip_until = 0
+    for k in range(positions.shape[0]):
+        start = positions[k]
+        if start < skip_until:
+            continue
+        if seen[ids[k]]:
+            chars += ends[start + n] - ends[start]
+            skip_until = start + n
         else:
-            seen[ids[i]] = True
-            i += 1
+            seen[ids[k]] = True
     return chars

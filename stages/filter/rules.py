@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
-from stages.filter.ngrams import NgramIndex, duplicated_ngram_chars, top_ngram_chars
+from stages.filter.ngrams import repetition_chars
 from stages.text import TERMINAL_PUNCTUATION, DocView, count_words
 
 
@@ -54,15 +54,12 @@ class TextQuality(RuleSet):
     min_cjk_char_ratio: float | None = None  # set for Chinese in LANGUAGE_DEFAULTS
 
 
-_GARBLED = re.compile(r"[\ufffd\ue000-\uf8ff\x00-\x08\x0b\x0c\x0e-\x1f]")
-
-
 def check_text_quality(doc: DocView, cfg: TextQuality) -> Rejection | None:
     """Garbled characters; special characters (neither word characters, whitespace nor
     punctuation: symbols, emoji, box drawing: their share is high in spam, menus and
     mis-extracted pages); for Chinese, the share of Han characters among letters and digits."""
     chars = max(len(doc.text), 1)
-    garbled = len(_GARBLED.findall(doc.text)) / chars
+    garbled = doc.analysis.garbled_chars / chars
     if _over(garbled, cfg.max_garbled_char_ratio):
         return _reject(
             "text_quality", "max_garbled_char_ratio", garbled, cfg.max_garbled_char_ratio
@@ -170,6 +167,13 @@ class GopherRepetition(RuleSet):
         10: 0.10,
     }
 
+    @field_validator("max_top_ngram_char_frac", "max_dup_ngram_char_frac")
+    @classmethod
+    def _n_is_positive(cls, limits: dict[int, float]) -> dict[int, float]:
+        if any(n < 1 for n in limits):
+            raise ValueError(f"n-gram sizes are 1 or more, not {sorted(limits)}")
+        return limits
+
 
 def duplicates(items: list[str]) -> tuple[int, int]:
     """(number of items seen before, characters in those repeats)."""
@@ -199,15 +203,17 @@ def check_gopher_repetition(doc: DocView, cfg: GopherRepetition) -> Rejection | 
                 "gopher_repetition", f"max_dup_{unit}_char_frac", chars / text_chars, char_limit
             )
     # Fractions of the document's characters, as Gopher and datatrove define them.
-    ngrams = NgramIndex(doc.analysis)
-    for n, limit in sorted(cfg.max_top_ngram_char_frac.items()):
-        frac = top_ngram_chars(ngrams, n) / text_chars
-        if frac > limit:
-            return _reject("gopher_repetition", f"max_top_{n}gram_char_frac", frac, limit)
-    for n, limit in sorted(cfg.max_dup_ngram_char_frac.items()):
-        frac = duplicated_ngram_chars(ngrams, n) / text_chars
-        if frac > limit:
-            return _reject("gopher_repetition", f"max_dup_{n}gram_char_frac", frac, limit)
+    top = sorted(cfg.max_top_ngram_char_frac.items())
+    duplicated = sorted(cfg.max_dup_ngram_char_frac.items())
+    top_chars, dup_chars = repetition_chars(
+        doc.analysis, [n for n, _ in top], [n for n, _ in duplicated]
+    )
+    measures = [("top", n, lim, c) for (n, lim), c in zip(top, top_chars, strict=True)]
+    measures += [("dup", n, lim, c) for (n, lim), c in zip(duplicated, dup_chars, strict=True)]
+    for kind, n, limit, chars in measures:
+        if chars / text_chars > limit:
+            name = f"max_{kind}_{n}gram_char_frac"
+            return _reject("gopher_repetition", name, chars / text_chars, limit)
     return None
 
 
@@ -364,11 +370,13 @@ def apply_c4(
         if sum(hits.values()) >= cfg.min_bad_word_hits:
             shown = ", ".join(f"{word} {n}" for word, n in hits.most_common(3))
             return doc, 0, Rejection("c4:reject_bad_words", shown)
+    # Every citation mark has a "[": most texts have none and need no regex per line.
+    cites = "[" in doc.text
     # A line holds a phrase only if the whole text does (citations cut first, as per line).
-    phrases = bool(_C4_LINE_PHRASES.search(_CITATION.sub("", lowered)))
+    phrases = bool(_C4_LINE_PHRASES.search(_CITATION.sub("", lowered) if cites else lowered))
     kept, kept_words, removed = [], [], 0
     for line, words in zip(doc.lines, doc.line_words, strict=True):
-        line, citations = _CITATION.subn("", line)
+        line, citations = _CITATION.subn("", line) if cites else (line, 0)
         line = line.strip()
         if not line:
             continue

@@ -27,6 +27,7 @@ from stages.text.codepoints import (
     WORD,
     class_table,
 )
+from stages.text.punctuation import CJK_SENTENCE_ENDS, LATIN_SENTENCE_ENDS, SENTENCE_CLOSERS
 from stages.text.words import CHARACTER_LANGS, CHARACTER_TOKEN, JIEBA_LANGS
 
 _NEWLINE = 10
@@ -81,13 +82,15 @@ def _token_spans(text: str, lang: str | None, cp: np.ndarray, flags: np.ndarray)
 
 @numba.njit(cache=True, nogil=True)
 def _count_lines(cp: np.ndarray, flags: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(letters per line, upper-case letters per line, [alnum, han, special] characters)."""
+    """(letters per line, upper-case letters per line, [alnum, han, special, garbled]
+    characters); garbled: U+FFFD, private use U+E000-U+F8FF and C0 controls other than tab,
+    line feed and carriage return."""
     lines = 1
     for c in cp:
         lines += c == _NEWLINE
     letters = np.zeros(lines, dtype=np.int64)
     upper = np.zeros(lines, dtype=np.int64)
-    counts = np.zeros(3, dtype=np.int64)
+    counts = np.zeros(4, dtype=np.int64)
     line = 0
     for i in range(cp.shape[0]):
         f = flags[i]
@@ -98,6 +101,8 @@ def _count_lines(cp: np.ndarray, flags: np.ndarray) -> tuple[np.ndarray, np.ndar
         counts[0] += (f & ALNUM) != 0
         counts[1] += (f & HAN) != 0
         counts[2] += (f & (WORD | PUNCT | NONSPACE)) == NONSPACE  # symbols, emoji...
+        c = cp[i]
+        counts[3] += c == 0xFFFD or 0xE000 <= c <= 0xF8FF or (c < 0x20 and c not in (9, 10, 13))
     return letters, upper, counts
 
 
@@ -166,11 +171,10 @@ class TextAnalysis:
     def __init__(self, text: str, lang: str | None) -> None:
         self.text = text
         self.lang = lang
-        # surrogatepass: a str may hold lone surrogates (not from Arrow, but from a user rule)
-        cp = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        cp = _code_points(text)
         flags = class_table()[cp]
         self.line_letters, self.line_upper_letters, counts = _count_lines(cp, flags)
-        self.alnum_chars, self.han_chars, self.special_chars = counts.tolist()
+        self.alnum_chars, self.han_chars, self.special_chars, self.garbled_chars = counts.tolist()
         starts, ends = _token_spans(text, lang, cp, flags)
         (
             self.word_starts,
@@ -188,3 +192,52 @@ class TextAnalysis:
     @property
     def word_lengths(self) -> np.ndarray:
         return self.word_ends - self.word_starts
+
+
+def _code_points(text: str) -> np.ndarray:
+    # surrogatepass: a str may hold lone surrogates (not from Arrow, but from a user rule)
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+_ENDS = np.array([ord(c) for c in LATIN_SENTENCE_ENDS + CJK_SENTENCE_ENDS + "…"], np.uint32)
+_CJK_ENDS = np.array([ord(c) for c in CJK_SENTENCE_ENDS], np.uint32)
+_CLOSERS = np.array([ord(c) for c in SENTENCE_CLOSERS], np.uint32)
+
+
+def sentence_ends(text: str) -> int:
+    """``len(punctuation.SENTENCE_END.findall(text))``, in one compiled pass."""
+    cp = _code_points(text)
+    return int(_count_sentence_ends(cp, class_table()[cp], _ENDS, _CJK_ENDS, _CLOSERS))
+
+
+@numba.njit(cache=True, nogil=True)
+def _count_sentence_ends(
+    cp: np.ndarray, flags: np.ndarray, ends: np.ndarray, cjk_ends: np.ndarray, closers: np.ndarray
+) -> int:
+    """What the regex matches: a run of sentence ends and closing quotes followed by a space or
+    the text's end; failing that, each run of CJK ends within the run (they end a sentence
+    anywhere). Every one of these characters is punctuation (PUNCT): others are skipped fast."""
+    n = cp.shape[0]
+    count = i = 0
+    while i < n:
+        if not (flags[i] & PUNCT and cp[i] in ends):
+            i += 1
+            continue
+        run_end = i
+        while run_end < n and cp[run_end] in ends:
+            run_end += 1
+        after = run_end
+        while after < n and cp[after] in closers:
+            after += 1
+        if after == n or not flags[after] & NONSPACE:
+            count += 1
+            i = after
+            continue
+        while i < run_end:  # no Latin end here: only the CJK runs inside count
+            if cp[i] in cjk_ends:
+                count += 1
+                while i < run_end and cp[i] in cjk_ends:
+                    i += 1
+            else:
+                i += 1
+    return count

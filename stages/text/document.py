@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from functools import cached_property
 
-from stages.text.analysis import TextAnalysis
-from stages.text.punctuation import PUNCTUATION_CHARS, SENTENCE_END
+from stages.text.analysis import TextAnalysis, sentence_ends
+from stages.text.punctuation import PUNCTUATION_CHARS
 from stages.text.words import tokenize
 
 _PARAGRAPH_BREAK = re.compile(r"\n{2,}")
@@ -50,7 +50,7 @@ class DocView:
 
     @cached_property
     def sentences(self) -> int:
-        return len(SENTENCE_END.findall(self.text))
+        return sentence_ends(self.text)
 
     @cached_property
     def analysis(self) -> TextAnalysis:

@@ -15,8 +15,12 @@ TERMINAL_PUNCTUATION = (".", "!", "?", '"', "'", "”", "’", "。", "！", "�
 # The characters that end a sentence (for use inside a regex character class).
 LATIN_SENTENCE_ENDS = ".!?"
 CJK_SENTENCE_ENDS = "。！？"
+# What may close a sentence after its end mark: quotes and a parenthesis.
+SENTENCE_CLOSERS = "\"'”’」』)"
 # One match per sentence end: Latin ends need a following space or the end of the text (so
-# "3.5" and "e.g" do not end one), CJK full stops end a sentence anywhere.
+# "3.5" and "e.g" do not end one), CJK full stops end a sentence anywhere. The definition;
+# `analysis.sentence_ends` counts its matches in a compiled pass.
 SENTENCE_END = re.compile(
-    rf"[{LATIN_SENTENCE_ENDS}{CJK_SENTENCE_ENDS}…]+[\"'”’」』)]*(?=\s|$)|[{CJK_SENTENCE_ENDS}]+"
+    rf"[{LATIN_SENTENCE_ENDS}{CJK_SENTENCE_ENDS}…]+[{SENTENCE_CLOSERS}]*(?=\s|$)"
+    rf"|[{CJK_SENTENCE_ENDS}]+"
 )
