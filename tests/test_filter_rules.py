@@ -146,11 +146,11 @@ def test_gopher_quality_rejects(text: str, lang: str, expected: str) -> None:
 
 
 def top_ngram_chars(words: list[str], n: int) -> int:
-    return repetition_chars(view(" ".join(words), "en").analysis, [n], [])[0][0]
+    return repetition_chars(view(" ".join(words), "en").analysis, (n,), ())[0][0]
 
 
 def duplicated_ngram_chars(words: list[str], n: int) -> int:
-    return repetition_chars(view(" ".join(words), "en").analysis, [], [n])[1][0]
+    return repetition_chars(view(" ".join(words), "en").analysis, (), (n,))[1][0]
 
 
 def test_ngram_measures() -> None:
@@ -192,7 +192,7 @@ def test_ngram_ids_agree_with_the_tuple_definitions() -> None:
     for _ in range(500):
         words = [rng.choice(vocabulary[: rng.randint(1, 7)]) for _ in range(rng.randint(0, 50))]
         analysis = view(" ".join(words), "en").analysis
-        top, duplicated = repetition_chars(analysis, list(range(1, 11)), list(range(1, 11)))
+        top, duplicated = repetition_chars(analysis, tuple(range(1, 11)), tuple(range(1, 11)))
         assert top == [_top_by_tuples(words, n) for n in range(1, 11)]
         assert duplicated == [_duplicated_by_tuples(words, n) for n in range(1, 11)]
 
@@ -272,6 +272,18 @@ def test_edited_documents_carry_the_word_counts_of_their_lines(lang: str) -> Non
         edited = edit(doc)
         assert edited.line_words == view(edited.text, lang).analysis.line_words.tolist()
         doc = edited
+
+
+def test_c4_drops_lines_with_a_word_over_the_length_limit() -> None:
+    """A word is what `str.split()` yields: any Unicode space ends one."""
+    cfg = C4(max_word_length=10, min_num_sentences=None)
+    lines = [
+        "short words in this line",
+        "x" * 11 + " and more words",
+        "x" * 10 + "\u3000" + "y" * 10 + " z",
+    ]
+    edited, removed, _ = apply_c4(view("\n".join(lines)), cfg, no_bad_words)
+    assert removed == 1 and edited.lines == [lines[0], lines[2]]
 
 
 def count_bad_words(text: str) -> Counter[str]:

@@ -8,8 +8,7 @@ import re
 
 import pytest
 
-from stages.text import SENTENCE_END, TextAnalysis, count_words, tokenize
-from stages.text.analysis import sentence_ends
+from stages.text import SENTENCE_END, DocView, TextAnalysis, count_words, tokenize
 from stages.text.punctuation import PUNCTUATION_CHARS
 from tests.real_texts import crafted_documents, real_documents
 
@@ -79,4 +78,4 @@ SENTENCE_CASES = [
 
 def test_sentence_ends_count_what_the_regex_matches() -> None:
     for text in SENTENCE_CASES + [text for text, _ in DOCUMENTS]:
-        assert sentence_ends(text) == len(SENTENCE_END.findall(text)), text[:80]
+        assert DocView(text, None).sentences == len(SENTENCE_END.findall(text)), text[:80]

@@ -10,6 +10,8 @@ the n-gram's words after a duplicate", is a compiled loop over those positions."
 
 from __future__ import annotations
 
+import functools
+
 import numba
 import numpy as np
 
@@ -17,16 +19,24 @@ from stages.text.analysis import TextAnalysis
 
 
 def repetition_chars(
-    analysis: TextAnalysis, top_ns: list[int], duplicated_ns: list[int]
+    analysis: TextAnalysis, top_ns: tuple[int, ...], duplicated_ns: tuple[int, ...]
 ) -> tuple[list[int], list[int]]:
     """Characters of the document that each n in `top_ns` puts in its most frequent n-gram,
     and that each n in `duplicated_ns` puts in n-grams repeating an earlier one."""
-    largest = max([1, *top_ns, *duplicated_ns])
-    wanted = np.zeros((largest + 1, 2), dtype=np.bool_)
-    wanted[top_ns, 0] = True
-    wanted[duplicated_ns, 1] = True
+    wanted = _wanted(top_ns, duplicated_ns)
     chars = _ngram_chars(analysis.word_hashes.view(np.int64), analysis.word_lengths, wanted)
-    return chars[top_ns, 0].tolist(), chars[duplicated_ns, 1].tolist()
+    top, duplicated = chars.T.tolist()
+    return [top[n] for n in top_ns], [duplicated[n] for n in duplicated_ns]
+
+
+@functools.cache
+def _wanted(top_ns: tuple[int, ...], duplicated_ns: tuple[int, ...]) -> np.ndarray:
+    """wanted[n, 0]: the top n-gram is asked for; wanted[n, 1]: the duplicated n-grams."""
+    wanted = np.zeros((max([1, *top_ns, *duplicated_ns]) + 1, 2), dtype=np.bool_)
+    wanted[list(top_ns), 0] = True
+    wanted[list(duplicated_ns), 1] = True
+    wanted.flags.writeable = False
+    return wanted
 
 
 @numba.njit(cache=True, nogil=True)

@@ -8,16 +8,19 @@ the edited text too. Where each default comes from: docs/filters.md.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from stages.filter.ngrams import repetition_chars
 from stages.text import TERMINAL_PUNCTUATION, DocView, count_words
+from stages.text.lines import count_members, duplicate_spans
 
 
 @dataclass(frozen=True)
@@ -114,14 +117,14 @@ def check_gopher_quality(doc: DocView, cfg: GopherQuality) -> Rejection | None:
     if _over(max(hashes, ellipses), cfg.max_symbol_word_ratio):
         value = max(hashes, ellipses)
         return _reject("gopher_quality", "max_symbol_word_ratio", value, cfg.max_symbol_word_ratio)
-    lines = doc.lines
-    bullets = sum(line.lstrip().startswith(("•", "-", "*", "·", "●")) for line in lines)
-    if _over(bullets / len(lines), cfg.max_bullet_lines_ratio):
-        ratio = bullets / len(lines)
+    bullets, ellipsis_lines = _bullet_and_ellipsis_lines(doc)
+    n_lines = len(doc.line_table.starts)
+    if _over(bullets / n_lines, cfg.max_bullet_lines_ratio):
+        ratio = bullets / n_lines
         return _reject(
             "gopher_quality", "max_bullet_lines_ratio", ratio, cfg.max_bullet_lines_ratio
         )
-    ellipsis_lines = sum(line.rstrip().endswith(("...", "…")) for line in lines) / len(lines)
+    ellipsis_lines /= n_lines
     if _over(ellipsis_lines, cfg.max_ellipsis_lines_ratio):
         limit = cfg.max_ellipsis_lines_ratio
         return _reject("gopher_quality", "max_ellipsis_lines_ratio", ellipsis_lines, limit)
@@ -133,6 +136,25 @@ def check_gopher_quality(doc: DocView, cfg: GopherQuality) -> Rejection | None:
         if found < cfg.min_stop_words:
             return _reject("gopher_quality", "min_stop_words", found, cfg.min_stop_words)
     return None
+
+
+_BULLETS = np.array([ord(c) for c in "•-*·●"], dtype=np.uint32)
+_DOT, _ELLIPSIS = ord("."), ord("…")
+
+
+def _bullet_and_ellipsis_lines(doc: DocView) -> tuple[int, int]:
+    """Lines whose `lstrip()` starts with a bullet, and lines whose `rstrip()` ends with
+    "..." or "…"."""
+    cp, _ = doc.code_points
+    lines = doc.line_table
+    nonblank = lines.nonblank
+    bullets = count_members(cp, lines.content_starts[nonblank], _BULLETS)
+    ends, starts = lines.content_ends[nonblank], lines.starts[nonblank]
+    last = cp[ends - 1]
+    three = ends - 3 >= starts
+    dots = three & (last == _DOT)
+    dots[dots] &= (cp[ends[dots] - 2] == _DOT) & (cp[ends[dots] - 3] == _DOT)
+    return bullets, int(((last == _ELLIPSIS) | dots).sum())
 
 
 def _stop_words_found(doc: DocView, stop_words: frozenset[str], enough: int) -> int:
@@ -175,29 +197,22 @@ class GopherRepetition(RuleSet):
         return limits
 
 
-def duplicates(items: list[str]) -> tuple[int, int]:
-    """(number of items seen before, characters in those repeats)."""
-    seen: set[str] = set()
-    count = chars = 0
-    for item in items:
-        if item in seen:
-            count += 1
-            chars += len(item)
-        else:
-            seen.add(item)
-    return count, chars
-
-
 def check_gopher_repetition(doc: DocView, cfg: GopherRepetition) -> Rejection | None:
+    """Paragraphs and non-blank lines that repeat an earlier one (as a share of them, and of
+    the text's characters), then the n-gram measures."""
     text_chars = max(len(doc.text), 1)
-    for unit, items in (("para", doc.paragraphs), ("line", doc.nonempty_lines)):
-        count, chars = duplicates(items)
+    cp, _ = doc.code_points
+    lines = doc.line_table
+    nonblank = lines.nonblank
+    paragraph_starts, _ = doc.paragraph_spans
+    for unit, items, (count, chars) in (
+        ("para", len(paragraph_starts), duplicate_spans(cp, *doc.paragraph_spans)),
+        ("line", int(nonblank.sum()), lines.duplicates(cp, nonblank)),
+    ):
         frac_limit = getattr(cfg, f"max_dup_{unit}_frac")
         char_limit = getattr(cfg, f"max_dup_{unit}_char_frac")
-        if items and _over(count / len(items), frac_limit):
-            return _reject(
-                "gopher_repetition", f"max_dup_{unit}_frac", count / len(items), frac_limit
-            )
+        if items and _over(count / items, frac_limit):
+            return _reject("gopher_repetition", f"max_dup_{unit}_frac", count / items, frac_limit)
         if _over(chars / text_chars, char_limit):
             return _reject(
                 "gopher_repetition", f"max_dup_{unit}_char_frac", chars / text_chars, char_limit
@@ -206,7 +221,7 @@ def check_gopher_repetition(doc: DocView, cfg: GopherRepetition) -> Rejection | 
     top = sorted(cfg.max_top_ngram_char_frac.items())
     duplicated = sorted(cfg.max_dup_ngram_char_frac.items())
     top_chars, dup_chars = repetition_chars(
-        doc.analysis, [n for n, _ in top], [n for n, _ in duplicated]
+        doc.analysis, tuple(n for n, _ in top), tuple(n for n, _ in duplicated)
     )
     measures = [("top", n, lim, c) for (n, lim), c in zip(top, top_chars, strict=True)]
     measures += [("dup", n, lim, c) for (n, lim), c in zip(duplicated, dup_chars, strict=True)]
@@ -337,10 +352,16 @@ POLICY_PHRASES = (
 _C4_LINE_PHRASES = re.compile("|".join(map(re.escape, ("javascript", *POLICY_PHRASES))))
 
 
+@functools.cache
+def _longer_word(limit: int) -> re.Pattern[str]:
+    """A word (a run of non-space characters, what `str.split()` yields) of over `limit`."""
+    return re.compile(rf"\S{{{limit + 1},}}")
+
+
 def _c4_keeps_line(line: str, words: int, phrases: bool, cfg: C4) -> bool:
     """`words` counts the line's words; `phrases`: the document may hold a policy phrase."""
     limit = cfg.max_word_length
-    if limit is not None and len(line) > limit and any(len(w) > limit for w in line.split()):
+    if limit is not None and len(line) > limit and _longer_word(limit).search(line):
         return False
     if cfg.drop_lines_without_terminal_punct and (
         not line.endswith(TERMINAL_PUNCTUATION) or line.endswith(("...", "…"))
@@ -405,20 +426,31 @@ class FineWeb(RuleSet):
     max_newline_word_ratio: float | None = 0.3
 
 
+# Every terminal punctuation mark is one character: a line ends with one if its last is one.
+_TERMINAL = np.array([ord(mark) for mark in TERMINAL_PUNCTUATION], dtype=np.uint32)
+
+
 def check_fineweb(doc: DocView, cfg: FineWeb) -> Rejection | None:
-    lines = doc.nonempty_lines
+    """Over the non-blank lines: the share ending in terminal punctuation (after `rstrip`),
+    of short lines, of characters in repeated lines; then line breaks per word."""
+    cp, _ = doc.code_points
+    table = doc.line_table
+    nonblank = table.nonblank
+    lines = int(nonblank.sum())
     if not lines:
         return Rejection("fineweb:empty", "no non-empty line")
-    punct = sum(line.rstrip().endswith(TERMINAL_PUNCTUATION) for line in lines) / len(lines)
+    punct = count_members(cp, table.content_ends[nonblank] - 1, _TERMINAL) / lines
     if _under(punct, cfg.min_line_punct_ratio):
         return _reject("fineweb", "min_line_punct_ratio", punct, cfg.min_line_punct_ratio)
-    short = sum(len(line) <= cfg.short_line_chars for line in lines) / len(lines)
+    lengths = table.ends[nonblank] - table.starts[nonblank]
+    short = int((lengths <= cfg.short_line_chars).sum()) / lines
     if _over(short, cfg.max_short_line_ratio):
         return _reject("fineweb", "max_short_line_ratio", short, cfg.max_short_line_ratio)
-    dup_chars = duplicates(lines)[1] / max(len(doc.text) - doc.text.count("\n"), 1)
+    newlines = len(table.starts) - 1
+    dup_chars = table.duplicates(cp, nonblank)[1] / max(len(doc.text) - newlines, 1)
     if _over(dup_chars, cfg.max_dup_line_char_ratio):
         return _reject("fineweb", "max_dup_line_char_ratio", dup_chars, cfg.max_dup_line_char_ratio)
-    newlines = doc.text.count("\n") / max(doc.n_words, 1)
+    newlines /= max(doc.n_words, 1)
     if _over(newlines, cfg.max_newline_word_ratio):
         return _reject("fineweb", "max_newline_word_ratio", newlines, cfg.max_newline_word_ratio)
     return None

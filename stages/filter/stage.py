@@ -28,7 +28,7 @@ from pydantic import Field, model_validator
 from core.schema import with_columns, with_fields
 from stages.base import BatchOutput, StageConfig, TransformStage, split_by_rejections
 from stages.filter.blocklists import Lists, default_lists
-from stages.filter.langid import identify, known_languages
+from stages.filter.langid import identify_many, known_languages
 from stages.filter.normalize import normalize_text, to_simplified
 from stages.filter.pii import PII_KINDS, PiiAnonymizer
 from stages.filter.rules import (
@@ -166,8 +166,7 @@ class FilterStage(TransformStage):
 
     def process_batch(self, batch: pa.RecordBatch) -> BatchOutput:
         texts = batch.column("text").to_pylist()
-        urls = batch.column("url").to_pylist()
-        verdicts = [self.judge(text, url) for text, url in zip(texts, urls, strict=True)]
+        verdicts = self.judge_many(texts, batch.column("url").to_pylist())
         counters: Counter[str] = Counter()
         for i, verdict in enumerate(verdicts):
             counters.update(verdict.counters)
@@ -178,24 +177,33 @@ class FilterStage(TransformStage):
 
     def judge(self, text: str, url: str | None) -> DocumentVerdict:
         """The decision for one document: its edited text, language, and rejection if any."""
+        return self.judge_many([text], [url])[0]
+
+    def judge_many(self, texts: list[str], urls: list[str | None]) -> list[DocumentVerdict]:
+        """`judge` of each document; the language of all of them is identified in one call."""
+        verdicts = [self._judge_text_and_url(t, u) for t, u in zip(texts, urls, strict=True)]
+        undecided = [verdict for verdict in verdicts if verdict.rejection is None]
+        languages = identify_many([verdict.text for verdict in undecided])
+        for verdict, (lang, score) in zip(undecided, languages, strict=True):
+            verdict.lang, verdict.lang_score = lang, score
+            verdict.rejection = self._check_lang(lang, score) or self._judge_content(verdict)
+        return verdicts
+
+    def _judge_text_and_url(self, text: str, url: str | None) -> DocumentVerdict:
         verdict = DocumentVerdict(text)
         if self.config.normalize_unicode:
             verdict.text = normalize_text(text)
             verdict.counters["normalized"] += verdict.text != text
         if not verdict.text.strip():  # only control, zero-width or NUL characters
             verdict.rejection = Rejection("text:empty_after_normalization", None)
-            return verdict
-        verdict.rejection = self._check_url(url)
-        if verdict.rejection:
-            return verdict
-        verdict.lang, verdict.lang_score = identify(verdict.text)
-        verdict.rejection = self._check_lang(verdict.lang, verdict.lang_score)
-        if verdict.rejection:
-            return verdict
+        else:
+            verdict.rejection = self._check_url(url)
+        return verdict
+
+    def _judge_content(self, verdict: DocumentVerdict) -> Rejection | None:
         if self.config.chinese_script == "simplified" and verdict.lang == "zh":
             verdict.text = to_simplified(verdict.text)
-        verdict.rejection = self._apply_rules(verdict)
-        return verdict
+        return self._apply_rules(verdict)
 
     def _check_url(self, url: str | None) -> Rejection | None:
         if not url:

@@ -34,6 +34,12 @@ _NEWLINE = 10
 _APOSTROPHES = (0x27, 0x2019)  # ' and ’ join two word runs into one token (don't, l’eau)
 
 
+def code_points(text: str) -> np.ndarray:
+    """The text as a numpy array of UTF-32 code points."""
+    # surrogatepass: a str may hold lone surrogates (not from Arrow, but from a user rule)
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
 @numba.njit(cache=True, nogil=True)
 def _regex_tokens(cp: np.ndarray, flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Spans of `words._WORDS` (``\\w+(?:['’]\\w+)*|[^\\w\\s]+``) matched left to right."""
@@ -168,11 +174,20 @@ def _fmix64(h: np.uint64) -> np.uint64:
 class TextAnalysis:
     """The arrays of one text, from two compiled passes over its code points."""
 
-    def __init__(self, text: str, lang: str | None) -> None:
+    def __init__(
+        self,
+        text: str,
+        lang: str | None,
+        cp: np.ndarray | None = None,
+        flags: np.ndarray | None = None,
+    ) -> None:
+        """`cp` and `flags`: the text's code points and their class bits, if the caller has
+        them already."""
         self.text = text
         self.lang = lang
-        cp = _code_points(text)
-        flags = class_table()[cp]
+        if cp is None or flags is None:
+            cp = code_points(text)
+            flags = class_table()[cp]
         self.line_letters, self.line_upper_letters, counts = _count_lines(cp, flags)
         self.alnum_chars, self.han_chars, self.special_chars, self.garbled_chars = counts.tolist()
         starts, ends = _token_spans(text, lang, cp, flags)
@@ -194,20 +209,15 @@ class TextAnalysis:
         return self.word_ends - self.word_starts
 
 
-def _code_points(text: str) -> np.ndarray:
-    # surrogatepass: a str may hold lone surrogates (not from Arrow, but from a user rule)
-    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-
-
 _ENDS = np.array([ord(c) for c in LATIN_SENTENCE_ENDS + CJK_SENTENCE_ENDS + "…"], np.uint32)
 _CJK_ENDS = np.array([ord(c) for c in CJK_SENTENCE_ENDS], np.uint32)
 _CLOSERS = np.array([ord(c) for c in SENTENCE_CLOSERS], np.uint32)
 
 
-def sentence_ends(text: str) -> int:
-    """``len(punctuation.SENTENCE_END.findall(text))``, in one compiled pass."""
-    cp = _code_points(text)
-    return int(_count_sentence_ends(cp, class_table()[cp], _ENDS, _CJK_ENDS, _CLOSERS))
+def sentence_ends(cp: np.ndarray, flags: np.ndarray) -> int:
+    """``len(punctuation.SENTENCE_END.findall(text))`` of the text of code points `cp` with
+    class bits `flags`, in one compiled pass."""
+    return int(_count_sentence_ends(cp, flags, _ENDS, _CJK_ENDS, _CLOSERS))
 
 
 @numba.njit(cache=True, nogil=True)

@@ -6,7 +6,11 @@ from __future__ import annotations
 import re
 from functools import cached_property
 
-from stages.text.analysis import TextAnalysis, sentence_ends
+import numpy as np
+
+from stages.text.analysis import TextAnalysis, code_points, sentence_ends
+from stages.text.codepoints import class_table
+from stages.text.lines import LineTable, paragraph_spans
 from stages.text.punctuation import PUNCTUATION_CHARS
 from stages.text.words import tokenize
 
@@ -33,6 +37,22 @@ class DocView:
         return [line for line in self.lines if line.strip()]
 
     @cached_property
+    def code_points(self) -> tuple[np.ndarray, np.ndarray]:
+        """(UTF-32 code points, their `class_table` bits): what the compiled kernels read."""
+        cp = code_points(self.text)
+        return cp, class_table()[cp]
+
+    @cached_property
+    def line_table(self) -> LineTable:
+        """Each line's span and stripped span (the counting form of `lines`)."""
+        return LineTable.of(*self.code_points)
+
+    @cached_property
+    def paragraph_spans(self) -> tuple[np.ndarray, np.ndarray]:
+        """(starts, ends) of `paragraphs`."""
+        return paragraph_spans(*self.code_points)
+
+    @cached_property
     def paragraphs(self) -> list[str]:
         """Blocks separated by blank lines (two or more line breaks)."""
         return _PARAGRAPH_BREAK.split(self.text.strip())
@@ -50,12 +70,12 @@ class DocView:
 
     @cached_property
     def sentences(self) -> int:
-        return sentence_ends(self.text)
+        return sentence_ends(*self.code_points)
 
     @cached_property
     def analysis(self) -> TextAnalysis:
         """Tokens, lines and character classes as arrays (what the rules count with)."""
-        return TextAnalysis(self.text, self.lang)
+        return TextAnalysis(self.text, self.lang, *self.code_points)
 
     @cached_property
     def line_words(self) -> list[int]:
