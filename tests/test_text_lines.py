@@ -79,3 +79,12 @@ def test_bullet_ellipsis_and_terminal_lines_are_the_string_tests() -> None:
             sum(line.rstrip().endswith(("...", "…")) for line in lines),
         )
         assert _bullet_and_ellipsis_lines(doc) == expected, text[:80]
+
+
+def test_leading_digits_are_the_regex() -> None:
+    leading_digit = re.compile(r"^\W*\d")
+    for text in ["  12 likes\n--3\n_4\n٣ views\n²\n a1\n", *TEXTS]:
+        doc = DocView(text, None)
+        flags = doc.line_table.leading_digits(doc.code_points[1])
+        expected = [bool(leading_digit.match(line.strip())) for line in text.split("\n")]
+        assert flags.tolist() == expected, text[:80]

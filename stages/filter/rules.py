@@ -259,16 +259,28 @@ _NAVIGATION_LINE = re.compile(
 )
 
 
-def _line_to_remove(line: str, words: int, letters: int, upper: int, cfg: RefinedWebLines) -> bool:
-    """`letters` and `upper` count the line's letters and its upper-case letters."""
-    if not letters:  # only digits, punctuation or symbols
-        return True
-    # Mostly capitals among all letters (CJK letters have no case and count against).
-    all_caps = upper >= 3 and upper / letters > 0.5
-    stripped = line.strip()
-    if words <= 1 or all_caps or _COUNTER_LINE.match(stripped):
-        return True
-    return words <= cfg.max_words_for_pattern_lines and bool(_NAVIGATION_LINE.search(stripped))
+def _lines_to_remove(doc: DocView, cfg: RefinedWebLines) -> np.ndarray:
+    """Per line: remove it? Non-blank lines without a letter (digits, punctuation, symbols),
+    of at most one word, mostly capitals among their letters (CJK letters have no case and
+    count against), or matching the counter or (if short) the navigation pattern. Only the
+    lines the counts leave undecided meet a regex: a counter line starts with a digit, a
+    navigation line has few words."""
+    words = np.asarray(doc.line_words)
+    letters, upper = doc.analysis.line_letters, doc.analysis.line_upper_letters
+    table = doc.line_table
+    nonblank = table.nonblank
+    remove = nonblank & ((letters == 0) | (words <= 1) | ((upper >= 3) & (2 * upper > letters)))
+    short = words <= cfg.max_words_for_pattern_lines
+    counter_like = table.leading_digits(doc.code_points[1])
+    undecided = np.flatnonzero(nonblank & ~remove & (counter_like | short))
+    starts, ends = table.content_starts[undecided].tolist(), table.content_ends[undecided].tolist()
+    for line, start, end in zip(undecided.tolist(), starts, ends, strict=True):
+        stripped = doc.text[start:end]
+        remove[line] = bool(
+            (counter_like[line] and _COUNTER_LINE.match(stripped))
+            or (short[line] and _NAVIGATION_LINE.search(stripped))
+        )
+    return remove
 
 
 def correct_refinedweb_lines(
@@ -276,31 +288,18 @@ def correct_refinedweb_lines(
 ) -> tuple[DocView, int, Rejection | None]:
     """Drop navigation, counter, one-word and all-caps lines; (edited document, lines removed,
     rejection)."""
-    kept, kept_words, removed_lines, removed_words, total_words = [], [], 0, 0, 0
-    per_line = zip(
-        doc.lines,
-        doc.line_words,
-        doc.analysis.line_letters.tolist(),
-        doc.analysis.line_upper_letters.tolist(),
-        strict=True,
-    )
-    for line, words, letters, upper in per_line:
-        if not line.strip():
-            kept.append(line)
-            kept_words.append(0)
-            continue
-        total_words += words
-        if _line_to_remove(line, words, letters, upper, cfg):
-            removed_lines += 1
-            removed_words += words
-        else:
-            kept.append(line)
-            kept_words.append(words)
-    frac = removed_words / max(total_words, 1)
+    remove = _lines_to_remove(doc, cfg)
+    words = np.asarray(doc.line_words)
+    removed_lines = int(remove.sum())
+    frac = int(words[remove].sum()) / max(int(words[doc.line_table.nonblank].sum()), 1)
     if frac > cfg.max_removed_words_frac:
         limit = cfg.max_removed_words_frac
         return doc, removed_lines, _reject("refinedweb", "max_removed_words_frac", frac, limit)
-    return _joined_lines(kept, kept_words, doc.lang), removed_lines, None
+    keep = ~remove
+    table = doc.line_table
+    spans = zip(table.starts[keep].tolist(), table.ends[keep].tolist(), strict=True)
+    kept = [doc.text[a:b] for a, b in spans]
+    return _joined_lines(kept, words[keep].tolist(), doc.lang), removed_lines, None
 
 
 def _joined_lines(lines: list[str], line_words: list[int], lang: str | None) -> DocView:

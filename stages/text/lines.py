@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from stages.text.codepoints import NONSPACE, P_TOKEN
+from stages.text.codepoints import DIGIT, NONSPACE, P_TOKEN, WORD
 
 _NEWLINE = 10
 
@@ -34,6 +34,10 @@ class LineTable:
     def nonblank(self) -> np.ndarray:
         """Lines with a non-space character (`line.strip()` is not empty)."""
         return self.content_ends > self.content_starts
+
+    def leading_digits(self, flags: np.ndarray) -> np.ndarray:
+        """Per line: is its first word character (re's `\\w`) a digit (re's `\\d`)?"""
+        return _leading_digits(flags, self.content_starts, self.content_ends)
 
     def duplicates(self, cp: np.ndarray, which: np.ndarray) -> tuple[int, int]:
         """(lines equal to an earlier one, characters in those) among the lines `which`
@@ -64,6 +68,17 @@ def _count_members(cp: np.ndarray, positions: np.ndarray, members: np.ndarray) -
     for position in positions:
         count += cp[position] in members
     return count
+
+
+@numba.njit(cache=True, nogil=True)
+def _leading_digits(flags: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    digits = np.zeros(starts.shape[0], dtype=np.bool_)
+    for line in range(starts.shape[0]):
+        for i in range(starts[line], ends[line]):
+            if flags[i] & WORD:
+                digits[line] = (flags[i] & DIGIT) != 0
+                break
+    return digits
 
 
 @numba.njit(cache=True, nogil=True)
