@@ -161,14 +161,19 @@ def _stop_words_found(doc: DocView, stop_words: frozenset[str], enough: int) -> 
     """Distinct stop words among the document's lower-cased words, counted up to `enough`
     (a page that passes has them in its first lines: no need to read on)."""
     found: set[str] = set()
-    starts, ends = doc.analysis.word_starts.tolist(), doc.analysis.word_ends.tolist()
-    for start, end in zip(starts, ends, strict=True):
-        word = doc.text[start:end].lower()
-        if word in stop_words:
-            found.add(word)
-            if len(found) >= enough:
-                break
+    starts, ends = doc.analysis.word_starts, doc.analysis.word_ends
+    for chunk in range(0, len(starts), _STOP_WORD_CHUNK):
+        part = slice(chunk, chunk + _STOP_WORD_CHUNK)
+        for start, end in zip(starts[part].tolist(), ends[part].tolist(), strict=True):
+            word = doc.text[start:end].lower()
+            if word in stop_words:
+                found.add(word)
+                if len(found) >= enough:
+                    return len(found)
     return len(found)
+
+
+_STOP_WORD_CHUNK = 256  # words read at a time: a page that passes has its stop words early
 
 
 # --- Gopher repetition (Rae et al. 2021, table A1) ---

@@ -1,8 +1,9 @@
 """The text toolkit every stage reads text with: one CJK table and the script sets derived from
 it (`scripts`), vectorized code point kernels and hashes (`codepoints`), language-aware words
-(`words`), one analysis of a document as arrays (`analysis`), a document's lines, paragraphs
-and words (`document`), punctuation sets (`punctuation`) and word lists with the `Lexicon` that
-matches them (`lexicon`)."""
+(`words`), one analysis of a document as arrays (`analysis`), its lines and paragraphs as
+spans with exact duplicate counts (`lines`), a document's views shared by the rules
+(`document`), punctuation sets (`punctuation`) and word lists with the `Lexicon` that matches
+them (`lexicon`)."""
 
 from stages.text.analysis import TextAnalysis
 from stages.text.codepoints import (
