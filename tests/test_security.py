@@ -282,7 +282,7 @@ def test_numpy_never_allows_pickles_and_nothing_extracts_archives() -> None:
 REVIEWED_LOADERS = {
     # gensim's SaveLoad.load unpickles: only our own stage directory's model/ is read.
     ("stages/topics/stage.py", "load_model", "LdaModel.load"),
-    ("stages/topics/stage.py", "load_model", "Dictionary.load_from_text"),
+    ("stages/topics/stage.py", "TrainedModel.dictionary", "Dictionary.load_from_text"),
     # fastText's native parser: the quality/safety classifiers named in the (trusted) config.
     ("stages/score/classifier.py", "load_classifier", "fasttext.load_model"),
     # sentencepiece protobufs: the tokenizer named in the config or trained by the pipeline.

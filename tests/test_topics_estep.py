@@ -60,6 +60,21 @@ def test_digamma_and_the_dirichlet_expectation_are_gensims() -> None:
     )
 
 
+def test_a_row_with_known_digammas_is_gensims() -> None:
+    """The E-step's rows take alpha's digamma where gamma is exactly alpha: gensim's numbers
+    whichever elements are, and whatever is known."""
+    rng = np.random.default_rng(1)
+    known = np.array([0.05, 1e-7, 9.0, 3.25] * 5, np.float32)
+    rows = rng.gamma(0.3, 3.0, (2_000, 20)).astype(np.float32)
+    is_known = rng.random(rows.shape) < 0.6
+    rows[is_known] = np.broadcast_to(known, rows.shape)[is_known]
+    values, psi = estep._known(known)
+    out = np.empty_like(rows)
+    for row, row_out in zip(rows, out, strict=True):
+        estep._dirichlet_row(row, row_out, values, psi)
+    assert np.array_equal(out, _matutils.dirichlet_expectation(rows))
+
+
 @pytest.mark.parametrize("log", [logging.WARNING, logging.INFO])
 def test_training_is_gensims_bit_for_bit(
     dictionary_and_bows: tuple, log: int, caplog: pytest.LogCaptureFixture

@@ -401,11 +401,15 @@ def test_topics_are_gensims_inference_on_the_saved_model(
     """A sample smaller than the corpus: sampled documents take their mixture from the train
     step, the others are inferred by apply. Every document's topic and topic probability are
     those of gensim's own `LdaModel.inference` of its bag of words on the saved model, the
-    random state reset from the document's seed (documents without a word: topic -1)."""
+    random state reset from the document's seed (documents without a word: topic -1). The
+    dictionary file is what gensim's `save_as_text` writes."""
     stats = run(slice_inputs, tmp_path / "out", **{**SMALL, "sample_docs": 80})
     assert 0 < stats["steps"]["sampled"] < stats["docs_in"]
     model = LdaModel.load(str(tmp_path / "out" / "model" / "lda"))
-    dictionary = Dictionary.load_from_text(str(tmp_path / "out" / "model" / "dictionary.txt"))
+    dictionary_file = tmp_path / "out" / "model" / "dictionary.txt"
+    dictionary = Dictionary.load_from_text(str(dictionary_file))
+    dictionary.save_as_text(str(tmp_path / "gensim-dictionary.txt"))
+    assert (tmp_path / "gensim-dictionary.txt").read_bytes() == dictionary_file.read_bytes()
     texts = {**{d.id: d.text for d in slice_docs}, **WORDLESS}
     documents = rows(tmp_path / "out") + rows(tmp_path / "out", rejected=True)
     assert len(documents) == stats["docs_in"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -43,7 +44,8 @@ class Bows:
         return Bow(self.ids[words], self.counts[words])
 
     def __iter__(self) -> Iterator[Bow]:
-        return (self[i] for i in range(len(self)))
+        ids, counts = self.ids, self.counts  # gensim iterates the corpus every pass
+        return (Bow(ids[lo:hi], counts[lo:hi]) for lo, hi in pairwise(self.offsets.tolist()))
 
     @property
     def lengths(self) -> np.ndarray:

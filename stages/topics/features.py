@@ -176,18 +176,32 @@ def candidate_tokens(text: str, chinese: ChineseTokens = "jieba") -> Tokens:
         latin, han, _ = _scan(codepoints, table)
     if not len(han):
         return Tokens(codepoints, latin)
-    jieba = _jieba_words(lowered, han) if chinese == "jieba" else codepoints[:0]
+    jieba = _jieba_words(codepoints, han) if chinese == "jieba" else codepoints[:0]
     spans = _in_order(latin, han, jieba, len(codepoints), chinese == "bigrams")
     return Tokens(np.concatenate([codepoints, jieba]), spans)
 
 
-def _jieba_words(text: str, runs: np.ndarray) -> np.ndarray:
+def _jieba_words(codepoints: np.ndarray, runs: np.ndarray) -> np.ndarray:
     """The jieba words of the Han runs, as code points: each word followed by WORD_END, each
     run's words by the word RUN_END. jieba cuts text into blocks at every character outside
     its Han class first, so the runs joined by RUN_END are cut exactly as each run alone."""
-    pieces = [text[start:end] for start, end, _ in runs.tolist()]
-    words = rjieba.cut(RUN_END.join(pieces) + RUN_END)
+    words = rjieba.cut(_joined_runs(codepoints, runs).tobytes().decode("utf-32-le"))
     return np.frombuffer((WORD_END.join(words) + WORD_END).encode("utf-32-le"), np.uint32)
+
+
+@njit(cache=True, nogil=True)
+def _joined_runs(codepoints: np.ndarray, runs: np.ndarray) -> np.ndarray:
+    """The runs' code points, each run followed by RUN_END (one string for one jieba call,
+    without a Python string per run)."""
+    out = np.empty(runs[:, 1].sum() - runs[:, 0].sum() + runs.shape[0], np.uint32)
+    n = 0
+    for r in range(runs.shape[0]):
+        for i in range(runs[r, 0], runs[r, 1]):
+            out[n] = codepoints[i]
+            n += 1
+        out[n] = RUN_END_CODE
+        n += 1
+    return out
 
 
 def compression(text: str) -> float:

@@ -23,6 +23,7 @@ from stages.topics.bows import GAMMA_SCALE, GAMMA_SHAPE, Bows
 from stages.topics.estep import dirichlet_expectation, e_step
 
 logger = logging.getLogger("gensim.models.ldamodel")  # gensim's: its lines, its level
+PRINTED_TOPICS = 5  # gensim's M-step logs this many topics (`print_topics(5)`)
 
 
 class BatchLda(LdaModel):
@@ -83,7 +84,10 @@ class BatchLda(LdaModel):
             return
         self.state.blend(rho, other)
         self.sync_state(self.state.get_Elogbeta())
-        self.print_topics(5)  # it logs nothing now, but draws from the random state
+        # gensim's `print_topics(5)` logs nothing now, but its `show_topics` draws a jitter of
+        # alpha from the random state to choose the topics it shows: only that draw is made
+        if self.num_topics > PRINTED_TOPICS:
+            self.random_state.rand(len(self.alpha))
         if self.optimize_eta:
             self.update_eta(self.state.get_lambda(), rho)
         if not extra_pass:

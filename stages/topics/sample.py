@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 
 from core.exchange import Exchange
 from core.seeded import unit_hash
@@ -66,27 +67,48 @@ class Sample:
             np.array([index.setdefault(w, len(index)) for w in part.words], np.int32)
             for part in parts
         ]
-        docs = [(part, d) for part in range(len(parts)) for d in range(len(parts[part].ids))]
-        ids = [parts[part].ids[d] for part, d in docs]
-        order = sorted(range(len(docs)), key=lambda i: (unit_hash(seed, "order", ids[i]), ids[i]))
-        tokens, lengths = [], []
-        for part, d in (docs[i] for i in order):
-            sample = parts[part]
-            tokens.append(remaps[part][sample.tokens[sample.offsets[d] : sample.offsets[d + 1]]])
-            lengths.append(len(tokens[-1]))
+        ids = [doc_id for part in parts for doc_id in part.ids]
+        langs = [lang for part in parts for lang in part.langs]
+        order = sorted(range(len(ids)), key=lambda i: (unit_hash(seed, "order", ids[i]), ids[i]))
+        taken = np.array(order, np.int64)
+        # every part's tokens on the merged vocabulary, one part after the other
+        remapped = [remap[part.tokens] for remap, part in zip(remaps, parts, strict=True)]
+        all_tokens = np.concatenate(remapped) if remapped else np.empty(0, np.int32)
+        del remapped  # the sample's tokens are held twice at most
+        shifts = np.cumsum([0] + [len(part.tokens) for part in parts])
+        starts = [part.offsets[:-1] + shift for part, shift in zip(parts, shifts[:-1], strict=True)]
+        lengths = _stacked([np.diff(part.offsets) for part in parts], taken, np.int64)
         offsets = np.zeros(len(order) + 1, np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        located = [docs[i] for i in order]
         return cls(
             [ids[i] for i in order],
-            [parts[part].langs[d] for part, d in located],
+            [langs[i] for i in order],
             list(index),
-            np.concatenate(tokens) if tokens else np.empty(0, np.int32),
+            _segments(all_tokens, _stacked(starts, taken, np.int64), offsets),
             offsets,
-            np.array([parts[part].rows[d] for part, d in located], np.int64),
-            np.array([parts[part].features[d] for part, d in located], np.float64).reshape(-1, 4),
-            np.array([parts[part].shards[d] for part, d in located], np.int64),
+            _stacked([part.rows for part in parts], taken, np.int64),
+            _stacked([part.features for part in parts], taken, np.float64).reshape(-1, 4),
+            _stacked([part.shards for part in parts], taken, np.int64),
         )
+
+
+def _stacked(arrays: Sequence[np.ndarray], taken: np.ndarray, dtype: type) -> np.ndarray:
+    """Rows `taken` of the arrays' rows one after the other, as `dtype`."""
+    if not arrays:
+        return np.empty(0, dtype)
+    return np.concatenate(arrays).astype(dtype, copy=False)[taken]
+
+
+@njit(cache=True, nogil=True)
+def _segments(tokens: np.ndarray, starts: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """tokens[starts[d]:starts[d] + length of d] for each document d, one after the other
+    (document d's length is offsets[d + 1] - offsets[d])."""
+    out = np.empty(offsets[-1], np.int32)
+    for d in range(starts.shape[0]):
+        start = starts[d]
+        for i in range(offsets[d + 1] - offsets[d]):
+            out[offsets[d] + i] = tokens[start + i]
+    return out
 
 
 @dataclass
@@ -128,9 +150,11 @@ class SampleBuilder:
         stop = stop_words()
         kept = np.array([keeps(w, stop) for w in candidates], np.bool_)
         renumbered = (np.cumsum(kept) - 1).astype(np.int32)
-        docs = [renumbered[ids[kept[ids]]] for ids in self.tokens]
-        offsets = np.zeros(len(docs) + 1, np.int64)
-        np.cumsum([len(doc) for doc in docs], out=offsets[1:])
-        tokens = np.concatenate(docs) if docs else np.empty(0, np.int32)
+        candidate_offsets = np.zeros(len(self.tokens) + 1, np.int64)
+        np.cumsum([len(doc) for doc in self.tokens], out=candidate_offsets[1:])
+        ids = np.concatenate(self.tokens) if self.tokens else np.empty(0, np.int32)
+        positions = np.flatnonzero(kept[ids])
+        tokens = renumbered[ids[positions]]
+        offsets = np.searchsorted(positions, candidate_offsets)  # kept tokens before each
         words = [w for w, k in zip(candidates, kept.tolist(), strict=True) if k]
         return tokens, offsets, words

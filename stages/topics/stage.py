@@ -27,6 +27,7 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -120,8 +121,17 @@ class TrainedModel:
     """What apply needs of model/: the inference parameters, the dictionary, the weights."""
 
     inference: Inference
-    dictionary: WordTable  # the dictionary's words, with their ids
     weights: np.ndarray
+    directory: Path  # model/, where the dictionary is read from
+
+    @cached_property
+    def dictionary(self) -> WordTable:
+        """The dictionary's words, with their ids; read when a document is first inferred
+        (a sampled document's mixture is the train step's: when all are, never)."""
+        from gensim.corpora import Dictionary
+
+        dictionary = Dictionary.load_from_text(str(self.directory / "dictionary.txt"))
+        return WordTable.of(sorted(dictionary.token2id, key=dictionary.token2id.__getitem__))
 
 
 _MODELS: dict[str, TrainedModel] = {}  # one model per worker process
@@ -135,7 +145,6 @@ def load_model(stage_dir: Path) -> TrainedModel:
     key = f"{table_file}:{stat.st_mtime_ns}:{stat.st_size}:{stat.st_ino}"
     if key not in _MODELS:
         _MODELS.clear()
-        from gensim.corpora import Dictionary
         from gensim.models import LdaModel
 
         for part in sorted((stage_dir / MODEL_DIR).iterdir()):  # bytes as they were saved
@@ -143,11 +152,9 @@ def load_model(stage_dir: Path) -> TrainedModel:
                 check_sealed(part)
         # a BatchLda (stages/topics/lda.py): unpickling imports that module
         model = LdaModel.load(str(stage_dir / MODEL_DIR / "lda"), mmap="r")
-        dictionary = Dictionary.load_from_text(str(stage_dir / MODEL_DIR / "dictionary.txt"))
         table: TopicTable = json.loads(table_file.read_text())
         weights = np.array([t["weight"] for t in table["topics"]], np.float64)
-        words = sorted(dictionary.token2id, key=dictionary.token2id.__getitem__)
-        _MODELS[key] = TrainedModel(Inference.of(model), WordTable.of(words), weights)
+        _MODELS[key] = TrainedModel(Inference.of(model), weights, stage_dir / MODEL_DIR)
     return _MODELS[key]
 
 
@@ -315,7 +322,7 @@ class TopicsStage(GlobalStage):
         tmp = stage_dir / f"{MODEL_DIR}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
         tmp.mkdir(parents=True)
         model.save(str(tmp / "lda"))
-        dictionary.save_as_text(str(tmp / "dictionary.txt"))
+        (tmp / "dictionary.txt").write_bytes(_dictionary_text(dictionary).encode())
         atomic_write_json(tmp / TOPIC_TABLE_FILE, table)
         for part in list(tmp.iterdir()):
             seal(part)
@@ -390,6 +397,15 @@ def _save_mixtures(exchange: Exchange, shards: int, sample: Sample, theta: np.nd
         docs = docs[np.argsort(sample.rows[docs])]
         exchange.save(TRAIN, f"rows-{shard:05d}", sample.rows[docs])
         exchange.save(TRAIN, f"theta-{shard:05d}", theta[docs])
+
+
+def _dictionary_text(dictionary: Any) -> str:
+    """What gensim's `Dictionary.save_as_text` writes (words sorted), made as one string
+    (gensim writes it line by line through smart_open)."""
+    lines = [f"{dictionary.num_docs}\n"]
+    for word, word_id in sorted(dictionary.token2id.items()):
+        lines.append(f"{word_id}\t{word}\t{dictionary.dfs.get(word_id, 0)}\n")
+    return "".join(lines)
 
 
 def document_density(features: np.ndarray, langs: Sequence[str]) -> tuple[np.ndarray, list[str]]:
