@@ -148,5 +148,4 @@ def test_batches_split_documents_consistently(english, monkeypatch):
     hasher = MinHasher(num_perm=16)
     whole = hasher.signatures(english)
     monkeypatch.setattr(mod, "_BATCH_CHARS", 5000)
-    monkeypatch.setattr(mod, "_PERM_CHUNK", 100)
     assert np.array_equal(hasher.signatures(english), whole)

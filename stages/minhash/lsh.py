@@ -1,10 +1,10 @@
 """LSH banding and clustering kernels: the per-partition work of the minhash stage.
 
 These are the pure functions the distributed steps of docs/dedup.md run inside each task:
-band keys (signatures step), star edges from a partition's buckets (buckets step), exact
-Jaccard of shingle sets (verification), one round of large-star or small-star over the edges
-of a partition's nodes (components), and a union-find over an edge list: the single-machine
-reference the distributed components are tested against.
+band keys (signatures step), star edges from a partition's buckets (buckets step), one round
+of large-star or small-star over the edges of a partition's nodes (components), and a
+union-find over an edge list: the single-machine reference the distributed components are
+tested against. The verification of candidates is verify.py's.
 
 Edges are int64 arrays of shape (k, 2). The components steps exchange them as *directed
 records* (`EDGE_RECORD`: node, neighbour), both directions of every edge, partitioned by
@@ -123,13 +123,6 @@ def small_star(node: np.ndarray, nbr: np.ndarray) -> np.ndarray:
         [np.stack([node[starts], nbr[starts]], axis=1), np.stack([nbr, m], axis=1)]
     )
     return unique_rows(edges[edges[:, 0] != edges[:, 1]])
-
-
-def exact_jaccard(a: np.ndarray, b: np.ndarray) -> float:
-    """Jaccard similarity of two sorted arrays of unique shingle hashes."""
-    shared = np.intersect1d(a, b, assume_unique=True).size
-    union = a.size + b.size - shared
-    return shared / union if union else 0.0
 
 
 def components(edges: np.ndarray) -> dict[int, int]:

@@ -1,4 +1,4 @@
-"""MinHash signatures of documents, bit-identical to ``datasketch.MinHash``, vectorized with numpy.
+"""MinHash signatures of documents, bit-identical to ``datasketch.MinHash``, in compiled loops.
 
 Shingles
 --------
@@ -30,12 +30,12 @@ and for a shingle of tokens ``t_0 .. t_{k-1}`` (k = n, or fewer for a short docu
 
     shingle_hash = fmix64(sum_j token_hash(t_j) * Q**j) >> 32,   Q = 0xC2B2AE3D27D4EB4F (odd)
 
-It is vectorized without any per-token Python work: the corpus batch is encoded once to UTF-32
-code points, character classes come from a lookup table over all code points, token hashes
-are differences of one prefix sum ``H[i] = sum_{j<i} c_j * P**j`` scaled by ``P**-start`` (P
-is invertible modulo 2**64), and shingle hashes are ``n`` shifted multiply-adds over the token
-hash array. ``hash_shingle(b"...")`` is the same function in plain Python over shingle bytes;
-it is the ``hashfunc`` to give ``datasketch.MinHash`` for identical signatures.
+A batch of documents is lower-cased and encoded once to UTF-32 code points; one compiled pass
+per document (``kernels.shingle_hashes``) reads character classes from a lookup table over all
+code points, hashes each token as it ends and each shingle from its tokens' hashes: no
+per-token Python work. ``hash_shingle(b"...")`` is the same function in plain Python over
+shingle bytes; it is the ``hashfunc`` to give ``datasketch.MinHash`` for identical
+signatures.
 
 Permutations (datasketch's schemes, same seeded ``np.random.RandomState(seed)`` draws)
 -------------------------------------------------------------------------------------
@@ -73,18 +73,14 @@ from typing import Literal
 
 import numpy as np
 
+from stages.minhash import kernels
 from stages.text import (
-    ALPHA,
-    CJK,
-    DIGIT,
     NONSPACE,
     P_TOKEN,
     WORD,
     char_batches,
     class_table,
-    fmix64_np,
     is_cjk,
-    token_hashes,
 )
 
 Scheme = Literal["affine32", "legacy"]
@@ -93,8 +89,7 @@ Q_SHINGLE = 0xC2B2AE3D27D4EB4F
 MASK64 = (1 << 64) - 1
 MAX_HASH = (1 << 32) - 1
 MERSENNE_PRIME = (1 << 61) - 1
-_BATCH_CHARS = 1 << 21  # code points per vectorized batch in signatures()
-_PERM_CHUNK = 8192  # shingles per (num_perm x chunk) permutation block
+_BATCH_CHARS = 1 << 21  # code points per batch of documents in signatures()
 
 
 @dataclass(frozen=True)
@@ -163,7 +158,7 @@ def shingles(text: str, cfg: ShingleConfig = ShingleConfig()) -> list[bytes]:
     return [" ".join(toks[i : i + n]).encode() for i in range(len(toks) - n + 1)]
 
 
-# --- vectorized path ---------------------------------------------------------------------------
+# --- compiled path -----------------------------------------------------------------------------
 
 
 def _fmix32_np(h: np.ndarray) -> np.ndarray:
@@ -177,77 +172,27 @@ def _fmix32_np(h: np.ndarray) -> np.ndarray:
 
 def batch_shingle_hashes(texts: Sequence[str], cfg: ShingleConfig) -> tuple[np.ndarray, np.ndarray]:
     """(shingle hashes uint32 in document order, shingle count per document)."""
-    n_docs = len(texts)
     if cfg.lowercase:
         texts = [t.lower() for t in texts]
-    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=n_docs) + 1  # + separator
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + 1  # + separator
     joined = "\n".join(texts) + "\n"  # "\n" is neither a word nor a non-space character
     cp = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    cls = class_table()[cp]
-    if cfg.fold_digits:
-        cp = np.where(cls & DIGIT, np.uint32(48), cp)
-    inside = (cls & (WORD if cfg.strip_punctuation else NONSPACE)) != 0
-    doc_start = np.zeros(n_docs, dtype=np.int64)
-    np.cumsum(lengths[:-1], out=doc_start[1:])
-    # per-document script: more than half of the letters CJK
-    alpha = np.add.reduceat((cls & ALPHA) != 0, doc_start) if n_docs else np.zeros(0)
-    cjk = np.add.reduceat((cls & CJK) != 0, doc_start) if n_docs else np.zeros(0)
-    doc_cjk = 2 * cjk > alpha
-    if doc_cjk.any():
-        char_mode = np.repeat(doc_cjk, lengths)
-        prev = np.concatenate(([False], inside[:-1]))
-        nxt = np.concatenate((inside[1:], [False]))
-        starts = np.flatnonzero(inside & (~prev | char_mode))
-        ends = np.flatnonzero(inside & (~nxt | char_mode)) + 1
-    else:
-        edges = np.diff(inside.view(np.int8), prepend=np.int8(0), append=np.int8(0))
-        starts = np.flatnonzero(edges == 1)
-        ends = np.flatnonzero(edges == -1)
-    tok = token_hashes(cp, starts, ends)
-    n_tok = len(tok)
-    tok_doc = np.searchsorted(doc_start, starts, side="right") - 1
-    tok_count = np.bincount(tok_doc, minlength=n_docs)
-    tok_first = np.zeros(n_docs, dtype=np.int64)
-    np.cumsum(tok_count[:-1], out=tok_first[1:])
-    n_of_doc = np.where(doc_cjk, cfg.cjk_ngram, cfg.ngram)
-    nmax = max(cfg.ngram, cfg.cjk_ngram)
-    padded = np.concatenate((tok, np.zeros(nmax, dtype=np.uint64)))
-    # windows of every width used, selected per document below
-    acc = np.zeros(n_tok, dtype=np.uint64)
-    window = {}
-    power = 1
-    with np.errstate(over="ignore"):
-        for j in range(nmax):
-            acc += padded[j : j + n_tok] * np.uint64(power)
-            power = (power * Q_SHINGLE) & MASK64
-            if j + 1 in (cfg.ngram, cfg.cjk_ngram):
-                window[j + 1] = acc.copy()
-    # shingle i of a document starts at token i while i + n <= count (or i = 0 if short)
-    local = np.arange(n_tok) - tok_first[tok_doc]
-    n_tok_doc = n_of_doc[tok_doc]
-    count_tok_doc = tok_count[tok_doc]
-    full = local + n_tok_doc <= count_tok_doc
-    short = (local == 0) & (count_tok_doc < n_tok_doc)
-    sums = window[cfg.ngram]
-    if cfg.cjk_ngram != cfg.ngram:
-        sums = np.where(doc_cjk[tok_doc], window[cfg.cjk_ngram], sums)
-    keep = full | short
-    sums = sums[keep]
-    short_idx = np.flatnonzero(short[keep])
-    if len(short_idx):  # short documents: all k < n tokens form the one shingle
-        pos = np.flatnonzero(keep)[short_idx]
-        k = count_tok_doc[pos]
-        with np.errstate(over="ignore"):
-            s = np.zeros(len(pos), dtype=np.uint64)
-            power = 1
-            for j in range(nmax):
-                s += np.where(j < k, padded[pos + j], np.uint64(0)) * np.uint64(power)
-                power = (power * Q_SHINGLE) & MASK64
-        sums[short_idx] = s
-    with np.errstate(over="ignore"):
-        hashes = (fmix64_np(sums) >> np.uint64(32)).astype(np.uint32)
-    counts = np.bincount(tok_doc[keep], minlength=n_docs)
-    return hashes, counts
+    return kernels.shingle_hashes(
+        cp,
+        lengths,
+        class_table(),
+        WORD if cfg.strip_punctuation else NONSPACE,
+        cfg.fold_digits,
+        cfg.ngram,
+        cfg.cjk_ngram,
+        _q_powers(max(cfg.ngram, cfg.cjk_ngram)),
+    )
+
+
+@lru_cache(maxsize=8)
+def _q_powers(n: int) -> np.ndarray:
+    """Q**j mod 2**64 for j < n."""
+    return np.array([pow(Q_SHINGLE, j, 1 << 64) for j in range(n)], dtype=np.uint64)
 
 
 def shingle_hashes(text: str, cfg: ShingleConfig = ShingleConfig()) -> np.ndarray:
@@ -286,50 +231,21 @@ class MinHasher:
         self.a, self.b = np.ascontiguousarray(a), np.ascontiguousarray(b)
         self.max_hash = self.dtype(MAX_HASH)
 
-    def _permuted(self, hashes: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """(num_perm, len(hashes)) permuted values of uint32 shingle hashes (perm-major)."""
-        if out is None:
-            out = np.empty((self.num_perm, len(hashes)), dtype=self.dtype)
-        with np.errstate(over="ignore"):
-            if self.scheme == "affine32":
-                np.multiply(self.a[:, None], _fmix32_np(hashes.astype(np.uint32)), out=out)
-                out += self.b[:, None]
-                return out
-            np.multiply(self.a[:, None], hashes.astype(np.uint64), out=out)
-            out += self.b[:, None]
-            out %= np.uint64(MERSENNE_PRIME)
-            out &= np.uint64(MAX_HASH)
-            return out
-
     def signature(self, hashes: np.ndarray) -> np.ndarray:
         """Signature of one document's shingle hashes: == datasketch ``MinHash.hashvalues``."""
-        sig = np.full(self.num_perm, self.max_hash, dtype=self.dtype)
-        for lo in range(0, len(hashes), _PERM_CHUNK):
-            np.minimum(sig, self._permuted(hashes[lo : lo + _PERM_CHUNK]).min(axis=1), out=sig)
-        return sig
+        return self.signatures_from_hashes(hashes, np.array([len(hashes)]))[0]
 
     def signatures_from_hashes(self, hashes: np.ndarray, counts: np.ndarray) -> np.ndarray:
-        """Signatures of documents whose shingle hashes are concatenated (``counts`` each).
-
-        Permuted values are computed perm-major in blocks of ``_PERM_CHUNK`` shingles, and
-        each document's minimum is one ``np.minimum.reduceat`` along the contiguous axis.
-        """
-        n_docs = len(counts)
-        out = np.full((self.num_perm, n_docs), self.max_hash, dtype=self.dtype)
-        doc_of = np.repeat(np.arange(n_docs), counts)
-        buf = np.empty((self.num_perm, min(_PERM_CHUNK, len(hashes))), dtype=self.dtype)
-        for lo in range(0, len(hashes), _PERM_CHUNK):
-            hi = min(lo + _PERM_CHUNK, len(hashes))
-            docs = doc_of[lo:hi]
-            seg = np.flatnonzero(np.concatenate(([True], docs[1:] != docs[:-1])))
-            block = self._permuted(hashes[lo:hi], buf[:, : hi - lo])
-            mins = np.minimum.reduceat(block, seg, axis=1)
-            ids = docs[seg]  # unique within a block
-            out[:, ids] = np.minimum(out[:, ids], mins)
-        return np.ascontiguousarray(out.T)
+        """(n_docs, num_perm) signatures of documents whose shingle hashes are concatenated
+        (``counts`` each): each document's per-permutation minimum, in a compiled loop."""
+        counts = counts.astype(np.int64)
+        if self.scheme == "affine32":
+            values = _fmix32_np(hashes.astype(np.uint32))
+            return kernels.affine32_minima(values, counts, self.a, self.b)
+        return kernels.legacy_minima(hashes.astype(np.uint64), counts, self.a, self.b)
 
     def signatures(self, texts: Sequence[str], cfg: ShingleConfig = ShingleConfig()) -> np.ndarray:
-        """(n_docs, num_perm) signatures, vectorized across documents and shingles."""
+        """(n_docs, num_perm) signatures, over batches of documents."""
         parts = []
         for lo, hi in text_batches(texts):
             hashes, counts = batch_shingle_hashes(texts[lo:hi], cfg)

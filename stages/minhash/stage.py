@@ -11,7 +11,7 @@ Steps (each a set of tasks; files go through `core.exchange.Exchange`):
 2. `buckets` (per partition): documents sharing a band key are candidates. Without `verify`
    a bucket yields star edges (smallest node, other node); with it, every pair of members
    whose exact shingle Jaccard clears the threshold ends up connected
-   (`verify.PairVerifier.link`).
+   (`verify.verified_edges`).
 3. `star-NNN` (per partition, repeated): alternating large-star and small-star rounds over
    node-partitioned edges until every component is a star around its smallest node.
 4. `clusters` (per partition): each star is a cluster; its keeper is the member with the

@@ -4,7 +4,6 @@ through the exchange (the order of the steps is `MinhashStage.plan`, stage.py)."
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -14,6 +13,7 @@ from core.exchange import Exchange
 from core.shards import read_shard
 from stages.base import Step, node_ids
 from stages.minhash.config import MinhashConfig
+from stages.minhash.kernels import sorted_sets
 from stages.minhash.lsh import (
     EDGE_RECORD,
     band_keys,
@@ -27,11 +27,10 @@ from stages.minhash.lsh import (
 )
 from stages.minhash.signatures import MinHasher, batch_shingle_hashes, text_batches
 from stages.minhash.verify import (
-    PairVerifier,
     ShardAttributes,
     save_shard_attributes,
     set_digests,
-    shingle_sets,
+    verified_edges,
 )
 
 BAND_RECORD = np.dtype([("key", "<u8"), ("node", "<i8")])
@@ -58,16 +57,16 @@ def signatures(
         scores.append(keeper_scores(batch, config.keeper_score))
         for lo, hi in text_batches(texts):
             hashes, counts = batch_shingle_hashes(texts[lo:hi], shingle_cfg)
+            if config.verify:  # shingle sets and their digests serve verification only
+                hashes, counts = sorted_sets(hashes, counts)  # the same minima: fewer hashes
+                digests.append(set_digests(hashes, counts))
+                sets.append(hashes)
+                set_sizes.append(counts)
             signed = hasher.signatures_from_hashes(hashes, counts)
             doc_rows = np.arange(first_row + lo, first_row + hi)[counts > 0]
             empty += int(np.count_nonzero(counts == 0))
             keys.append(band_keys(signed[counts > 0], bands, rows).ravel())
             nodes.append(np.repeat(node_ids(shard, doc_rows), bands))
-            if config.verify:  # shingle sets and their digests serve verification only
-                unique, sizes = shingle_sets(hashes, counts)
-                digests.append(set_digests(unique, sizes))
-                sets.append(unique)
-                set_sizes.append(sizes)
         first_row += batch.num_rows
     records = np.empty(sum(map(len, keys)), dtype=BAND_RECORD)
     records["key"] = np.concatenate(keys) if keys else []
@@ -98,40 +97,23 @@ def buckets(
     exchange: Exchange, config: MinhashConfig, partition: int, partitions: int
 ) -> dict[str, Any]:
     """Edges between the documents that share a band key: star edges without verify, else
-    the verified links of every bucket (`PairVerifier.link`)."""
+    the verified links of every bucket (`verify.verified_edges`)."""
     records = exchange.read_partition("signatures", partition, BAND_RECORD)
     if not config.verify:
         edges = star_edges(records["key"], records["node"])
         write_edges(exchange, "buckets", partition, edges, partitions)
         return {"edges": len(edges), "verified": 0, "failed": 0, "comparison_limit": 0}
-    verifier = PairVerifier(ShardAttributes(exchange), config.threshold)
-    edges, limited_buckets = [], 0
-    attributes = verifier.attributes
-    for members in bucket_members(records["key"], records["node"]):
-        digests = attributes.column(np.array(members, dtype=np.int64), "digest").tolist()
-        found, limited = verifier.link(members, digests)
-        edges += found
-        limited_buckets += limited
-    edges_array = unique_rows(np.array(edges, dtype=np.int64).reshape(-1, 2))
-    write_edges(exchange, "buckets", partition, edges_array, partitions)
+    verified = verified_edges(
+        ShardAttributes(exchange), records["key"], records["node"], config.threshold
+    )
+    edges = unique_rows(verified.edges)
+    write_edges(exchange, "buckets", partition, edges, partitions)
     return {
-        "edges": len(edges_array),
-        "verified": verifier.passed,
-        "failed": verifier.failed,
-        "comparison_limit": limited_buckets,
+        "edges": len(edges),
+        "verified": verified.passed,
+        "failed": verified.failed,
+        "comparison_limit": verified.limited,
     }
-
-
-def bucket_members(keys: np.ndarray, nodes: np.ndarray) -> Iterator[list[int]]:
-    """The nodes of every bucket with more than one, each sorted, buckets in key order."""
-    order = np.lexsort((nodes, keys))
-    keys, nodes = keys[order], nodes[order]
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else keys
-    ends = np.r_[starts[1:], len(keys)]
-    for lo, hi in zip(
-        starts[ends - starts > 1].tolist(), ends[ends - starts > 1].tolist(), strict=True
-    ):
-        yield nodes[lo:hi].tolist()
 
 
 def write_edges(

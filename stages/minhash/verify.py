@@ -1,19 +1,25 @@
 """Exact verification of LSH candidates: what the signatures step saves per shard for random
-access (ids, keeper scores, shingle-set digests and sorted shingle sets) and the pair verifier
-the buckets step runs over it (docs/dedup.md)."""
+access (ids, keeper scores, shingle-set digests and sorted shingle sets) and the linking of
+verified candidates the buckets step runs over it (docs/dedup.md; loops in kernels.py)."""
 
 from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
 
 import numpy as np
 
 from core.exchange import Exchange
 from stages.base import node_shard_row
-from stages.minhash.lsh import exact_jaccard, unique_values
+from stages.minhash import kernels
+from stages.minhash.lsh import unique_values
 from stages.text import fmix64_np
 
 # Comparisons a bucket member may make: bounds the work of a bucket of many mutually dissimilar
 # documents (LSH false positives); a bucket that reaches it is counted in the stats.
 MAX_COMPARISONS = 64
+# Shingles of the sets one call of the verification loop reads (4 bytes each): its memory.
+CHUNK_SHINGLES = 1 << 24
 _STEP = "signatures"  # the step whose side arrays these are
 
 
@@ -64,23 +70,40 @@ class ShardAttributes:
         shards, rows = node_shard_row(nodes)
         out: list[bytes] = [b""] * len(nodes)
         for shard in np.unique(shards).tolist():
+            at = np.flatnonzero(shards == shard)
             blob, offsets = self.get(shard, "ids"), self.get(shard, "id_offsets")
-            for i in np.flatnonzero(shards == shard).tolist():
-                out[i] = blob[offsets[rows[i]] : offsets[rows[i] + 1]].tobytes()
+            # one slice of the blob, then bytes slices: a memory map slice per id is slow
+            lo, hi = int(offsets[rows[at].min()]), int(offsets[rows[at].max() + 1])
+            text = blob[lo:hi].tobytes()
+            starts = (offsets[rows[at]] - lo).tolist()
+            ends = (offsets[rows[at] + 1] - lo).tolist()
+            for i, start, end in zip(at.tolist(), starts, ends, strict=True):
+                out[i] = text[start:end]
         return out
 
-    def shingle_set(self, node: int) -> np.ndarray:
-        shard, row = node >> 32, node & 0xFFFFFFFF
-        offsets = self.get(shard, "offsets")
-        return self.get(shard, "shingles")[offsets[row] : offsets[row + 1]]
+    def set_sizes(self, nodes: np.ndarray) -> np.ndarray:
+        """The shingle-set size of every node."""
+        shards, rows = node_shard_row(nodes)
+        out = np.zeros(len(nodes), dtype=np.int64)
+        for shard in np.unique(shards).tolist():
+            mask = shards == shard
+            offsets = self.get(shard, "offsets")
+            out[mask] = offsets[rows[mask] + 1] - offsets[rows[mask]]
+        return out
 
-
-def shingle_sets(hashes: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each document's sorted unique shingle hashes, concatenated, and their counts."""
-    doc = np.repeat(np.arange(len(counts), dtype=np.uint64), counts)
-    keys = unique_values((doc << np.uint64(32)) | hashes.astype(np.uint64))  # one sort, by doc
-    sizes = np.bincount((keys >> np.uint64(32)).astype(np.int64), minlength=len(counts))
-    return (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32), sizes
+    def shingle_sets(self, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(offsets, shingles): node i's sorted shingle set is `shingles[offsets[i]:offsets[i
+        + 1]]`, all gathered into one array."""
+        sizes = self.set_sizes(nodes)
+        offsets = np.r_[0, np.cumsum(sizes)].astype(np.int64)
+        out = np.empty(offsets[-1], dtype=np.uint32)
+        shards, rows = node_shard_row(nodes)
+        for shard in np.unique(shards).tolist():
+            mask = np.flatnonzero(shards == shard)
+            starts = self.get(shard, "offsets")[rows[mask]]
+            source = self.get(shard, "shingles")
+            kernels.gather_ranges(source, starts, starts + sizes[mask], out, offsets[mask])
+        return offsets, out
 
 
 def set_digests(unique: np.ndarray, sizes: np.ndarray) -> np.ndarray:
@@ -96,60 +119,77 @@ def set_digests(unique: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     return digests
 
 
-class PairVerifier:
-    """Exact-Jaccard links within buckets; each pair is compared at most once per task."""
+@dataclass
+class VerifiedEdges:
+    edges: np.ndarray  # int64 (k, 2) node pairs
+    passed: int  # pairs verified: exact copies, and pairs at Jaccard >= threshold
+    failed: int  # pairs below the threshold
+    limited: int  # buckets in which a member reached MAX_COMPARISONS
 
-    def __init__(self, attributes: ShardAttributes, threshold: float) -> None:
-        self.attributes, self.threshold = attributes, threshold
-        self._seen: dict[tuple[int, int], bool] = {}
-        self.passed = self.failed = 0
 
-    def similar(self, a: int, b: int) -> bool:
-        if (a, b) not in self._seen:
-            jac = exact_jaccard(self.attributes.shingle_set(a), self.attributes.shingle_set(b))
-            self._seen[a, b] = ok = jac >= self.threshold
-            self.passed, self.failed = self.passed + ok, self.failed + (not ok)
-        return self._seen[a, b]
+def verified_edges(
+    attributes: ShardAttributes, keys: np.ndarray, nodes: np.ndarray, threshold: float
+) -> VerifiedEdges:
+    """Edges that connect every similar pair of each bucket's members (band rows `keys`,
+    `nodes`); each Jaccard is computed (and counted) at most once.
 
-    def same_set(self, a: int, b: int) -> bool:
-        """Exact copies (as shingle sets): verified without computing a Jaccard."""
-        same = np.array_equal(self.attributes.shingle_set(a), self.attributes.shingle_set(b))
-        self.passed += same
-        return same
+    A bucket's members are taken in node order. The members so far form groups (connected by
+    verified edges); a group keeps one member per distinct shingle set (by digest, confirmed
+    exactly), in the order they joined. A new member is linked to an identical set of a group
+    without a Jaccard computation, else compared with the group's distinct sets until one is
+    similar; it joins (and merges) every group it links to, and the merged group goes last.
+    So an exact-copy bucket of m costs m - 1 array comparisons, and no similar pair is missed
+    unless a member reaches MAX_COMPARISONS Jaccard computations (then the bucket is counted).
 
-    def link(self, members: list[int], digests: list[int]) -> tuple[list[tuple[int, int]], int]:
-        """Edges that connect every similar pair of the bucket's members.
+    The compiled loop (`kernels.link_buckets`) reads the shingle sets of chunks of buckets
+    gathered into one array: at most CHUNK_SHINGLES of them, so memory does not grow with
+    the partition.
+    """
+    bounds, members = bucket_members(keys, nodes)
+    candidates = unique_values(members)
+    index = np.searchsorted(candidates, members)
+    sizes = attributes.set_sizes(candidates)
+    chunks = kernels.chunk_starts(bounds, index, sizes, CHUNK_SHINGLES)
+    edges, pair_keys, pair_similar, passed, limited = [], [], [], 0, 0
+    for first, last in itertools.pairwise(chunks.tolist()):
+        lo, hi = bounds[first], bounds[last]
+        local = unique_values(index[lo:hi])  # the chunk's candidates
+        offsets, shingles = attributes.shingle_sets(candidates[local])
+        found, keys_found, similar, same, over = kernels.link_buckets(
+            bounds[first : last + 1] - lo,
+            np.searchsorted(local, index[lo:hi]),
+            local,
+            len(candidates),
+            attributes.column(candidates[local], "digest").view(np.int64),
+            offsets,
+            shingles,
+            threshold,
+            MAX_COMPARISONS,
+        )
+        edges.append(candidates[local[found]])
+        pair_keys.append(keys_found)
+        pair_similar.append(similar)
+        passed, limited = passed + same, limited + over
+    # a pair compared in several chunks is counted once, as within a chunk
+    all_keys = np.concatenate(pair_keys) if pair_keys else np.zeros(0, np.int64)
+    _, first_of_pair = np.unique(all_keys, return_index=True)
+    verified = np.concatenate(pair_similar)[first_of_pair] if pair_keys else np.zeros(0, bool)
+    passed += int(np.count_nonzero(verified))
+    return VerifiedEdges(
+        np.concatenate(edges) if edges else np.zeros((0, 2), np.int64),
+        passed,
+        len(verified) - int(np.count_nonzero(verified)),
+        limited,
+    )
 
-        The bucket's members so far form groups (connected by verified edges); a group keeps
-        one member per distinct shingle set (by digest, confirmed exactly). A new member is
-        linked to an identical set of a group without a Jaccard computation, else compared
-        with the group's distinct sets until one is similar; it joins (and merges) every group
-        it links to. So an exact-copy bucket of m costs m - 1 array comparisons, and no
-        similar pair is missed unless a member reaches MAX_COMPARISONS Jaccard computations
-        (then the bucket is counted). Returns the edges and 1 if the limit was reached."""
-        groups: list[dict[int, int]] = []  # per group: shingle-set digest -> a member
-        edges, limited = [], 0
-        for member, digest in zip(members, digests, strict=True):
-            joined: list[int] = []
-            compared = 0
-            for g, distinct in enumerate(groups):
-                copy = distinct.get(digest)
-                if copy is not None and self.same_set(copy, member):
-                    edges.append((copy, member))
-                    joined.append(g)
-                    continue
-                for other in distinct.values():
-                    if compared == MAX_COMPARISONS:
-                        limited = 1
-                        break
-                    compared += 1
-                    if self.similar(other, member):
-                        edges.append((other, member))
-                        joined.append(g)
-                        break
-            merged: dict[int, int] = {}
-            for g in joined:
-                merged.update({d: m for d, m in groups[g].items() if d not in merged})
-            merged.setdefault(digest, member)
-            groups = [grp for g, grp in enumerate(groups) if g not in joined] + [merged]
-        return edges, limited
+
+def bucket_members(keys: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(bounds, members): the nodes of every bucket with more than one, each sorted, buckets
+    in key order; bucket i is `members[bounds[i]:bounds[i + 1]]`."""
+    order = np.lexsort((nodes, keys))
+    keys, nodes = keys[order], nodes[order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else keys
+    sizes = np.diff(np.r_[starts, len(keys)])
+    shared = sizes > 1
+    members = nodes[np.repeat(shared, sizes)]
+    return np.r_[0, np.cumsum(sizes[shared])].astype(np.int64), members
