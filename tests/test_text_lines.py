@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import re
 
-from stages.filter.rules import _bullet_and_ellipsis_lines
-from stages.text import DocView
-from stages.text.lines import duplicate_spans
+from stages.text import TERMINAL_PUNCTUATION, DocView
+from stages.text.punctuation import BULLETS
 from tests.real_texts import crafted_documents, real_documents
 
 LINE_CASES = [
@@ -51,40 +50,35 @@ def test_lines_and_their_stripped_spans_are_split_and_strip() -> None:
         assert table.nonblank.tolist() == [bool(line.strip()) for line in lines]
 
 
-def test_paragraph_spans_are_the_regex_split() -> None:
-    for text in TEXTS:
-        starts, ends = DocView(text, None).paragraph_spans
-        expected = re.split(r"\n{2,}", text.strip())
-        assert _spans(text, starts.tolist(), ends.tolist()) == expected, text[:80]
-
-
-def test_duplicates_are_counted_exactly() -> None:
-    for text in TEXTS:
-        doc = DocView(text, None)
-        cp, _ = doc.code_points
-        table = doc.line_table
-        nonblank = table.nonblank
-        assert table.duplicates(cp, nonblank) == duplicates(doc.nonempty_lines)
-        assert duplicate_spans(cp, *doc.paragraph_spans) == duplicates(doc.paragraphs)
-
-
-def test_bullet_ellipsis_and_terminal_lines_are_the_string_tests() -> None:
-    bullets = ("•", "-", "*", "·", "●")
-    cases = ["x ...\n ...\n..\n. ..\n….\n - a\n\t•b\nc-\n…  \n...", *TEXTS]
+def test_line_and_paragraph_counts_are_the_string_definitions() -> None:
+    cases = ["x ...\n ...\n..\n. ..\n….\n - a\n\t•b\nc-\n…  \n...", "a.\nb!\n「c」\nd;", *TEXTS]
     for text in cases:
-        doc = DocView(text, None)
+        table = DocView(text, None).line_table
         lines = text.split("\n")
-        expected = (
-            sum(line.lstrip().startswith(bullets) for line in lines),
+        nonblank = [line for line in lines if line.strip()]
+        paragraphs = re.split(r"\n{2,}", text.strip())
+        assert (
+            table.nonblank_lines,
+            table.bullet_lines,
+            table.ellipsis_lines,
+            table.terminal_lines,
+            (table.duplicate_lines, table.duplicate_line_chars),
+            table.paragraphs,
+            (table.duplicate_paragraphs, table.duplicate_paragraph_chars),
+        ) == (
+            len(nonblank),
+            sum(line.lstrip().startswith(BULLETS) for line in lines),
             sum(line.rstrip().endswith(("...", "…")) for line in lines),
-        )
-        assert _bullet_and_ellipsis_lines(doc) == expected, text[:80]
+            sum(line.rstrip().endswith(TERMINAL_PUNCTUATION) for line in lines),
+            duplicates(nonblank),
+            len(paragraphs),
+            duplicates(paragraphs),
+        ), text[:80]
 
 
 def test_leading_digits_are_the_regex() -> None:
     leading_digit = re.compile(r"^\W*\d")
     for text in ["  12 likes\n--3\n_4\n٣ views\n²\n a1\n", *TEXTS]:
-        doc = DocView(text, None)
-        flags = doc.line_table.leading_digits(doc.code_points[1])
+        flags = DocView(text, None).line_table.leading_digits
         expected = [bool(leading_digit.match(line.strip())) for line in text.split("\n")]
         assert flags.tolist() == expected, text[:80]

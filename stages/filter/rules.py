@@ -20,7 +20,6 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from stages.filter.ngrams import repetition_chars
 from stages.text import TERMINAL_PUNCTUATION, DocView, count_words
-from stages.text.lines import count_members, duplicate_spans
 
 
 @dataclass(frozen=True)
@@ -117,14 +116,14 @@ def check_gopher_quality(doc: DocView, cfg: GopherQuality) -> Rejection | None:
     if _over(max(hashes, ellipses), cfg.max_symbol_word_ratio):
         value = max(hashes, ellipses)
         return _reject("gopher_quality", "max_symbol_word_ratio", value, cfg.max_symbol_word_ratio)
-    bullets, ellipsis_lines = _bullet_and_ellipsis_lines(doc)
-    n_lines = len(doc.line_table.starts)
-    if _over(bullets / n_lines, cfg.max_bullet_lines_ratio):
-        ratio = bullets / n_lines
+    lines = doc.line_table
+    n_lines = len(lines.starts)
+    if _over(lines.bullet_lines / n_lines, cfg.max_bullet_lines_ratio):
+        ratio = lines.bullet_lines / n_lines
         return _reject(
             "gopher_quality", "max_bullet_lines_ratio", ratio, cfg.max_bullet_lines_ratio
         )
-    ellipsis_lines /= n_lines
+    ellipsis_lines = lines.ellipsis_lines / n_lines
     if _over(ellipsis_lines, cfg.max_ellipsis_lines_ratio):
         limit = cfg.max_ellipsis_lines_ratio
         return _reject("gopher_quality", "max_ellipsis_lines_ratio", ellipsis_lines, limit)
@@ -136,25 +135,6 @@ def check_gopher_quality(doc: DocView, cfg: GopherQuality) -> Rejection | None:
         if found < cfg.min_stop_words:
             return _reject("gopher_quality", "min_stop_words", found, cfg.min_stop_words)
     return None
-
-
-_BULLETS = np.array([ord(c) for c in "•-*·●"], dtype=np.uint32)
-_DOT, _ELLIPSIS = ord("."), ord("…")
-
-
-def _bullet_and_ellipsis_lines(doc: DocView) -> tuple[int, int]:
-    """Lines whose `lstrip()` starts with a bullet, and lines whose `rstrip()` ends with
-    "..." or "…"."""
-    cp, _ = doc.code_points
-    lines = doc.line_table
-    nonblank = lines.nonblank
-    bullets = count_members(cp, lines.content_starts[nonblank], _BULLETS)
-    ends, starts = lines.content_ends[nonblank], lines.starts[nonblank]
-    last = cp[ends - 1]
-    three = ends - 3 >= starts
-    dots = three & (last == _DOT)
-    dots[dots] &= (cp[ends[dots] - 2] == _DOT) & (cp[ends[dots] - 3] == _DOT)
-    return bullets, int(((last == _ELLIPSIS) | dots).sum())
 
 
 def _stop_words_found(doc: DocView, stop_words: frozenset[str], enough: int) -> int:
@@ -206,13 +186,10 @@ def check_gopher_repetition(doc: DocView, cfg: GopherRepetition) -> Rejection | 
     """Paragraphs and non-blank lines that repeat an earlier one (as a share of them, and of
     the text's characters), then the n-gram measures."""
     text_chars = max(len(doc.text), 1)
-    cp, _ = doc.code_points
     lines = doc.line_table
-    nonblank = lines.nonblank
-    paragraph_starts, _ = doc.paragraph_spans
-    for unit, items, (count, chars) in (
-        ("para", len(paragraph_starts), duplicate_spans(cp, *doc.paragraph_spans)),
-        ("line", int(nonblank.sum()), lines.duplicates(cp, nonblank)),
+    for unit, items, count, chars in (
+        ("para", lines.paragraphs, lines.duplicate_paragraphs, lines.duplicate_paragraph_chars),
+        ("line", lines.nonblank_lines, lines.duplicate_lines, lines.duplicate_line_chars),
     ):
         frac_limit = getattr(cfg, f"max_dup_{unit}_frac")
         char_limit = getattr(cfg, f"max_dup_{unit}_char_frac")
@@ -276,7 +253,7 @@ def _lines_to_remove(doc: DocView, cfg: RefinedWebLines) -> np.ndarray:
     nonblank = table.nonblank
     remove = nonblank & ((letters == 0) | (words <= 1) | ((upper >= 3) & (2 * upper > letters)))
     short = words <= cfg.max_words_for_pattern_lines
-    counter_like = table.leading_digits(doc.code_points[1])
+    counter_like = table.leading_digits
     undecided = np.flatnonzero(nonblank & ~remove & (counter_like | short))
     starts, ends = table.content_starts[undecided].tolist(), table.content_ends[undecided].tolist()
     for line, start, end in zip(undecided.tolist(), starts, ends, strict=True):
@@ -430,28 +407,23 @@ class FineWeb(RuleSet):
     max_newline_word_ratio: float | None = 0.3
 
 
-# Every terminal punctuation mark is one character: a line ends with one if its last is one.
-_TERMINAL = np.array([ord(mark) for mark in TERMINAL_PUNCTUATION], dtype=np.uint32)
-
-
 def check_fineweb(doc: DocView, cfg: FineWeb) -> Rejection | None:
     """Over the non-blank lines: the share ending in terminal punctuation (after `rstrip`),
     of short lines, of characters in repeated lines; then line breaks per word."""
-    cp, _ = doc.code_points
     table = doc.line_table
-    nonblank = table.nonblank
-    lines = int(nonblank.sum())
+    lines = table.nonblank_lines
     if not lines:
         return Rejection("fineweb:empty", "no non-empty line")
-    punct = count_members(cp, table.content_ends[nonblank] - 1, _TERMINAL) / lines
+    punct = table.terminal_lines / lines
     if _under(punct, cfg.min_line_punct_ratio):
         return _reject("fineweb", "min_line_punct_ratio", punct, cfg.min_line_punct_ratio)
+    nonblank = table.nonblank
     lengths = table.ends[nonblank] - table.starts[nonblank]
     short = int((lengths <= cfg.short_line_chars).sum()) / lines
     if _over(short, cfg.max_short_line_ratio):
         return _reject("fineweb", "max_short_line_ratio", short, cfg.max_short_line_ratio)
     newlines = len(table.starts) - 1
-    dup_chars = table.duplicates(cp, nonblank)[1] / max(len(doc.text) - newlines, 1)
+    dup_chars = table.duplicate_line_chars / max(len(doc.text) - newlines, 1)
     if _over(dup_chars, cfg.max_dup_line_char_ratio):
         return _reject("fineweb", "max_dup_line_char_ratio", dup_chars, cfg.max_dup_line_char_ratio)
     newlines /= max(doc.n_words, 1)

@@ -10,7 +10,7 @@ import numpy as np
 
 from stages.text.analysis import TextAnalysis, code_points, sentence_ends
 from stages.text.codepoints import class_table
-from stages.text.lines import LineTable, paragraph_spans
+from stages.text.lines import LineTable
 from stages.text.punctuation import PUNCTUATION_CHARS
 from stages.text.words import tokenize
 
@@ -44,13 +44,9 @@ class DocView:
 
     @cached_property
     def line_table(self) -> LineTable:
-        """Each line's span and stripped span (the counting form of `lines`)."""
+        """Each line's span and stripped span, and what the rules count over lines and
+        paragraphs (the counting form of `lines` and `paragraphs`)."""
         return LineTable.of(*self.code_points)
-
-    @cached_property
-    def paragraph_spans(self) -> tuple[np.ndarray, np.ndarray]:
-        """(starts, ends) of `paragraphs`."""
-        return paragraph_spans(*self.code_points)
 
     @cached_property
     def paragraphs(self) -> list[str]:

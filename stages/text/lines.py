@@ -12,73 +12,89 @@ import numba
 import numpy as np
 
 from stages.text.codepoints import DIGIT, NONSPACE, P_TOKEN, WORD
+from stages.text.punctuation import BULLETS, TERMINAL_PUNCTUATION
 
 _NEWLINE = 10
+
+
+_BULLETS = np.array([ord(mark) for mark in BULLETS], dtype=np.uint32)
+# Every terminal punctuation mark is one character: a line ends with one if its last is one.
+_TERMINAL = np.array([ord(mark) for mark in TERMINAL_PUNCTUATION], dtype=np.uint32)
+_DOT, _ELLIPSIS = ord("."), ord("…")
 
 
 @dataclass(frozen=True)
 class LineTable:
     """Spans of `text.split("\\n")` (`starts`, `ends`) and of each line's `str.strip()`
-    (`content_starts`, `content_ends`; equal for a blank line), as character offsets."""
+    (`content_starts`, `content_ends`; equal for a blank line), as character offsets, and
+    what the rules count over lines, all from one compiled call:
+
+    - `leading_digits`: per line, is its first word character (re's `\\w`) a digit (`\\d`)?
+    - `nonblank_lines`: lines with a non-space character (`line.strip()` is not empty);
+    - `bullet_lines`: lines whose `lstrip()` starts with a `BULLETS` mark;
+    - `ellipsis_lines`: lines whose `rstrip()` ends with "..." or "…";
+    - `terminal_lines`: lines whose `rstrip()` ends with a `TERMINAL_PUNCTUATION` mark;
+    - `duplicate_lines`, `duplicate_line_chars`: non-blank lines equal to an earlier one, and
+      their characters;
+    - `paragraphs`, `duplicate_paragraphs`, `duplicate_paragraph_chars`: the same for the
+      blocks of `re.split(r"\\n{2,}", text.strip())`.
+
+    Equal lines are found by hash and confirmed code point by code point: the counts are exact.
+    """
 
     starts: np.ndarray
     ends: np.ndarray
     content_starts: np.ndarray
     content_ends: np.ndarray
+    leading_digits: np.ndarray
+    nonblank_lines: int
+    bullet_lines: int
+    ellipsis_lines: int
+    terminal_lines: int
+    duplicate_lines: int
+    duplicate_line_chars: int
+    paragraphs: int
+    duplicate_paragraphs: int
+    duplicate_paragraph_chars: int
 
     @classmethod
     def of(cls, cp: np.ndarray, flags: np.ndarray) -> LineTable:
-        return cls(*_line_spans(cp, flags))
+        *spans, counts = _line_table(cp, flags, _BULLETS, _TERMINAL)
+        return cls(*spans, *counts.tolist())
 
     @property
     def nonblank(self) -> np.ndarray:
-        """Lines with a non-space character (`line.strip()` is not empty)."""
+        """Per line: has it a non-space character?"""
         return self.content_ends > self.content_starts
 
-    def leading_digits(self, flags: np.ndarray) -> np.ndarray:
-        """Per line: is its first word character (re's `\\w`) a digit (re's `\\d`)?"""
-        return _leading_digits(flags, self.content_starts, self.content_ends)
-
-    def duplicates(self, cp: np.ndarray, which: np.ndarray) -> tuple[int, int]:
-        """(lines equal to an earlier one, characters in those) among the lines `which`
-        selects: `rules.duplicates` of those lines."""
-        return duplicate_spans(cp, self.starts[which], self.ends[which])
-
-
-def count_members(cp: np.ndarray, positions: np.ndarray, members: np.ndarray) -> int:
-    """How many of the characters at `positions` are in `members` (a few code points)."""
-    return int(_count_members(cp, positions, members))
-
-
-def paragraph_spans(cp: np.ndarray, flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Spans of `re.split(r"\\n{2,}", text.strip())` (one empty span for a blank text)."""
-    return _paragraph_spans(cp, flags)
-
-
-def duplicate_spans(cp: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[int, int]:
-    """(spans whose text equals an earlier span's, characters in those), exactly: equal
-    hashes are confirmed code point by code point."""
-    count, chars = _duplicates(cp, starts, ends)
-    return int(count), int(chars)
-
 
 @numba.njit(cache=True, nogil=True)
-def _count_members(cp: np.ndarray, positions: np.ndarray, members: np.ndarray) -> int:
-    count = 0
-    for position in positions:
-        count += cp[position] in members
-    return count
-
-
-@numba.njit(cache=True, nogil=True)
-def _leading_digits(flags: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    digits = np.zeros(starts.shape[0], dtype=np.bool_)
+def _line_table(
+    cp: np.ndarray, flags: np.ndarray, bullets: np.ndarray, terminal: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    starts, ends, content_starts, content_ends = _line_spans(cp, flags)
+    counts = np.zeros(9, dtype=np.int64)
+    leading = np.zeros(starts.shape[0], dtype=np.bool_)
+    nonblank = content_ends > content_starts
     for line in range(starts.shape[0]):
-        for i in range(starts[line], ends[line]):
+        first, last = content_starts[line], content_ends[line]
+        if first == last:
+            continue
+        counts[0] += 1
+        counts[1] += cp[first] in bullets
+        dots = last - 3 >= starts[line] and cp[last - 1] == _DOT
+        dots = dots and cp[last - 2] == _DOT and cp[last - 3] == _DOT
+        counts[2] += dots or cp[last - 1] == _ELLIPSIS
+        counts[3] += cp[last - 1] in terminal
+        for i in range(first, last):
             if flags[i] & WORD:
-                digits[line] = (flags[i] & DIGIT) != 0
+                leading[line] = (flags[i] & DIGIT) != 0
                 break
-    return digits
+    counts[4], counts[5] = _duplicates(cp, starts[nonblank], ends[nonblank])
+    paragraph_starts, paragraph_ends = _paragraph_spans(cp, flags)
+    counts[6] = paragraph_starts.shape[0]
+    counts[7], counts[8] = _duplicates(cp, paragraph_starts, paragraph_ends)
+    return starts, ends, content_starts, content_ends, leading, counts
 
 
 @numba.njit(cache=True, nogil=True)

@@ -10,6 +10,8 @@ PUNCTUATION = frozenset(
 )
 # The same characters as one string, for `str.strip` (a token of them alone is no word).
 PUNCTUATION_CHARS = "".join(sorted(PUNCTUATION))
+# What starts a bulleted line (Gopher's bullet marks).
+BULLETS = ("•", "-", "*", "·", "●")
 # What a line or sentence ends with when it is complete.
 TERMINAL_PUNCTUATION = (".", "!", "?", '"', "'", "”", "’", "。", "！", "？", "…", "」", "』", "；")
 # The characters that end a sentence (for use inside a regex character class).
