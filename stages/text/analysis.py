@@ -70,20 +70,24 @@ def _regex_tokens(cp: np.ndarray, flags: np.ndarray) -> tuple[np.ndarray, np.nda
     return starts[:count], ends[:count]
 
 
-def _token_spans(text: str, lang: str | None, cp: np.ndarray, flags: np.ndarray) -> np.ndarray:
-    """(start, end) character offsets of the tokens, shape (2, tokens); jieba's whitespace
-    pieces are included (`_measure` skips them)."""
+def _token_spans(
+    text: str, lang: str | None, cp: np.ndarray, flags: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, ends): character offsets of the tokens; jieba's whitespace pieces are
+    included (`_measure_words` skips them)."""
     if lang in JIEBA_LANGS:
         pieces = rjieba.cut(text)  # every character in exactly one piece, in order
         lengths = np.fromiter(map(len, pieces), np.int64, len(pieces))
         ends = np.cumsum(lengths)
         if len(ends) and ends[-1] != len(text):
             raise ValueError("jieba's pieces do not cover the text")
-        return np.stack([ends - lengths, ends])
+        return ends - lengths, ends
     if lang in CHARACTER_LANGS:
-        spans = [m.span() for m in CHARACTER_TOKEN.finditer(text)]
-        return np.array(spans, dtype=np.int64).reshape(-1, 2).T
-    return np.stack(_regex_tokens(cp, flags))
+        spans = np.array(
+            [m.span() for m in CHARACTER_TOKEN.finditer(text)], dtype=np.int64
+        ).reshape(-1, 2)
+        return spans[:, 0].copy(), spans[:, 1].copy()
+    return _regex_tokens(cp, flags)
 
 
 @numba.njit(cache=True, nogil=True)
