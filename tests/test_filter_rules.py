@@ -11,8 +11,6 @@ import pytest
 
 from stages.filter.ngrams import repetition_chars
 from stages.filter.rules import (
-    _C4_LINE_PHRASES,
-    _CITATION,
     C4,
     LANGUAGE_DEFAULTS,
     FineWeb,
@@ -21,7 +19,6 @@ from stages.filter.rules import (
     RefinedWebLines,
     Rules,
     TextQuality,
-    _c4_keeps_line,
     apply_c4,
     check_fineweb,
     check_gopher_quality,
@@ -29,8 +26,7 @@ from stages.filter.rules import (
     check_text_quality,
     correct_refinedweb_lines,
 )
-from stages.text import DocView, count_words, tokenize
-from tests.real_texts import real_documents
+from stages.text import DocView, tokenize
 
 EN = (
     "The old harbour town sits at the mouth of a wide river, and its people have fished "
@@ -288,43 +284,6 @@ def test_c4_drops_lines_with_a_word_over_the_length_limit() -> None:
     ]
     edited, removed, _ = apply_c4(view("\n".join(lines)), cfg, no_bad_words)
     assert removed == 1 and edited.lines == [lines[0], lines[2]]
-
-
-def _c4_lines_one_by_one(doc: DocView, cfg: C4) -> tuple[list[str], list[int], int]:
-    """The definition, a line at a time: cut citations, strip, skip blank lines, judge."""
-    phrases = bool(_C4_LINE_PHRASES.search(_CITATION.sub("", doc.text.lower())))
-    kept, kept_words, removed = [], [], 0
-    for raw, words in zip(doc.lines, doc.line_words, strict=True):
-        line, citations = _CITATION.subn("", raw)
-        line = line.strip()
-        if not line:
-            continue
-        n_words = count_words(line, doc.lang) if citations else words
-        if _c4_keeps_line(line, n_words, phrases, cfg):
-            kept.append(line)
-            kept_words.append(n_words)
-        else:
-            removed += 1
-    return kept, kept_words, removed
-
-
-@pytest.mark.parametrize(
-    "cfg",
-    [
-        C4(min_num_sentences=None),
-        C4(max_word_length=20, drop_lines_without_terminal_punct=True, min_num_sentences=None),
-    ],
-)
-def test_c4_lines_are_the_line_by_line_definition(cfg: C4) -> None:
-    for text, lang in real_documents(per_file=60):
-        doc = view(text, lang)
-        edited, removed, _ = apply_c4(doc, cfg, no_bad_words)
-        kept, kept_words, expected_removed = _c4_lines_one_by_one(doc, cfg)
-        assert (edited.text, edited.line_words, removed) == (
-            "\n".join(kept),
-            kept_words or [0],
-            expected_removed,
-        ), text[:80]
 
 
 def count_bad_words(text: str) -> Counter[str]:

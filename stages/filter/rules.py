@@ -358,48 +358,6 @@ def _c4_keeps_line(line: str, words: int, phrases: bool, cfg: C4) -> bool:
     return not (cfg.drop_policy_lines and any(p in lowered for p in POLICY_PHRASES))
 
 
-def _c4_lines(
-    doc: DocView, cfg: C4, cites: bool, phrases: bool
-) -> tuple[list[str], list[int], int]:
-    """The stripped lines C4 keeps, their word counts, and how many non-blank lines it drops.
-    A line's word count decides it, unless citations must be cut from it, it may hold a
-    policy phrase or an over-long word, or lines are judged by their last character: only
-    those lines are read one by one (`_c4_keeps_line`)."""
-    table = doc.line_table
-    words = np.asarray(doc.line_words)
-    nonblank = table.nonblank
-    limit = cfg.max_word_length
-    if cites or phrases or cfg.drop_lines_without_terminal_punct:
-        read = nonblank
-    elif limit is not None:
-        read = nonblank & (table.content_ends - table.content_starts > limit)
-    else:
-        read = np.zeros_like(nonblank)
-    keep = nonblank & ~read & (words >= (cfg.min_words_per_line or 0))
-    removed = int((nonblank & ~read & ~keep).sum())
-    edited: dict[int, tuple[str, int]] = {}  # lines read: their text after cuts, their words
-    for i in np.flatnonzero(read).tolist():
-        line = doc.text[table.starts[i] : table.ends[i]]
-        line, citations = _CITATION.subn("", line) if cites else (line, 0)
-        line = line.strip()
-        if not line:  # only citation marks: neither kept nor dropped
-            continue
-        n_words = count_words(line, doc.lang) if citations else int(words[i])
-        keep[i] = _c4_keeps_line(line, n_words, phrases, cfg)
-        removed += not keep[i]
-        edited[i] = (line, n_words)
-    kept_lines = zip(
-        np.flatnonzero(keep).tolist(),
-        table.content_starts[keep].tolist(),
-        table.content_ends[keep].tolist(),
-        words[keep].tolist(),
-        strict=True,
-    )
-    pairs = [edited.get(i) or (doc.text[a:b], n) for i, a, b, n in kept_lines]
-    kept, kept_words = [line for line, _ in pairs], [n for _, n in pairs]
-    return kept, kept_words, removed
-
-
 def apply_c4(
     doc: DocView, cfg: C4, bad_word_hits: Callable[[str], Counter[str]]
 ) -> tuple[DocView, int, Rejection | None]:
@@ -418,7 +376,19 @@ def apply_c4(
     cites = "[" in doc.text
     # A line holds a phrase only if the whole text does (citations cut first, as per line).
     phrases = bool(_C4_LINE_PHRASES.search(_CITATION.sub("", lowered) if cites else lowered))
-    kept, kept_words, removed = _c4_lines(doc, cfg, cites, phrases)
+    kept, kept_words, removed = [], [], 0
+    for line, words in zip(doc.lines, doc.line_words, strict=True):
+        line, citations = _CITATION.subn("", line) if cites else (line, 0)
+        line = line.strip()
+        if not line:
+            continue
+        if citations:  # "foo[1] bar": the cut changes the tokens
+            words = count_words(line, doc.lang)
+        if _c4_keeps_line(line, words, phrases, cfg):
+            kept.append(line)
+            kept_words.append(words)
+        else:
+            removed += 1
     edited = DocView("\n".join(kept), doc.lang, kept_words or [0])
     if _under(edited.sentences, cfg.min_num_sentences):
         limit = cfg.min_num_sentences

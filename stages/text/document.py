@@ -46,7 +46,7 @@ class DocView:
     def line_table(self) -> LineTable:
         """Each line's span and stripped span, and what the rules count over lines and
         paragraphs (the counting form of `lines` and `paragraphs`)."""
-        return LineTable.of(*self.code_points)
+        return LineTable(*self.code_points)
 
     @cached_property
     def paragraphs(self) -> list[str]:

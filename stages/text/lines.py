@@ -6,7 +6,7 @@ checks them against each other on real text)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import cached_property
 
 import numba
 import numpy as np
@@ -23,11 +23,10 @@ _TERMINAL = np.array([ord(mark) for mark in TERMINAL_PUNCTUATION], dtype=np.uint
 _DOT, _ELLIPSIS = ord("."), ord("…")
 
 
-@dataclass(frozen=True)
 class LineTable:
     """Spans of `text.split("\\n")` (`starts`, `ends`) and of each line's `str.strip()`
     (`content_starts`, `content_ends`; equal for a blank line), as character offsets, and
-    what the rules count over lines, all from one compiled call:
+    what the rules count over lines, each group computed on first use by one compiled call:
 
     - `leading_digits`: per line, is its first word character (re's `\\w`) a digit (`\\d`)?
     - `nonblank_lines`: lines with a non-space character (`line.strip()` is not empty);
@@ -42,40 +41,61 @@ class LineTable:
     Equal lines are found by hash and confirmed code point by code point: the counts are exact.
     """
 
-    starts: np.ndarray
-    ends: np.ndarray
-    content_starts: np.ndarray
-    content_ends: np.ndarray
-    leading_digits: np.ndarray
-    nonblank_lines: int
-    bullet_lines: int
-    ellipsis_lines: int
-    terminal_lines: int
-    duplicate_lines: int
-    duplicate_line_chars: int
-    paragraphs: int
-    duplicate_paragraphs: int
-    duplicate_paragraph_chars: int
-
-    @classmethod
-    def of(cls, cp: np.ndarray, flags: np.ndarray) -> LineTable:
-        *spans, counts = _line_table(cp, flags, _BULLETS, _TERMINAL)
-        return cls(*spans, *counts.tolist())
+    def __init__(self, cp: np.ndarray, flags: np.ndarray) -> None:
+        self._cp, self._flags = cp, flags
+        self.starts, self.ends, self.content_starts, self.content_ends = _line_spans(cp, flags)
 
     @property
     def nonblank(self) -> np.ndarray:
         """Per line: has it a non-space character?"""
         return self.content_ends > self.content_starts
 
+    @cached_property
+    def leading_digits(self) -> np.ndarray:
+        return _leading_digits(self._flags, self.content_starts, self.content_ends)
+
+    @cached_property
+    def _line_counts(self) -> list[int]:
+        spans = (self.starts, self.ends, self.content_starts, self.content_ends)
+        return _line_counts(self._cp, *spans, _BULLETS, _TERMINAL).tolist()
+
+    @cached_property
+    def _paragraph_counts(self) -> list[int]:
+        return _paragraph_counts(self._cp, self._flags).tolist()
+
+    nonblank_lines = property(lambda self: self._line_counts[0])
+    bullet_lines = property(lambda self: self._line_counts[1])
+    ellipsis_lines = property(lambda self: self._line_counts[2])
+    terminal_lines = property(lambda self: self._line_counts[3])
+    duplicate_lines = property(lambda self: self._line_counts[4])
+    duplicate_line_chars = property(lambda self: self._line_counts[5])
+    paragraphs = property(lambda self: self._paragraph_counts[0])
+    duplicate_paragraphs = property(lambda self: self._paragraph_counts[1])
+    duplicate_paragraph_chars = property(lambda self: self._paragraph_counts[2])
+
 
 @numba.njit(cache=True, nogil=True)
-def _line_table(
-    cp: np.ndarray, flags: np.ndarray, bullets: np.ndarray, terminal: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    starts, ends, content_starts, content_ends = _line_spans(cp, flags)
-    counts = np.zeros(9, dtype=np.int64)
-    leading = np.zeros(starts.shape[0], dtype=np.bool_)
-    nonblank = content_ends > content_starts
+def _leading_digits(flags: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    digits = np.zeros(starts.shape[0], dtype=np.bool_)
+    for line in range(starts.shape[0]):
+        for i in range(starts[line], ends[line]):
+            if flags[i] & WORD:
+                digits[line] = (flags[i] & DIGIT) != 0
+                break
+    return digits
+
+
+@numba.njit(cache=True, nogil=True)
+def _line_counts(
+    cp: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    content_starts: np.ndarray,
+    content_ends: np.ndarray,
+    bullets: np.ndarray,
+    terminal: np.ndarray,
+) -> np.ndarray:
+    counts = np.zeros(6, dtype=np.int64)
     for line in range(starts.shape[0]):
         first, last = content_starts[line], content_ends[line]
         if first == last:
@@ -86,15 +106,18 @@ def _line_table(
         dots = dots and cp[last - 2] == _DOT and cp[last - 3] == _DOT
         counts[2] += dots or cp[last - 1] == _ELLIPSIS
         counts[3] += cp[last - 1] in terminal
-        for i in range(first, last):
-            if flags[i] & WORD:
-                leading[line] = (flags[i] & DIGIT) != 0
-                break
+    nonblank = content_ends > content_starts
     counts[4], counts[5] = _duplicates(cp, starts[nonblank], ends[nonblank])
-    paragraph_starts, paragraph_ends = _paragraph_spans(cp, flags)
-    counts[6] = paragraph_starts.shape[0]
-    counts[7], counts[8] = _duplicates(cp, paragraph_starts, paragraph_ends)
-    return starts, ends, content_starts, content_ends, leading, counts
+    return counts
+
+
+@numba.njit(cache=True, nogil=True)
+def _paragraph_counts(cp: np.ndarray, flags: np.ndarray) -> np.ndarray:
+    starts, ends = _paragraph_spans(cp, flags)
+    counts = np.zeros(3, dtype=np.int64)
+    counts[0] = starts.shape[0]
+    counts[1], counts[2] = _duplicates(cp, starts, ends)
+    return counts
 
 
 @numba.njit(cache=True, nogil=True)
