@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator
 
@@ -241,28 +242,62 @@ _NAVIGATION_LINE = re.compile(
 )
 
 
-def _lines_to_remove(doc: DocView, cfg: RefinedWebLines) -> np.ndarray:
+def _lines_to_remove(doc: DocView, words: np.ndarray, cfg: RefinedWebLines) -> np.ndarray:
     """Per line: remove it? Non-blank lines without a letter (digits, punctuation, symbols),
     of at most one word, mostly capitals among their letters (CJK letters have no case and
     count against), or matching the counter or (if short) the navigation pattern. Only the
     lines the counts leave undecided meet a regex: a counter line starts with a digit, a
     navigation line has few words."""
-    words = np.asarray(doc.line_words)
-    letters, upper = doc.analysis.line_letters, doc.analysis.line_upper_letters
     table = doc.line_table
-    nonblank = table.nonblank
-    remove = nonblank & ((letters == 0) | (words <= 1) | ((upper >= 3) & (2 * upper > letters)))
-    short = words <= cfg.max_words_for_pattern_lines
-    counter_like = table.leading_digits
-    undecided = np.flatnonzero(nonblank & ~remove & (counter_like | short))
-    starts, ends = table.content_starts[undecided].tolist(), table.content_ends[undecided].tolist()
-    for line, start, end in zip(undecided.tolist(), starts, ends, strict=True):
+    remove, undecided = _marked_lines(
+        words,
+        doc.analysis.line_letters,
+        doc.analysis.line_upper_letters,
+        table.nonblank,
+        table.leading_digits,
+        cfg.max_words_for_pattern_lines,
+    )
+    if not len(undecided):
+        return remove
+    pending = zip(
+        undecided.tolist(),
+        table.content_starts[undecided].tolist(),
+        table.content_ends[undecided].tolist(),
+        table.leading_digits[undecided].tolist(),
+        (words[undecided] <= cfg.max_words_for_pattern_lines).tolist(),
+        strict=True,
+    )
+    for line, start, end, counter_like, short in pending:
         stripped = doc.text[start:end]
         remove[line] = bool(
-            (counter_like[line] and _COUNTER_LINE.match(stripped))
-            or (short[line] and _NAVIGATION_LINE.search(stripped))
+            (counter_like and _COUNTER_LINE.match(stripped))
+            or (short and _NAVIGATION_LINE.search(stripped))
         )
     return remove
+
+
+@numba.njit(cache=True, nogil=True)
+def _marked_lines(
+    words: np.ndarray,
+    letters: np.ndarray,
+    upper: np.ndarray,
+    nonblank: np.ndarray,
+    leading_digits: np.ndarray,
+    max_pattern_words: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(lines removed by their counts, non-blank lines left for the patterns)."""
+    remove = np.zeros(words.shape[0], dtype=np.bool_)
+    undecided = np.empty(words.shape[0], dtype=np.int64)
+    pending = 0
+    for i in range(words.shape[0]):
+        if not nonblank[i]:
+            continue
+        if letters[i] == 0 or words[i] <= 1 or (upper[i] >= 3 and 2 * upper[i] > letters[i]):
+            remove[i] = True
+        elif leading_digits[i] or words[i] <= max_pattern_words:
+            undecided[pending] = i
+            pending += 1
+    return remove, undecided[:pending]
 
 
 def correct_refinedweb_lines(
@@ -270,8 +305,8 @@ def correct_refinedweb_lines(
 ) -> tuple[DocView, int, Rejection | None]:
     """Drop navigation, counter, one-word and all-caps lines; (edited document, lines removed,
     rejection)."""
-    remove = _lines_to_remove(doc, cfg)
-    words = np.asarray(doc.line_words)
+    words = np.asarray(doc.line_words, dtype=np.int64)
+    remove = _lines_to_remove(doc, words, cfg)
     removed_lines = int(remove.sum())
     frac = int(words[remove].sum()) / max(int(words[doc.line_table.nonblank].sum()), 1)
     if frac > cfg.max_removed_words_frac:
