@@ -11,7 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages.score.batch import CHARACTERS, JIEBA, REGEX, TextBatch, count_words, token_kind
+from stages.score.batch import (
+    CHARACTERS,
+    JIEBA,
+    REGEX,
+    JiebaCuts,
+    TextBatch,
+    count_words,
+    token_kind,
+)
 from stages.score.classifier import (
     batch_model_tokens,
     load_classifier,
@@ -23,7 +31,7 @@ from stages.score.coherence import coherence
 from stages.score.coherence_batch import coherence_scores
 from stages.score.lexicon_hits import safety_hits
 from stages.score.lm_kernels import BOS, EOS, UNK, extend
-from stages.score.perplexity import NgramLM, load_model, normalize, text_units
+from stages.score.perplexity import NgramLM, load_model, normalize, normalized, text_units
 from stages.text import DocView, Lexicon, tokenize
 from tests.real_texts import crafted_documents, real_documents
 
@@ -72,6 +80,25 @@ def test_tokens_are_those_of_tokenize(batch: TextBatch, limit: int | None) -> No
     tokens = _token_strings(batch, kinds, limit)
     for text, lang, got in zip(TEXTS, DOC_LANGS, tokens, strict=True):
         assert got == tokenize(text if limit is None else text[:limit], lang)
+
+
+def test_jieba_pieces_kept_across_batches_are_those_of_each_text() -> None:
+    """Runs cut once and read again by later batches and by normalized texts (and forgotten
+    when the runs kept exceed max_chars) give `tokenize`'s tokens."""
+    chinese = [text for text, lang in DOCUMENTS if lang == "zh"]
+    cuts = JiebaCuts(max_chars=20_000)
+    for lo in range(0, len(chinese), 60):  # overlapping batches: their runs repeat
+        texts = chinese[lo : lo + 120]
+        batch = TextBatch.of(texts, cuts)
+        lowered = normalized(batch, np.arange(len(texts)))
+        for which, wanted in ((batch, texts), (lowered, [normalize(t) for t in texts])):
+            spans = which.tokens([JIEBA] * len(texts))
+            for i, text in enumerate(wanted):
+                a, b = spans.offsets[i], spans.offsets[i + 1]
+                first = which.bounds[i]
+                starts, ends = spans.starts[a:b] - first, spans.ends[a:b] - first
+                got = [text[x:y] for x, y in zip(starts, ends, strict=True)]
+                assert got == tokenize(text, "zh")
 
 
 def test_a_texts_tokens_split_at_its_lines_are_its_lines_tokens(batch: TextBatch) -> None:
@@ -198,6 +225,21 @@ def test_perplexities_are_the_numpy_evaluation(
     want = np.array([_reference_perplexities(lm, [TEXTS[i]])[0] for i in docs])
     np.testing.assert_array_equal(got, want)
     assert np.isinf(got).any() and np.isfinite(got).sum() > 100
+
+
+def test_perplexities_from_the_batchs_own_regex_tokens(perplexity_models: dict[str, str]) -> None:
+    """Where normalization keeps every character's class, the model reads the tokens the
+    other scorers read, moved to the normalized texts; where not (İ, Σ, Ⓐ), it tokenizes the
+    normalized texts itself. Both give the numpy evaluation."""
+    lm = load_model(perplexity_models["en"])
+    plain = [text for text, lang in real_documents(per_file=120) if lang == "en"]
+    for texts in (plain, plain[:50] + [text for text, _ in crafted_documents()]):
+        batch = TextBatch.of(texts)
+        docs, kinds = np.arange(len(texts)), np.full(len(texts), REGEX)
+        moved = lm._regex_tokens_kept(batch, docs, kinds, normalized(batch, docs))
+        assert (moved is not None) == (texts is plain)
+        got = lm.batch_perplexities(batch, docs, kinds)
+        np.testing.assert_array_equal(got, _reference_perplexities(lm, texts))
 
 
 @pytest.mark.parametrize(

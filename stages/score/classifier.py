@@ -24,7 +24,7 @@ from pydantic import Field
 from core.integrity import check_model
 from core.shards import atomic_write_json, temporary_path
 from stages.base import StageConfig
-from stages.score.batch import JIEBA, REGEX, TextBatch, joined_tokens, prefix_counts
+from stages.score.batch import JIEBA, REGEX, TextBatch, lowered_tokens, prefix_counts
 from stages.score.chartable import ALNUM, HAN, decode
 from stages.text import count_han, tokenize
 
@@ -212,19 +212,21 @@ _CHINESE_SAMPLE = 2000  # `_looks_chinese` reads this many characters
 
 def batch_model_tokens(batch: TextBatch) -> list[str]:
     """`model_tokens` of every text of the batch, from the batch's tokens: each text's first
-    _MAX_CHARS characters, split as Chinese where `_looks_chinese` says so, the tokens joined
-    by spaces and the whole lower-cased at once. Lower-casing the joined tokens is lower-casing
-    each (Python's one contextual rule, the final sigma, stops at a space either way)."""
+    _MAX_CHARS characters, split as Chinese where `_looks_chinese` says so, the tokens
+    lower-cased through the batch's table and joined by spaces. A text holding a character
+    whose lower case is not one code point (İ, Σ) is lower-cased by Python, its tokens joined
+    first (Python's one contextual rule, the final sigma, stops at a space either way)."""
     han = prefix_counts(batch, _CHINESE_SAMPLE, HAN)
     alnum = prefix_counts(batch, _CHINESE_SAMPLE, ALNUM)
     chinese = han > 0.2 * np.maximum(alnum, 1)
     spans = batch.tokens(np.where(chinese, JIEBA, REGEX), limit=_MAX_CHARS)
-    cp, parts = joined_tokens(batch.cp, spans.starts, spans.ends, spans.offsets)
+    lower_of = batch.tables[1]
+    cp, parts, redo = lowered_tokens(batch.cp, lower_of, spans.starts, spans.ends, spans.offsets)
     joined = decode(cp)
-    lowered = joined.lower()
-    if len(lowered) != len(joined):  # a character lower-cased into two: slice before
-        return [joined[a:b].lower() for a, b in parts.T.tolist()]
-    return [lowered[a:b] for a, b in parts.T.tolist()]
+    lines = [joined[a:b] for a, b in parts.T.tolist()]
+    for i in np.flatnonzero(redo).tolist():
+        lines[i] = lines[i].lower()
+    return lines
 
 
 def positive_probabilities(model: Any, token_lines: list[str]) -> list[float]:

@@ -215,33 +215,27 @@ def position_log10(ids: np.ndarray, pos: np.ndarray, t: tuple) -> np.ndarray:
     The key of the n-gram ending at a position extends the key of the (n-1)-gram ending one
     position earlier (0 at the first position); the longest n-gram stored gives the
     probability, and each context (the k-gram ending one position earlier, k below the match)
-    adds its stored backoff. Each order's lookups run as a loop of their own, whose iterations
-    do not wait for each other's cache misses, and written out: a call that takes arrays costs
-    reference counting at every position."""
+    adds its stored backoff. Each order's lookups run as loops of their own (`_find_order`),
+    and written out: a call that takes arrays costs reference counting at every position."""
     unigram_lp, unigram_bo, records, payload, rec_at, starts, start_at, shifts, order, top = t
-    found = np.full((top + 1, len(ids)), -1, dtype=np.int32)  # record of the n-gram ending at p
+    # whether the n-gram ending at p is stored, and its log10 p and backoff if so
+    found = np.zeros((top + 1, len(ids)), dtype=np.bool_)
+    logprob = np.empty((top + 1, len(ids)), dtype=np.float32)
+    backoff = np.empty((top + 1, len(ids)), dtype=np.float32)
     keys = ids.astype(np.uint64)
     for n in range(2, top + 1):
         for p in range(len(ids) - 1, 0, -1):  # backwards: keys[p - 1] is still the shorter key
             keys[p] = _extend_one(keys[p - 1], ids[p])
         keys[0] = 0
-        for p in range(len(ids)):
-            if pos[p] < n - 1:
-                continue
-            key = keys[p]
-            bucket = start_at[n] + (key >> shifts[n])
-            for i in range(rec_at[n] + starts[bucket], rec_at[n] + starts[bucket + 1]):
-                if records[_RECORD_WORDS * i] >= key:
-                    if records[_RECORD_WORDS * i] == key:
-                        found[n, p] = i
-                    break
+        index = (records, payload, rec_at[n], starts, start_at[n], shifts[n])
+        _find_order(keys, pos, n, index, found[n], logprob[n], backoff[n])
     out = np.empty(len(ids))
     for p in range(len(ids)):
         best = np.float64(unigram_lp[ids[p]])
         matched = 1
         for n in range(2, top + 1):
-            if found[n, p] >= 0:
-                best = np.float64(payload[4 * found[n, p] + _LP])
+            if found[n, p]:
+                best = np.float64(logprob[n, p])
                 matched = n
         for k in range(1, min(top, order - 1) + 1):
             if p == 0 or matched > k:
@@ -249,10 +243,55 @@ def position_log10(ids: np.ndarray, pos: np.ndarray, t: tuple) -> np.ndarray:
             # the context of length k, ending one position earlier, applies
             if k == 1:
                 best += np.float64(unigram_bo[ids[p - 1]])
-            elif found[k, p - 1] >= 0:
-                best += np.float64(payload[4 * found[k, p - 1] + _BO])
+            elif found[k, p - 1]:
+                best += np.float64(backoff[k, p - 1])
         out[p] = best
     return out
+
+
+_BLOCK = 64  # positions whose buckets are fetched before any is searched
+
+
+@numba.njit(cache=True, nogil=True)
+def _find_order(
+    keys: np.ndarray,
+    pos: np.ndarray,
+    n: int,
+    index: tuple,
+    found: np.ndarray,
+    logprob: np.ndarray,
+    backoff: np.ndarray,
+) -> None:
+    """Where the order-n key `keys[p]` is stored (`index`: the records, their payload, the
+    order's first record, the radix starts, the order's first start and shift): `found[p]`,
+    and its log10 p and backoff, read with the key's cache line. Positions go by blocks:
+    first every bucket's bounds and first key are read, in loops without a branch on what
+    they read, so that their cache misses overlap; then the buckets are searched."""
+    records, payload, first_record, starts, first_start, shift = index
+    lo = np.empty(_BLOCK, dtype=np.int64)
+    hi = np.empty(_BLOCK, dtype=np.int64)
+    first_key = np.empty(_BLOCK, dtype=np.uint64)
+    last = len(records) // _RECORD_WORDS - 1
+    for b0 in range(0, len(keys), _BLOCK):
+        block = min(_BLOCK, len(keys) - b0)
+        for j in range(block):
+            bucket = first_start + (keys[b0 + j] >> shift)
+            lo[j] = first_record + starts[bucket]
+            hi[j] = first_record + starts[bucket + 1]
+        for j in range(block):
+            first_key[j] = records[_RECORD_WORDS * min(lo[j], last)]
+        for j in range(block):
+            p = b0 + j
+            key = keys[p]
+            if pos[p] < n - 1 or lo[j] == hi[j] or first_key[j] > key:
+                continue
+            for i in range(lo[j], hi[j]):
+                if records[_RECORD_WORDS * i] >= key:
+                    if records[_RECORD_WORDS * i] == key:
+                        found[p] = True
+                        logprob[p] = payload[4 * i + _LP]
+                        backoff[p] = payload[4 * i + _BO]
+                    break
 
 
 @numba.njit(cache=True, nogil=True)

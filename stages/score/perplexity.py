@@ -57,8 +57,8 @@ import numpy as np
 
 from core.integrity import CorruptModel, check_sealed
 from core.shards import temporary_path
-from stages.score.batch import TextBatch, string_hashes, token_kind
-from stages.score.chartable import LOWER_DECIMAL, NO_LOWER, codepoints
+from stages.score.batch import REGEX, TextBatch, string_hashes, token_kind
+from stages.score.chartable import LOWER_ALNUM, LOWER_DECIMAL, NO_LOWER, WORD, codepoints
 from stages.score.keyindex import KeyIndex
 from stages.score.lm_kernels import (
     BOS,
@@ -114,9 +114,9 @@ def text_units(text: str, lang: str, units: str) -> list[list[str]]:
 
 def normalized(batch: TextBatch, docs: np.ndarray) -> TextBatch:
     """The texts `docs` of `batch` after `normalize`, as a batch sharing jieba's pieces with it
-    (a text that normalization leaves alone is not segmented twice). Code point by code point
-    through the tables, except for a text holding a character whose lower case is not one code
-    point of its own (İ, Σ): Python's `normalize` writes that one."""
+    (a run of Chinese text that normalization leaves alone is not cut twice). Code point by
+    code point through the tables, except for a text holding a character whose lower case is
+    not one code point of its own (İ, Σ): Python's `normalize` writes that one."""
     flag_of, lower_of = batch.tables
     cp, bounds, redo = _normalize(batch.cp, batch.bounds, docs, flag_of, lower_of)
     if redo.any():  # rare
@@ -149,6 +149,54 @@ def _normalize(
             j += 1
         out_bounds[k + 1] = j
     return out, out_bounds, redo
+
+
+@numba.njit(cache=True, nogil=True)
+def _moved_spans(
+    cp: np.ndarray,
+    flag_of: np.ndarray,
+    lower_of: np.ndarray,
+    bounds: np.ndarray,
+    docs: np.ndarray,
+    new_bounds: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    offsets: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """(starts, ends, tokens of each text) of texts `docs`' tokens moved from `bounds[d]` to
+    `new_bounds[k]` (their normalized texts), and whether `_normalize` keeps every
+    character's \\w, \\s and apostrophe (all the regex tokenizer reads) in those texts."""
+    size = 0
+    for d in docs:
+        size += offsets[d + 1] - offsets[d]
+    out_starts = np.empty(size, dtype=np.int64)
+    out_ends = np.empty(size, dtype=np.int64)
+    counts = np.zeros(len(docs), dtype=np.int64)
+    j = 0
+    for k in range(len(docs)):
+        d = docs[k]
+        for i in range(bounds[d], bounds[d + 1]):
+            if not _class_kept(cp[i], flag_of[cp[i]], lower_of[cp[i]]):
+                return out_starts, out_ends, counts, False
+        shift = new_bounds[k] - bounds[d]
+        for t in range(offsets[d], offsets[d + 1]):
+            out_starts[j] = starts[t] + shift
+            out_ends[j] = ends[t] + shift
+            j += 1
+        counts[k] = offsets[d + 1] - offsets[d]
+    return out_starts, out_ends, counts, True
+
+
+@numba.njit(cache=True, nogil=True, inline="always")  # called per character
+def _class_kept(code: int, flags: int, low: int) -> bool:
+    """Whether the character `_normalize` writes for `code` (a 0 for a digit, else its lower
+    case) is surely \\w, \\s and an apostrophe exactly when `code` is: it is `code` itself,
+    or both are \\w (a letter or digit is neither \\s nor an apostrophe)."""
+    if low == NO_LOWER:
+        return False
+    if low == code and not flags & LOWER_DECIMAL:
+        return True
+    return (flags & (LOWER_DECIMAL | LOWER_ALNUM)) != 0 and (flags & WORD) != 0
 
 
 # --- training ---------------------------------------------------------------------------------
@@ -410,13 +458,36 @@ class NgramLM:
             lengths.append(len(ids) - start)
         return np.array(ids, dtype=np.int64), np.array(lengths, dtype=np.int64)
 
-    def _encode_words(self, batch: TextBatch, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _encode_words(
+        self, batch: TextBatch, docs: np.ndarray, kinds: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The same for word units, from the tokens of the normalized texts `docs`."""
         texts = normalized(batch, docs)
-        spans = texts.tokens(np.full(len(texts), token_kind(self.lang)))
+        tokens = self._regex_tokens_kept(batch, docs, kinds, texts)
+        if tokens is None:
+            spans = texts.tokens(np.full(len(texts), token_kind(self.lang)))
+            tokens = (spans.starts, spans.ends, spans.offsets)
         vocab, vocab_ids = self._vocab_index
-        tokens = (spans.starts, spans.ends, spans.offsets)
         return unit_ids(texts.cp, texts.bounds, *tokens, vocab, vocab_ids)
+
+    def _regex_tokens_kept(
+        self, batch: TextBatch, docs: np.ndarray, kinds: np.ndarray, texts: TextBatch
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The regex tokens of the normalized `texts`, as the batch's own tokens (`kinds`, which
+        the other scorers read too) moved to their places, when normalization changes no
+        character's class (\\w, \\s, apostrophe): the regex then splits both alike. None for
+        a language not split by the regex, or a text whose class changes."""
+        if token_kind(self.lang) != REGEX or np.any(kinds[docs] != REGEX):
+            return None
+        spans = batch.tokens(kinds)
+        flag_of, lower_of = batch.tables
+        text = (batch.cp, flag_of, lower_of, batch.bounds, docs, texts.bounds)
+        starts, ends, counts, kept = _moved_spans(*text, spans.starts, spans.ends, spans.offsets)
+        if not kept:
+            return None
+        offsets = np.zeros(len(docs) + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        return starts, ends, offsets
 
     def perplexities(self, texts: Iterable[str]) -> np.ndarray:
         """Per-unit perplexity of each document, 10 ** (-sum log10 p / units), where units
@@ -427,14 +498,19 @@ class NgramLM:
             [self.batch_perplexities(TextBatch.of(texts[lo:hi])) for lo, hi in pieces]
         )
 
-    def batch_perplexities(self, batch: TextBatch, docs: np.ndarray | None = None) -> np.ndarray:
+    def batch_perplexities(
+        self, batch: TextBatch, docs: np.ndarray | None = None, kinds: np.ndarray | None = None
+    ) -> np.ndarray:
         """`perplexities` of the batch's texts `docs` (all by default). Each text's terms are
-        added in order: a text gets the same score alone or in any batch."""
+        added in order: a text gets the same score alone or in any batch. `kinds`: how the
+        caller tokenizes each text of the batch (`batch.tokens`), to share those tokens."""
         docs = np.arange(len(batch)) if docs is None else docs
+        if kinds is None:
+            kinds = np.full(len(batch), token_kind(self.lang))
         if self.units == "chars":
             ids, lengths = self._encode_chars(batch.text(i) for i in docs.tolist())
         else:
-            ids, lengths = self._encode_words(batch, docs)
+            ids, lengths = self._encode_words(batch, docs, kinds)
         total, n = log10_sums(ids, lengths, self._tables.astuple(), self._unk_penalty)
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(n > 0, 10.0 ** (-total / np.maximum(n, 1)), np.inf)

@@ -39,6 +39,19 @@ HAN_RANGES: tuple[CodeRange, ...] = tuple(
     (b.first, b.last) for b in CJK_BLOCKS if b.script == "han"
 )
 
+# A superset of the characters jieba keeps together (its Han class in every version: CJK
+# ideographs, ASCII letters and digits, "+#&._%-"; plus U+4DC0-U+4DFF and planes 2-3): jieba
+# first cuts a text at every other character, so each run of these can be segmented alone.
+JIEBA_RUN_RANGES: tuple[CodeRange, ...] = (
+    (0x3400, 0x9FFF),
+    (0xF900, 0xFAFF),
+    (0x20000, 0x3FFFF),
+    (ord("0"), ord("9")),
+    (ord("A"), ord("Z")),
+    (ord("a"), ord("z")),
+    *((ord(c), ord(c)) for c in "+#&._%-"),
+)
+
 
 def char_class(ranges: Iterable[CodeRange]) -> str:
     """The inside of a regex character class (no brackets) matching the code point ranges.
