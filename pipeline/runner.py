@@ -107,6 +107,8 @@ def _aggregate(tasks: dict[int, dict[str, Any]], step_task_seconds: float) -> di
     return {
         **totals,
         "task_seconds": round(sum(t["seconds"] for t in tasks.values()) + step_task_seconds, 3),
+        # markers written before setup was timed apart have none
+        "setup_seconds": round(sum(t.get("setup_seconds", 0.0) for t in tasks.values()), 3),
         "rejected_by_reason": dict(sorted(reasons.items())),
         "counters": dict(sorted(counters.items())),
         "per_input": [

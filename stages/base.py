@@ -93,6 +93,12 @@ class Stage(ABC):
         """A line the runner prints before the stage starts (derived parameters), or None."""
         return None
 
+    def setup(self) -> None:
+        """Ready what every task needs in a worker process (word lists, models, compiled
+        kernels), before a task's documents: called before each task and timed apart from it
+        (`setup_seconds` in the stats), so a stage makes it cheap once done in the process."""
+        return None  # most stages need nothing beyond their imports
+
 
 class DocumentStage(Stage):
     """A stage whose tasks split documents into kept and rejected rows."""
