@@ -15,6 +15,7 @@ from pipeline.executor import LocalExecutor
 from pipeline.runner import StageRun, run_stage
 from stages.filter.stage import FilterConfig, FilterStage
 from stages.ingest.stage import IngestConfig
+from stages.text import WARM_UP_DOCUMENTS
 from tests.test_filter_rules import EN, ZH
 
 SPAM_ZH = (
@@ -53,6 +54,15 @@ def test_keeps_clean_english_and_chinese_with_language_scores() -> None:
     assert all(score > 0.8 for score in out.kept.column("lang_score").to_pylist())
     assert out.kept.schema == DOCUMENT_SCHEMA.append(pa.field("lang_score", pa.float32()))
     assert out.counters["kept_lang:zh"] == 1
+
+
+def test_setup_runs_the_warm_up_documents_through_every_rule() -> None:
+    """`setup` readies a worker by judging these: they must reach the last rule (kept)."""
+    stage = FilterStage(FilterConfig())
+    stage.setup()
+    texts = list(WARM_UP_DOCUMENTS.values())
+    verdicts = stage.judge_many(texts, [None] * len(texts))
+    assert [(v.lang, v.rejection) for v in verdicts] == [("en", None), ("zh", None)]
 
 
 def test_rejections_name_the_rule_and_keep_the_original_text() -> None:

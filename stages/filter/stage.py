@@ -43,7 +43,7 @@ from stages.filter.rules import (
     check_text_quality,
     correct_refinedweb_lines,
 )
-from stages.text import DocView, resolve_list_path
+from stages.text import WARM_UP_DOCUMENTS, DocView, resolve_list_path
 
 LANG_SCORE = pa.field("lang_score", pa.float32())
 
@@ -119,24 +119,6 @@ class FilterConfig(StageConfig):
         return Rules.model_validate(_merge(merged, self.language_rules.get(lang, {})))
 
 
-# One document per language that passes every default rule, so that setup reaches all of them.
-_WARM_UP = {
-    "en": (
-        "The river runs through the old town and past the mill, where the miller still grinds "
-        "wheat for the bakers of the valley.\nIn the spring the water rises and the meadows "
-        "turn green, and children watch the boats that carry timber to the coast.\n\n"
-        "Visitors come to see the bridge, which was built of stone more than two hundred years "
-        "ago and has survived every flood since then. The town keeps a small museum about it."
-    ),
-    "zh": (
-        "这条河从古城中间流过，经过一座老磨坊，磨坊主人至今仍为山谷里的面包师磨小麦。"
-        "春天河水上涨，草地变绿，孩子们看着运木材的船驶向海岸。\n\n"
-        "游客们来看那座石桥，它建于两百多年前，经历了此后的每一次洪水。"
-        "镇上有一个关于这座桥的小博物馆，里面保存着当年的图纸和工具。"
-    ),
-}
-
-
 @dataclass
 class DocumentVerdict:
     text: str
@@ -185,7 +167,8 @@ class FilterStage(TransformStage):
     def setup(self) -> None:
         """Word lists, the language model and every compiled kernel, by judging a short
         English and Chinese document: a worker process pays for them once."""
-        for verdict in self.judge_many(list(_WARM_UP.values()), [None] * len(_WARM_UP)):
+        texts = list(WARM_UP_DOCUMENTS.values())
+        for verdict in self.judge_many(texts, [None] * len(texts)):
             self._pii.anonymize(verdict.text)
 
     def process_batch(self, batch: pa.RecordBatch) -> BatchOutput:

@@ -40,7 +40,7 @@ from stages.score.classifier import batch_model_tokens, load_classifier, positiv
 from stages.score.coherence_batch import coherence_scores
 from stages.score.lexicon_hits import safety_hits
 from stages.score.perplexity import load_model
-from stages.text import Lexicon, char_batches
+from stages.text import WARM_UP_DOCUMENTS, Lexicon, char_batches
 
 SCORE_FIELDS = (
     pa.field("quality_score", pa.float32()),
@@ -137,6 +137,11 @@ class ScoreStage(TransformStage):
                 low = _percentile_value(self.config.quality_model, threshold.min_web_percentile)
             limits[column] = (low, threshold.max)
         return limits
+
+    def setup(self) -> None:
+        """Models, lexicon and compiled kernels, by scoring an English and a Chinese
+        document: a worker process pays for them once."""
+        self._scores(list(WARM_UP_DOCUMENTS.values()), list(WARM_UP_DOCUMENTS), _jieba_cuts())
 
     def process_batch(self, batch: pa.RecordBatch) -> BatchOutput:
         texts = batch.column("text").to_pylist()

@@ -18,7 +18,7 @@ from stages.text.codepoints import (
     fmix64_np,
     token_hashes,
 )
-from stages.text.document import DocView
+from stages.text.document import WARM_UP_DOCUMENTS, DocView
 from stages.text.lexicon import (
     CATEGORIES,
     LISTS_DIR,
@@ -73,6 +73,7 @@ __all__ = [
     "P_TOKEN",
     "SENTENCE_END",
     "TERMINAL_PUNCTUATION",
+    "WARM_UP_DOCUMENTS",
     "WORD",
     "CjkBlock",
     "CodeRange",

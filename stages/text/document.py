@@ -85,3 +85,22 @@ class DocView:
     @property
     def han_chars(self) -> int:
         return self.analysis.han_chars
+
+
+# An English and a Chinese document that pass every default filter rule: what a stage's
+# `setup` runs through its code once per worker process (tests/test_filter_stage.py).
+WARM_UP_DOCUMENTS = {
+    "en": (
+        "The river runs through the old town and past the mill, where the miller still grinds "
+        "wheat for the bakers of the valley.\nIn the spring the water rises and the meadows "
+        "turn green, and children watch the boats that carry timber to the coast.\n\n"
+        "Visitors come to see the bridge, which was built of stone more than two hundred years "
+        "ago and has survived every flood since then. The town keeps a small museum about it."
+    ),
+    "zh": (
+        "这条河从古城中间流过，经过一座老磨坊，磨坊主人至今仍为山谷里的面包师磨小麦。"
+        "春天河水上涨，草地变绿，孩子们看着运木材的船驶向海岸。\n\n"
+        "游客们来看那座石桥，它建于两百多年前，经历了此后的每一次洪水。"
+        "镇上有一个关于这座桥的小博物馆，里面保存着当年的图纸和工具。"
+    ),
+}
