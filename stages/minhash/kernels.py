@@ -17,21 +17,13 @@ from numba import types
 from numba.typed import Dict
 
 from stages.text import ALPHA, CJK, DIGIT, P_TOKEN
+from stages.text.codepoints import fmix64
 
 _NONE = -1  # no entry / no group
 _MAX_HASH = 0xFFFFFFFF  # datasketch's max_hash: the signature value of no shingle
 _MERSENNE_PRIME = np.uint64((1 << 61) - 1)
 _P = np.uint64(P_TOKEN)
 _ZERO = np.uint64(48)  # "0": what fold_digits makes of every digit
-
-
-@numba.njit(cache=True, nogil=True)
-def _fmix64(h: np.uint64) -> np.uint64:
-    h ^= h >> np.uint64(33)
-    h *= np.uint64(0xFF51AFD7ED558CCD)
-    h ^= h >> np.uint64(33)
-    h *= np.uint64(0xC4CEB9FE1A85EC53)
-    return h ^ (h >> np.uint64(33))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -68,7 +60,7 @@ def shingle_hashes(
             cls = table[c]
             if cls & inside:
                 if in_token and per_char:
-                    tokens[n_tokens] = _fmix64(acc)
+                    tokens[n_tokens] = fmix64(acc)
                     n_tokens += 1
                     acc, power = np.uint64(0), np.uint64(1)
                 value = _ZERO if fold_digits and cls & DIGIT else np.uint64(c)
@@ -76,7 +68,7 @@ def shingle_hashes(
                 power *= _P
                 in_token = True
             elif in_token:
-                tokens[n_tokens] = _fmix64(acc)
+                tokens[n_tokens] = fmix64(acc)
                 n_tokens += 1
                 acc, power, in_token = np.uint64(0), np.uint64(1), False
         width = min(cjk_ngram if per_char else ngram, n_tokens)  # fewer tokens: one shingle
@@ -85,7 +77,7 @@ def shingle_hashes(
             total = np.uint64(0)
             for j in range(width):
                 total += tokens[first + j] * q_powers[j]
-            hashes[n_hashes] = np.uint32(_fmix64(total) >> np.uint64(32))
+            hashes[n_hashes] = np.uint32(fmix64(total) >> np.uint64(32))
             n_hashes += 1
     return hashes[:n_hashes], counts
 
@@ -339,7 +331,7 @@ def _power_of_two(n: int) -> int:
 def _slot(slots: np.ndarray, bucket: int, digest: int) -> int:
     """The slot of `digest` in the bucket's index, or the free slot it would take."""
     mask = len(slots) - 1
-    at = int(_fmix64(np.uint64(digest)) >> np.uint64(1)) & mask
+    at = int(fmix64(np.uint64(digest)) >> np.uint64(1)) & mask
     while slots[at, _STAMP] == bucket and slots[at, _KEY] != digest:
         at = (at + 1) & mask
     return at

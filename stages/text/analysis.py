@@ -26,6 +26,7 @@ from stages.text.codepoints import (
     UPPER,
     WORD,
     class_table,
+    fmix64,
 )
 from stages.text.punctuation import CJK_SENTENCE_ENDS, LATIN_SENTENCE_ENDS, SENTENCE_CLOSERS
 from stages.text.words import CHARACTER_LANGS, CHARACTER_TOKEN, JIEBA_LANGS
@@ -152,7 +153,7 @@ def _measure_words(
         if punct_only:
             continue
         word_starts[words], word_ends[words] = start, end
-        hashes[words] = _fmix64(h)
+        hashes[words] = fmix64(h)
         line_words[line] += 1
         alpha_words += alpha
         words += 1
@@ -164,15 +165,6 @@ def _measure_words(
         tokens,
         alpha_words,
     )
-
-
-@numba.njit(cache=True, nogil=True)
-def _fmix64(h: np.uint64) -> np.uint64:
-    h ^= h >> np.uint64(33)
-    h *= np.uint64(0xFF51AFD7ED558CCD)
-    h ^= h >> np.uint64(33)
-    h *= np.uint64(0xC4CEB9FE1A85EC53)
-    return h ^ (h >> np.uint64(33))
 
 
 class TextAnalysis:

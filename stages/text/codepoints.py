@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
+import numba
 import numpy as np
 
 from core.shards import atomic_write_bytes
@@ -111,6 +112,16 @@ def powers(n: int, base: int = P_TOKEN) -> tuple[np.ndarray, np.ndarray]:
     if size <= _CACHED_POWERS:
         _POW_CACHE[base] = computed
     return computed
+
+
+@numba.njit(cache=True, nogil=True)
+def fmix64(h: np.uint64) -> np.uint64:
+    """MurmurHash3's 64-bit finalizer of one value, for compiled loops (uint64 wraparound)."""
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xC4CEB9FE1A85EC53)
+    return h ^ (h >> np.uint64(33))
 
 
 def fmix64_np(h: np.ndarray) -> np.ndarray:
