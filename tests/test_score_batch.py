@@ -15,7 +15,6 @@ from stages.score.batch import (
     CHARACTERS,
     JIEBA,
     REGEX,
-    JiebaCuts,
     TextBatch,
     count_words,
     token_kind,
@@ -33,6 +32,7 @@ from stages.score.lexicon_hits import safety_hits
 from stages.score.lm_kernels import BOS, EOS, UNK, extend
 from stages.score.perplexity import NgramLM, load_model, normalize, normalized, text_units
 from stages.text import DocView, Lexicon, tokenize
+from stages.text.jieba_runs import JiebaCuts
 from tests.real_texts import crafted_documents, real_documents
 
 

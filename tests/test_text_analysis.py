@@ -53,6 +53,21 @@ def test_analysis_counts_what_the_string_definitions_count(lang: str | None) -> 
         assert analysis.garbled_chars == len(GARBLED.findall(text))
 
 
+def test_chinese_words_do_not_depend_on_runs_cut_before() -> None:
+    """jieba's pieces come from the worker's cache of runs (`stages.text.jieba_runs`): a page
+    read again, and a copy of it with one character changed (its run is cut anew, the others
+    are read from the cache), get the words that cutting the whole text gives."""
+    chinese = [text for text, lang in DOCUMENTS if lang == "zh"][:40]
+    for text in chinese:
+        middle = len(text) // 2
+        changed = text[:middle] + ("的" if text[middle] != "的" else "是") + text[middle + 1 :]
+        for version in (text, text, changed):
+            analysis = TextAnalysis(version, "zh")
+            spans = zip(analysis.word_starts.tolist(), analysis.word_ends.tolist(), strict=True)
+            words = [t for t in tokenize(version, "zh") if t.strip(PUNCTUATION_CHARS)]
+            assert [version[a:b] for a, b in spans] == words
+
+
 def test_equal_words_have_equal_hashes() -> None:
     text = "the cat and the hat and THE cat"
     analysis = TextAnalysis(text, "en")

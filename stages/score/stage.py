@@ -25,7 +25,7 @@ last bit: tests/test_score_batch.py checks each against them on real text.
 from __future__ import annotations
 
 import json
-from functools import cache, cached_property
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.schema import with_columns, with_fields
 from stages.base import BatchOutput, StageConfig, TransformStage, split_by_rejections
-from stages.score.batch import JiebaCuts, TextBatch, count_words, token_kind
+from stages.score.batch import TextBatch, count_words, token_kind
 from stages.score.classifier import batch_model_tokens, load_classifier, positive_probabilities
 from stages.score.coherence_batch import coherence_scores
 from stages.score.lexicon_hits import safety_hits
@@ -52,20 +52,9 @@ SCORE_FIELDS = (
 )
 # Characters scored at once: the arrays of one piece take some 40 bytes per character.
 _CHUNK_CHARS = 1 << 18
-# Characters of distinct Chinese runs whose jieba pieces a worker keeps between batches.
-_JIEBA_CACHE_CHARS = 1 << 20
 ScoreColumn = Literal[
     "quality_score", "perplexity", "coherence_score", "safety_score", "safety_model_score"
 ]
-
-
-@cache
-def _jieba_cuts() -> JiebaCuts:
-    """jieba's pieces of the runs of Chinese text seen by this worker process: a run is cut
-    once, however often boilerplate and near-duplicate pages (score runs before dedup) repeat
-    it. Bounded: at most some 40 bytes per character kept (code points, pieces, the hash
-    table, arrays grown by doubling), some 40 MiB."""
-    return JiebaCuts(max_chars=_JIEBA_CACHE_CHARS)
 
 
 class Threshold(BaseModel):
@@ -141,7 +130,7 @@ class ScoreStage(TransformStage):
     def setup(self) -> None:
         """Models, lexicon and compiled kernels, by scoring an English and a Chinese
         document: a worker process pays for them once."""
-        self._scores(list(WARM_UP_DOCUMENTS.values()), list(WARM_UP_DOCUMENTS), _jieba_cuts())
+        self._scores(list(WARM_UP_DOCUMENTS.values()), list(WARM_UP_DOCUMENTS))
 
     def process_batch(self, batch: pa.RecordBatch) -> BatchOutput:
         texts = batch.column("text").to_pylist()
@@ -151,22 +140,19 @@ class ScoreStage(TransformStage):
             else [None] * len(texts)
         )
         scores: dict[str, list[Any]] = {f.name: [] for f in SCORE_FIELDS}
-        cuts = _jieba_cuts()
         # Pieces of about _CHUNK_CHARS characters bound the memory of the arrays per character.
         for lo, hi in char_batches(texts, _CHUNK_CHARS):
-            for name, values in self._scores(texts[lo:hi], langs[lo:hi], cuts).items():
+            for name, values in self._scores(texts[lo:hi], langs[lo:hi]).items():
                 scores[name] += values
         values = {f.name: scores[f.name] for f in SCORE_FIELDS}
         full = with_columns(batch, self.output_schema(batch.schema), values)
         rejections = [self._rejection(scores, i) for i in range(len(texts))]
         return split_by_rejections(full, rejections)
 
-    def _scores(
-        self, texts: list[str], langs: list[str | None], cuts: JiebaCuts
-    ) -> dict[str, list[Any]]:
+    def _scores(self, texts: list[str], langs: list[str | None]) -> dict[str, list[Any]]:
         """Every configured score of each text, all read from one `TextBatch` of the texts:
         code points, character flags and tokens are computed once for every scorer."""
-        batch = TextBatch.of(texts, cuts)
+        batch = TextBatch.of(texts)
         scores: dict[str, list[Any]] = {f.name: [None] * len(texts) for f in SCORE_FIELDS}
         self._classify(batch, scores)
         self._perplexities(batch, langs, scores)

@@ -5,16 +5,16 @@ A rule asks the analysis for counts (words per line, letters per line, words wit
 word hashes...) instead of walking the text in Python character by character or word by
 word. Tokens are exactly those of `words.tokenize` (a test checks it on real text): the regex
 tokenizer of space-separated languages is re-implemented as a compiled loop over code points,
-jieba's segmentation and the per-character tokenizer give their tokens' positions. Every count
-is the one the string-based definition gives: a word is a token with a character outside
-`PUNCTUATION`, a letter is what `str.isalpha` says, an upper-case letter also `str.isupper`.
+jieba's segmentation (each distinct run cut once per process: `jieba_runs`) and the
+per-character tokenizer give their tokens' positions. Every count is the one the string-based
+definition gives: a word is a token with a character outside `PUNCTUATION`, a letter is what
+`str.isalpha` says, an upper-case letter also `str.isupper`.
 """
 
 from __future__ import annotations
 
 import numba
 import numpy as np
-import rjieba
 
 from stages.text.codepoints import (
     ALNUM,
@@ -28,6 +28,7 @@ from stages.text.codepoints import (
     class_table,
     fmix64,
 )
+from stages.text.jieba_runs import jieba_spans
 from stages.text.punctuation import CJK_SENTENCE_ENDS, LATIN_SENTENCE_ENDS, SENTENCE_CLOSERS
 from stages.text.words import CHARACTER_LANGS, CHARACTER_TOKEN, JIEBA_LANGS
 
@@ -74,15 +75,11 @@ def _regex_tokens(cp: np.ndarray, flags: np.ndarray) -> tuple[np.ndarray, np.nda
 def _token_spans(
     text: str, lang: str | None, cp: np.ndarray, flags: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(starts, ends): character offsets of the tokens; jieba's whitespace pieces are
-    included (`_measure_words` skips them)."""
+    """(starts, ends): character offsets of the tokens."""
     if lang in JIEBA_LANGS:
-        pieces = rjieba.cut(text)  # every character in exactly one piece, in order
-        lengths = np.fromiter(map(len, pieces), np.int64, len(pieces))
-        ends = np.cumsum(lengths)
-        if len(ends) and ends[-1] != len(text):
-            raise ValueError("jieba's pieces do not cover the text")
-        return ends - lengths, ends
+        whole = (np.zeros(1, dtype=np.int64), np.full(1, len(cp), dtype=np.int64))
+        starts, ends, _ = jieba_spans(cp, flags, (NONSPACE, False), *whole, text)
+        return starts, ends
     if lang in CHARACTER_LANGS:
         spans = np.array(
             [m.span() for m in CHARACTER_TOKEN.finditer(text)], dtype=np.int64
