@@ -424,7 +424,9 @@ def apply_c4(
             kept_words.append(words)
         else:
             removed += 1
-    edited = DocView("\n".join(kept), doc.lang, kept_words or [0])
+    text = "\n".join(kept)
+    # Unchanged (no line dropped, every line already stripped): the views computed so far hold.
+    edited = doc if text == doc.text else DocView(text, doc.lang, kept_words or [0])
     if _under(edited.sentences, cfg.min_num_sentences):
         limit = cfg.min_num_sentences
         return edited, removed, _reject("c4", "min_num_sentences", edited.sentences, limit)
