@@ -7,6 +7,7 @@
     datapipe verify EXPORT_DIR
     datapipe status WORK_DIR
     datapipe report WORK_DIR            # HTML report (datapipe run writes it at the end)
+    datapipe evaluate WORK_DIR --labels FILE   # decisions vs labelled pages (docs/rubric.md)
 
 Each stage's options are generated from its config model, so `datapipe <stage> --help` always
 lists exactly what the YAML accepts.
@@ -30,6 +31,7 @@ from core.locks import StageBusy
 from core.manifest import verify_export
 from core.stagedir import NotAStageDirectory
 from pipeline.config import ConfigError, load_config, validate_stage_config
+from pipeline.evaluate import add_evaluate_parser
 from pipeline.executor import RaySettings
 from pipeline.report import add_report_parser, write_report
 from pipeline.runner import (
@@ -173,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.set_defaults(handler=_verify)
     add_status_parser(sub)
     add_report_parser(sub)
+    add_evaluate_parser(sub)
     return parser
 
 

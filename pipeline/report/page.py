@@ -36,6 +36,7 @@ SECTIONS: list[tuple[str, str]] = [
     ("topics", "Topics"),
     ("tokenizer", "Tokenizer"),
     ("mixture", "Final mixture: target vs actual tokens per source"),
+    ("evaluation", "Evaluation against labelled pages"),
 ]
 
 
@@ -109,6 +110,7 @@ def _views(run: Run, dist: Distributions | None) -> dict[str, Callable[[], View 
         "topics": lambda: sections.topics_view(run),
         "tokenizer": lambda: sections.tokenizer_view(run),
         "mixture": lambda: sections.mixture_view(run),
+        "evaluation": lambda: sections.evaluation_view(run),
     }
 
 

@@ -23,6 +23,7 @@ from tokenizer.report import TokenizerReport
 from tokenizer.stage import MODEL_PREFIX, TokenizerTrainingStage
 
 SOURCE_STAGES = ("ingest",)  # their inputs are raw files, not another stage's shards
+EVALUATION_FILE = "evaluation.json"  # written by `datapipe evaluate`
 MAX_TOKENIZER_REPORT = 64 * 2**20  # a larger JSON file in the work dir is not a tokenizer report
 
 

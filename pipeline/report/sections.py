@@ -30,12 +30,14 @@ from pipeline.report.documents import (
     Reservoir,
 )
 from pipeline.report.run import (
+    EVALUATION_FILE,
     SOURCE_STAGES,
     Run,
     StageInfo,
     display_path,
     find_tokenizer_report,
     minhash_summary,
+    read_json,
     read_topic_table,
     substring_counters,
     substring_summary,
@@ -657,3 +659,79 @@ def mixture_view(run: Run) -> View | Note:
         "rows": rows,
         "warnings": manifest.get("warnings") or [],
     }
+
+
+# -------------------------------------------------------------------------------- evaluation
+
+
+def evaluation_view(run: Run) -> View | Note:
+    """What `datapipe evaluate` measured against labelled pages (WORK_DIR/evaluation.json)."""
+    report, why = read_json(run.work / EVALUATION_FILE)
+    if report is None:
+        return Note(
+            "No evaluation: `datapipe evaluate WORK_DIR --labels FILE` measures the run's "
+            f"decisions against labelled pages (docs/rubric.md) ({why})."
+        )
+    languages = []
+    for lang, result in report["languages"].items():
+        rates = [("cascade", result["cascade"]), *result["stages"].items()]
+        languages.append(
+            {
+                "lang": lang,
+                "rates": Table.of(
+                    [
+                        "",
+                        "pages",
+                        "labelled keep",
+                        "labelled drop",
+                        "keeps keep",
+                        "drops drop",
+                        "drop precision",
+                    ],
+                    ([name, *_rate_cells(r)] for name, r in rates),
+                ),
+                "families": Table.of(
+                    ["rule family", "dropped", "precision", "recall"],
+                    (
+                        [name, fmt_int(r["dropped"]), _pct(r["precision"]), _pct(r["recall"])]
+                        for name, r in result["rule_families"].items()
+                    ),
+                ),
+                "auc": Table.of(
+                    ["score column", "pages", "ROC AUC keep", "ROC AUC edu ≥ 2"],
+                    (
+                        [name, fmt_int(r["pages"]), _auc(r["keep_auc"]), _auc(r["edu2_auc"])]
+                        for name, r in result["auc"].items()
+                    ),
+                ),
+                "categories": Table.of(
+                    ["category", "pages", "labelled keep", "kept", "removed by"],
+                    (
+                        [
+                            name,
+                            fmt_int(r["pages"]),
+                            fmt_int(r["labelled_keep"]),
+                            fmt_int(r["kept"]),
+                            ", ".join(f"{s} {n}" for s, n in r["removed_by"].items()),
+                        ]
+                        for name, r in result["categories"].items()
+                    ),
+                    numeric=[1, 2, 3],
+                ),
+            }
+        )
+    facts = f"{fmt_int(report['found'])} of {fmt_int(report['labels'])} labelled pages found"
+    return {"facts": f"{facts}, split: {report.get('split', 'all')}", "languages": languages}
+
+
+def _rate_cells(r: dict[str, Any]) -> list[str]:
+    counts = [fmt_int(r[k]) for k in ("pages", "labelled_keep", "labelled_drop")]
+    return [*counts, _pct(r["keep_kept"]), _pct(r["drop_dropped"]), _pct(r["drop_precision"])]
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.0f}%"
+
+
+def _auc(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"

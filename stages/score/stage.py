@@ -38,6 +38,7 @@ from stages.base import BatchOutput, StageConfig, TransformStage, split_by_rejec
 from stages.score.batch import TextBatch, count_words, token_kind
 from stages.score.classifier import batch_model_tokens, load_classifier, positive_probabilities
 from stages.score.coherence_batch import coherence_scores
+from stages.score.compression import compression_ratios
 from stages.score.lexicon_hits import safety_hits
 from stages.score.perplexity import load_model
 from stages.text import WARM_UP_DOCUMENTS, Lexicon, char_batches
@@ -49,11 +50,17 @@ SCORE_FIELDS = (
     pa.field("coherence_score", pa.float32()),
     pa.field("safety_score", pa.float32()),
     pa.field("safety_model_score", pa.float32()),
+    pa.field("compression_ratio", pa.float32()),
 )
 # Characters scored at once: the arrays of one piece take some 40 bytes per character.
 _CHUNK_CHARS = 1 << 18
 ScoreColumn = Literal[
-    "quality_score", "perplexity", "coherence_score", "safety_score", "safety_model_score"
+    "quality_score",
+    "perplexity",
+    "coherence_score",
+    "safety_score",
+    "safety_model_score",
+    "compression_ratio",
 ]
 
 
@@ -73,6 +80,7 @@ class ScoreConfig(StageConfig):
     coherence: bool = Field(True, description="Compute coherence_score.")
     safety: bool = Field(True, description="Compute safety_score from the safety lexicon.")
     safety_model: str | None = Field(None, description="fastText safety model (train-safety).")
+    compression: bool = Field(True, description="Compute compression_ratio (zstd).")
     thresholds: dict[ScoreColumn, Threshold] = Field(
         default_factory=dict,
         description='Rejection thresholds, e.g. {"quality_score": {"min_web_percentile": 50}}.',
@@ -160,6 +168,8 @@ class ScoreStage(TransformStage):
             scores["coherence_score"] = coherence_scores(batch, langs)
         if self.config.safety:
             scores["safety_score"] = self._safety_scores(batch, langs)
+        if self.config.compression:
+            scores["compression_ratio"] = compression_ratios(texts)
         return scores
 
     def _classify(self, batch: TextBatch, scores: dict[str, list[Any]]) -> None:
