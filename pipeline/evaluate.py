@@ -10,6 +10,8 @@ Reported, for all labelled pages found and per language:
   keep it keeps, how much of what they drop it drops, and how often its drops are right;
 - the same for each stage and each rule family (a reason's prefix: `gopher_quality`, `c4`...);
   a family's recall is the share of the drop-labelled pages reaching its stage that it drops;
+- with the filter in annotate mode (`annotate: true`), what each rule family would drop if it
+  ran alone, ranked by precision;
 - the ROC AUC of each score column for keep vs drop and for edu >= 2 (higher = better: the
   columns where lower is better are negated);
 - by category: how many pages, how many kept, which stage removed the rest.
@@ -52,6 +54,7 @@ CATEGORIES = (
 SPLITS = ("tune", "test")
 LOWER_IS_BETTER = frozenset({"perplexity", "safety_score", "safety_model_score"})
 _NOT_SCORES = frozenset({"input_offset", "minhash_cluster", "topic"})
+ANNOTATIONS = "filter_rejections"  # the filter's annotate mode: every rule's verdict
 
 
 class LabelError(ValueError):
@@ -104,6 +107,8 @@ class Fate:
     reason: str | None = None
     scores: dict[str, float] = field(default_factory=dict)
     reached: list[str] = field(default_factory=list)  # stages it entered, in order
+    # Annotate mode: every rule that would reject it ("stage:rule family"), first or not.
+    would_reject: set[str] = field(default_factory=set)
 
 
 def _score_columns(schema: pa.Schema) -> list[str]:
@@ -115,23 +120,30 @@ def _score_columns(schema: pa.Schema) -> list[str]:
     ]
 
 
-def _rows(stage: StageInfo) -> list[tuple[str, str | None, dict[str, float], str | None]]:
-    """(document id, native id, scores, rejection reason or None) of every row of a stage."""
+_Row = tuple[str, str | None, dict[str, float], str | None, list[str]]
+
+
+def _rows(stage: StageInfo) -> list[_Row]:
+    """(document id, native id, scores, rejection reason or None, reasons it would be
+    rejected for in annotate mode) of every row of a stage."""
     rows = []
     for rejected, directory in ((False, stage.path), (True, stage.path / "rejected")):
         for shard in list_shards(directory):
             for batch in read_shard(shard):
                 scores = _score_columns(batch.schema)
-                wanted = ["id", "meta", *scores, *(["reason"] if rejected else [])]
+                wanted = ["id", "meta", *scores, "reason", ANNOTATIONS]
                 names = [n for n in wanted if n in batch.schema.names]
                 columns = {n: batch.column(n).to_pylist() for n in names}
                 metas = columns.get("meta") or [None] * batch.num_rows
+                tags = columns.get(ANNOTATIONS) or [[]] * batch.num_rows
                 for i, doc_id in enumerate(columns["id"]):
                     meta = metas[i]
                     native = json.loads(meta).get("id") if meta else None
                     values = {s: columns[s][i] for s in scores if columns[s][i] is not None}
                     reason = columns["reason"][i] if rejected else None
-                    rows.append((doc_id, None if native is None else str(native), values, reason))
+                    would = [tag["reason"] for tag in tags[i] or []]
+                    native_id = None if native is None else str(native)
+                    rows.append((doc_id, native_id, values, reason, would))
     return rows
 
 
@@ -141,13 +153,14 @@ def collect_fates(work_dir: Path, labels: dict[str, Label]) -> tuple[dict[str, F
     stages = [s for s in stages if s.kind not in ("ingest", "export", "train-tokenizer")]
     fates: dict[str, Fate] = {}
     for stage in stages:
-        for doc_id, native, scores, reason in _rows(stage):
+        for doc_id, native, scores, reason, would in _rows(stage):
             key = native if native in labels else doc_id if doc_id in labels else None
             if key is None:
                 continue
             fate = fates.setdefault(key, Fate())
             fate.reached.append(stage.kind)
             fate.scores.update(scores)
+            fate.would_reject.update(f"{stage.kind}:{r.split(':')[0]}" for r in would)
             if reason is not None and fate.stage is None:
                 fate.stage, fate.reason = stage.kind, reason
     return fates, [s.kind for s in stages]
@@ -218,6 +231,7 @@ def _evaluate_subset(
         "cascade": _rates([labels[k].keep for k in judged], [quality_kept(k) for k in judged]),
         "stages": {},
         "rule_families": {},
+        "rules_alone": _rules_alone(labels, fates),
         "auc": _aucs(labels, fates),
         "categories": _categories(labels, fates),
     }
@@ -238,6 +252,23 @@ def _evaluate_subset(
                 "recall": right / drops_reaching if drops_reaching else None,
             }
     return result
+
+
+def _rules_alone(labels: dict[str, Label], fates: dict[str, Fate]) -> dict[str, dict[str, Any]]:
+    """From annotate mode's columns: what each rule family would drop if it ran alone."""
+    tagged = [k for k in labels if fates[k].would_reject or "filter" in fates[k].reached]
+    families = sorted({family for k in tagged for family in fates[k].would_reject})
+    drops = sum(not labels[k].keep for k in tagged)
+    alone = {}
+    for family in families:
+        keys = [k for k in tagged if family in fates[k].would_reject]
+        right = sum(not labels[k].keep for k in keys)
+        alone[family] = {
+            "dropped": len(keys),
+            "precision": right / len(keys),
+            "recall": right / drops if drops else None,
+        }
+    return dict(sorted(alone.items(), key=lambda item: -item[1]["precision"]))
 
 
 def _aucs(labels: dict[str, Label], fates: dict[str, Fate]) -> dict[str, dict[str, Any]]:
@@ -293,6 +324,17 @@ def format_evaluation(report: dict[str, Any]) -> str:
                 f"{family:<36} {row['dropped']:>7} {_pct(row['precision']):>9} "
                 f"{_pct(row['recall']):>6}"
             )
+        if result["rules_alone"]:
+            lines += [
+                "",
+                f"{'rule family alone (annotate)':<36} {'would drop':>10} "
+                f"{'precision':>9} {'recall':>6}",
+            ]
+            for family, row in result["rules_alone"].items():
+                lines.append(
+                    f"{family:<36} {row['dropped']:>10} {_pct(row['precision']):>9} "
+                    f"{_pct(row['recall']):>6}"
+                )
         lines += ["", f"{'score column':<24} {'pages':>5} {'AUC keep':>8} {'AUC edu>=2':>10}"]
         for column, row in result["auc"].items():
             keep, edu = row["keep_auc"], row["edu2_auc"]

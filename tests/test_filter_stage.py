@@ -16,6 +16,7 @@ from pipeline.runner import StageRun, run_stage
 from stages.filter.stage import FilterConfig, FilterStage
 from stages.ingest.stage import IngestConfig
 from stages.text import WARM_UP_DOCUMENTS
+from tests.real_texts import real_documents
 from tests.test_filter_rules import EN, ZH
 
 SPAM_ZH = (
@@ -81,6 +82,28 @@ def test_rejections_name_the_rule_and_keep_the_original_text() -> None:
     assert reasons["1"] == "lang:not_allowed"
     assert out.rejected.column("text").to_pylist()[0] == SPAM_ZH  # as it entered the stage
     assert out.kept.column("text").to_pylist() == [EN]  # navigation lines removed
+
+
+def test_annotate_mode_records_every_verdict_and_the_first_is_reject_modes() -> None:
+    """Tag, then mix: annotate mode keeps every row with each rule's rejection in order; the
+    first is what reject mode decides, and the texts written are the same."""
+    docs = real_documents(per_file=40)
+    urls = tuple("http://casino-online.example/" if i % 7 == 0 else None for i in range(len(docs)))
+    rows = batch(*(text for text, _ in docs), urls=urls)
+    config = {"languages": {"en": 0.65, "zh": 0.5}}
+    rejected = FilterStage(FilterConfig(**config)).process_batch(rows)
+    annotated = FilterStage(FilterConfig(**config, annotate=True)).process_batch(rows)
+    assert annotated.rejected.num_rows == 0 and annotated.kept.num_rows == len(docs)
+    reasons = {r["id"]: r["reason"] for r in rejected.rejected.to_pylist()}
+    texts = {r["id"]: r["text"] for t in (rejected.kept, rejected.rejected) for r in t.to_pylist()}
+    several = 0
+    for row in annotated.kept.to_pylist():
+        found = [verdict["reason"] for verdict in row["filter_rejections"]]
+        assert (found[0] if found else None) == reasons.get(row["id"])
+        assert row["text"] == texts[row["id"]]
+        several += len(found) > 1
+    assert len(reasons) > 20 and several > 10
+    assert annotated.counters["would_reject:url:blocked_word"] > 0
 
 
 def test_blocked_urls_are_rejected_before_anything_else() -> None:

@@ -18,6 +18,7 @@ PII anonymization), so an auditor sees what the rules judged.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
@@ -46,6 +47,11 @@ from stages.filter.rules import (
 from stages.text import WARM_UP_DOCUMENTS, DocView, resolve_list_path
 
 LANG_SCORE = pa.field("lang_score", pa.float32())
+# Annotate mode: every rule's verdict on the document, in the order the rules run.
+FILTER_REJECTIONS = pa.field(
+    "filter_rejections",
+    pa.list_(pa.struct([("reason", pa.string()), ("detail", pa.string())])),
+)
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -91,6 +97,12 @@ class FilterConfig(StageConfig):
         description="Rules registered by plugins -> their parameters, run in this order after "
         "the built-in rules (docs/extending.md).",
     )
+    annotate: bool = Field(
+        False,
+        description="Tag, then mix: run every rule on every document, record each rejection "
+        "in the filter_rejections column (the first is what reject mode does) and reject "
+        "nothing.",
+    )
 
     @model_validator(mode="after")
     def _languages_are_known(self) -> FilterConfig:
@@ -124,8 +136,13 @@ class DocumentVerdict:
     text: str
     lang: str | None = None
     lang_score: float | None = None
-    rejection: Rejection | None = None
+    rejections: list[Rejection] = field(default_factory=list)  # in reject mode: the first
     counters: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def rejection(self) -> Rejection | None:
+        """What reject mode does with the document: the first rule's rejection."""
+        return self.rejections[0] if self.rejections else None
 
 
 class FilterStage(TransformStage):
@@ -143,7 +160,8 @@ class FilterStage(TransformStage):
 
     def output_schema(self, input_schema: pa.Schema | None) -> pa.Schema:
         assert input_schema is not None  # noqa: S101 type narrowing: a transform always has input
-        return with_fields(input_schema, [LANG_SCORE])
+        added = [LANG_SCORE, FILTER_REJECTIONS] if self.config.annotate else [LANG_SCORE]
+        return with_fields(input_schema, added)
 
     @cached_property
     def _rules(self) -> dict[str, Rules]:
@@ -189,12 +207,26 @@ class FilterStage(TransformStage):
     def judge_many(self, texts: list[str], urls: list[str | None]) -> list[DocumentVerdict]:
         """`judge` of each document; the language of all of them is identified in one call."""
         verdicts = [self._judge_text_and_url(t, u) for t, u in zip(texts, urls, strict=True)]
-        undecided = [verdict for verdict in verdicts if verdict.rejection is None]
+        undecided = [v for v in verdicts if self._goes_on(v) and v.text.strip()]
         languages = identify_many([verdict.text for verdict in undecided])
         for verdict, (lang, score) in zip(undecided, languages, strict=True):
             verdict.lang, verdict.lang_score = lang, score
-            verdict.rejection = self._check_lang(lang, score) or self._judge_content(verdict)
+            self._record(verdict, [self._check_lang(lang, score)])
+            if self._goes_on(verdict) and lang in self._rules:
+                self._record(verdict, self._content_rejections(verdict))
         return verdicts
+
+    def _goes_on(self, verdict: DocumentVerdict) -> bool:
+        """Whether the next rules run: always in annotate mode, else until one rejects."""
+        return self.config.annotate or verdict.rejection is None
+
+    def _record(self, verdict: DocumentVerdict, found: Iterable[Rejection | None]) -> None:
+        """Take the rejections of `found` (lazily: reject mode stops at the first)."""
+        for rejection in found:
+            if rejection is not None:
+                verdict.rejections.append(rejection)
+                if not self.config.annotate:
+                    return
 
     def _judge_text_and_url(self, text: str, url: str | None) -> DocumentVerdict:
         verdict = DocumentVerdict(text)
@@ -202,15 +234,15 @@ class FilterStage(TransformStage):
             verdict.text = normalize_text(text)
             verdict.counters["normalized"] += verdict.text != text
         if not verdict.text.strip():  # only control, zero-width or NUL characters
-            verdict.rejection = Rejection("text:empty_after_normalization", None)
+            verdict.rejections.append(Rejection("text:empty_after_normalization", None))
         else:
-            verdict.rejection = self._check_url(url)
+            self._record(verdict, [self._check_url(url)])
         return verdict
 
-    def _judge_content(self, verdict: DocumentVerdict) -> Rejection | None:
+    def _content_rejections(self, verdict: DocumentVerdict) -> Iterator[Rejection | None]:
         if self.config.chinese_script == "simplified" and verdict.lang == "zh":
             verdict.text = to_simplified(verdict.text)
-        return self._apply_rules(verdict)
+        return self._rule_rejections(verdict)
 
     def _check_url(self, url: str | None) -> Rejection | None:
         if not url:
@@ -229,7 +261,9 @@ class FilterStage(TransformStage):
             return Rejection("lang:low_score", f"{lang} {score:.2f} < {threshold}")
         return None
 
-    def _apply_rules(self, verdict: DocumentVerdict) -> Rejection | None:
+    def _rule_rejections(self, verdict: DocumentVerdict) -> Iterator[Rejection | None]:
+        """Each rule's verdict in order; the line rules' edits are the text the later rules
+        (and the output) see."""
         rules = self._rules[verdict.lang or ""]
         doc = DocView(verdict.text, verdict.lang)
         for enabled, check, cfg in (
@@ -237,29 +271,23 @@ class FilterStage(TransformStage):
             (rules.gopher_repetition.enabled, check_gopher_repetition, rules.gopher_repetition),
             (rules.gopher_quality.enabled, check_gopher_quality, rules.gopher_quality),
         ):
-            rejection = check(doc, cfg) if enabled else None  # type: ignore[operator]
-            if rejection:
-                return rejection
+            if enabled:
+                yield check(doc, cfg)  # type: ignore[operator]
         if rules.refinedweb.enabled:
             doc, removed, rejection = correct_refinedweb_lines(doc, rules.refinedweb)
             verdict.counters["lines_removed:refinedweb"] += removed
-            if rejection:
-                return rejection
+            yield rejection
         if rules.c4.enabled:
             doc, removed, rejection = apply_c4(doc, rules.c4, self._lists.bad_words.find)
             verdict.counters["lines_removed:c4"] += removed
-            if rejection:
-                return rejection
+            yield rejection
         if rules.fineweb.enabled:
-            rejection = check_fineweb(doc, rules.fineweb)
-            if rejection:
-                return rejection
+            yield check_fineweb(doc, rules.fineweb)
         verdict.text = doc.text
         for name, params in self.config.user_rules.items():
             detail = USER_RULES[name](doc, params)
-            if detail is not None:
-                return Rejection(name, detail)
-        return self._check_safety(doc)
+            yield None if detail is None else Rejection(name, detail)
+        yield self._check_safety(doc)
 
     def _check_safety(self, doc: DocView) -> Rejection | None:
         limit = self.config.safety_max_hits_per_100_words
@@ -276,16 +304,22 @@ class FilterStage(TransformStage):
     def _split(
         self, batch: pa.RecordBatch, verdicts: list[DocumentVerdict], counters: Counter[str]
     ) -> BatchOutput:
-        values = {
+        values: dict[str, list[Any]] = {
             "text": [o.text for o in verdicts],
             "lang": [o.lang for o in verdicts],
             "lang_score": [o.lang_score for o in verdicts],
         }
-        full = with_columns(batch, self.output_schema(batch.schema), values)
         for o in verdicts:
             if o.rejection is None and o.lang:
                 counters[f"kept_lang:{o.lang}"] += 1
         rejections = [
             (o.rejection.reason, o.rejection.detail) if o.rejection else None for o in verdicts
         ]
+        if self.config.annotate:  # every verdict as data, no row rejected
+            values[FILTER_REJECTIONS.name] = [
+                [{"reason": r.reason, "detail": r.detail} for r in o.rejections] for o in verdicts
+            ]
+            counters.update(f"would_reject:{r.reason}" for o in verdicts for r in o.rejections)
+            rejections = [None] * len(verdicts)
+        full = with_columns(batch, self.output_schema(batch.schema), values)
         return split_by_rejections(full, rejections, counters)
