@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= configs/default.yaml
 
-.PHONY: install pipeline test lint format bench fixtures clean
+.PHONY: install pipeline evaluate test lint format bench fixtures clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ install: $(BIN)/.installed
 # (output, report.html and the verified export in work/).
 pipeline: install
 	$(BIN)/datapipe run $(CONFIG)
+
+evaluate: install  ## the quality stages on the labelled pages, measured on the test split
+	$(BIN)/datapipe run configs/evaluate.yaml
+	$(BIN)/datapipe evaluate work-evaluate --labels data_samples/labels/labels.jsonl --split test
 
 test: install  ## the whole test suite; CI runs exactly this
 	$(BIN)/python -m pytest -q

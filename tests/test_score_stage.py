@@ -58,7 +58,7 @@ def test_annotate_only_adds_every_score_and_rejects_nothing(config: dict) -> Non
     assert en["quality_score"] > spam_en["quality_score"]
     assert zh["quality_score"] > spam_zh["quality_score"]
     assert spam_zh["safety_score"] > zh["safety_score"]
-    assert spam_en["compression_ratio"] < 0.1 < en["compression_ratio"] < 1  # spam repeats
+    assert spam_en["compression_ratio"] < 0.3 < en["compression_ratio"]  # spam repeats
     assert spam_zh["compression_ratio"] < zh["compression_ratio"]
 
 

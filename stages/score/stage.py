@@ -169,7 +169,7 @@ class ScoreStage(TransformStage):
         if self.config.safety:
             scores["safety_score"] = self._safety_scores(batch, langs)
         if self.config.compression:
-            scores["compression_ratio"] = compression_ratios(texts)
+            scores["compression_ratio"] = compression_ratios(texts, langs)
         return scores
 
     def _classify(self, batch: TextBatch, scores: dict[str, list[Any]]) -> None:
