@@ -32,71 +32,16 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from core.labels import CATEGORIES, SPLITS, Label, LabelError, read_labels
 from core.schema import DOCUMENT_SCHEMA
 from core.shards import atomic_write_json, list_shards, read_shard
 from pipeline.report.run import EVALUATION_FILE, StageInfo, discover_stages
 
 QUALITY_STAGES = ("filter", "score", "topics")
 DEDUP_STAGES = ("minhash", "substring")
-CATEGORIES = (
-    "good_prose",
-    "reference",
-    "news",
-    "forum",
-    "product_listing",
-    "ad",
-    "seo_spam",
-    "boilerplate",
-    "generated",
-    "adult",
-    "fragment",
-)
-SPLITS = ("tune", "test")
 LOWER_IS_BETTER = frozenset({"perplexity", "safety_score", "safety_model_score"})
 _NOT_SCORES = frozenset({"input_offset", "minhash_cluster", "topic"})
 ANNOTATIONS = "filter_rejections"  # the filter's annotate mode: every rule's verdict
-
-
-class LabelError(ValueError):
-    """A labels file that does not follow docs/rubric.md."""
-
-
-@dataclass(frozen=True)
-class Label:
-    id: str
-    lang: str
-    category: str
-    keep: bool
-    edu: int
-    split: str | None
-
-
-def read_labels(path: Path, split: str | None = None) -> dict[str, Label]:
-    """The labels of `path` (JSON lines), those of one split if `split` is given."""
-    labels: dict[str, Label] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        label = _label(json.loads(line), f"{path}:{number}")
-        if label.id in labels:
-            raise LabelError(f"{path}:{number}: id {label.id!r} is labelled twice")
-        if split is None or label.split == split:
-            labels[label.id] = label
-    return labels
-
-
-def _label(row: dict[str, Any], where: str) -> Label:
-    category, keep, edu = row.get("category"), row.get("keep"), row.get("edu")
-    split = row.get("split")
-    if category not in CATEGORIES:
-        raise LabelError(f"{where}: category {category!r} is not one of {', '.join(CATEGORIES)}")
-    if not isinstance(keep, bool):
-        raise LabelError(f"{where}: keep must be true or false, not {keep!r}")
-    if edu not in (0, 1, 2, 3) or isinstance(edu, bool):
-        raise LabelError(f"{where}: edu must be 0, 1, 2 or 3, not {edu!r}")
-    if split is not None and split not in SPLITS:
-        raise LabelError(f"{where}: split must be tune or test, not {split!r}")
-    return Label(str(row["id"]), str(row.get("lang") or "other"), category, keep, edu, split)
 
 
 @dataclass
@@ -160,7 +105,8 @@ def collect_fates(work_dir: Path, labels: dict[str, Label]) -> tuple[dict[str, F
             fate = fates.setdefault(key, Fate())
             fate.reached.append(stage.kind)
             fate.scores.update(scores)
-            fate.would_reject.update(f"{stage.kind}:{r.split(':')[0]}" for r in would)
+            if stage.kind == "filter":  # later stages carry its column along
+                fate.would_reject.update(f"filter:{r.split(':')[0]}" for r in would)
             if reason is not None and fate.stage is None:
                 fate.stage, fate.reason = stage.kind, reason
     return fates, [s.kind for s in stages]

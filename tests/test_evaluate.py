@@ -14,8 +14,9 @@ import numpy as np
 import pyarrow.ipc as ipc
 import pytest
 
+from core.labels import CATEGORIES, LabelError, read_labels
 from pipeline.cli import main
-from pipeline.evaluate import CATEGORIES, LabelError, read_labels, roc_auc
+from pipeline.evaluate import roc_auc
 
 LABELS_DIR = Path(__file__).resolve().parents[1] / "data_samples" / "labels"
 sys.path.insert(0, str(LABELS_DIR))

@@ -131,9 +131,14 @@ def _metrics(model: Any, held_out: list[tuple[str, str]]) -> dict[str, Any]:
 
 
 def train_classifier(
-    positives: Iterable[str], negatives: Iterable[str], output: Path, options: TrainOptions
+    positives: Iterable[str],
+    negatives: Iterable[str],
+    output: Path,
+    options: TrainOptions,
+    quantize: bool = True,
 ) -> dict[str, Any]:
-    """Train, evaluate on the held-out split, quantize, save `output` and its metrics JSON."""
+    """Train, evaluate on the held-out split, quantize (a model that is shipped), save
+    `output` and its metrics JSON."""
     import fasttext
 
     examples = [(POSITIVE, t) for t in positives] + [(NEGATIVE, t) for t in negatives]
@@ -154,14 +159,15 @@ def train_classifier(
             seed=options.seed,
             verbose=0,
         )
-        model.quantize(
-            input=str(train_file),
-            retrain=True,
-            qnorm=True,
-            cutoff=100_000,
-            thread=options.threads,
-            verbose=0,
-        )
+        if quantize:
+            model.quantize(
+                input=str(train_file),
+                retrain=True,
+                qnorm=True,
+                cutoff=100_000,
+                thread=options.threads,
+                verbose=0,
+            )
     metrics = {
         "train": {
             "positive": sum(lab == POSITIVE for lab, _ in train),

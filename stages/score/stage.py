@@ -39,6 +39,7 @@ from stages.score.batch import TextBatch, count_words, token_kind
 from stages.score.classifier import batch_model_tokens, load_classifier, positive_probabilities
 from stages.score.coherence_batch import coherence_scores
 from stages.score.compression import compression_ratios
+from stages.score.keep import feature_matrix, load_keep_model
 from stages.score.lexicon_hits import safety_hits
 from stages.score.perplexity import load_model
 from stages.text import WARM_UP_DOCUMENTS, Lexicon, char_batches
@@ -51,6 +52,7 @@ SCORE_FIELDS = (
     pa.field("safety_score", pa.float32()),
     pa.field("safety_model_score", pa.float32()),
     pa.field("compression_ratio", pa.float32()),
+    pa.field("keep_score", pa.float32()),
 )
 # Characters scored at once: the arrays of one piece take some 40 bytes per character.
 _CHUNK_CHARS = 1 << 18
@@ -61,6 +63,7 @@ ScoreColumn = Literal[
     "safety_score",
     "safety_model_score",
     "compression_ratio",
+    "keep_score",
 ]
 
 
@@ -81,6 +84,9 @@ class ScoreConfig(StageConfig):
     safety: bool = Field(True, description="Compute safety_score from the safety lexicon.")
     safety_model: str | None = Field(None, description="fastText safety model (train-safety).")
     compression: bool = Field(True, description="Compute compression_ratio (zstd).")
+    keep_model: str | None = Field(
+        None, description="keep_score model (train-quality with labelled pages)."
+    )
     thresholds: dict[ScoreColumn, Threshold] = Field(
         default_factory=dict,
         description='Rejection thresholds, e.g. {"quality_score": {"min_web_percentile": 50}}.',
@@ -105,7 +111,12 @@ class ScoreStage(TransformStage):
 
     def __init__(self, config: ScoreConfig) -> None:
         super().__init__(config)
-        models = [config.quality_model, config.safety_model, *config.perplexity_models.values()]
+        models = [
+            config.quality_model,
+            config.safety_model,
+            config.keep_model,
+            *config.perplexity_models.values(),
+        ]
         missing = [m for m in models if m and not Path(m).exists()]
         if missing:
             raise FileNotFoundError(
@@ -138,7 +149,8 @@ class ScoreStage(TransformStage):
     def setup(self) -> None:
         """Models, lexicon and compiled kernels, by scoring an English and a Chinese
         document: a worker process pays for them once."""
-        self._scores(list(WARM_UP_DOCUMENTS.values()), list(WARM_UP_DOCUMENTS))
+        texts, langs = list(WARM_UP_DOCUMENTS.values()), list(WARM_UP_DOCUMENTS)
+        self._scores(texts, langs, [None] * len(texts))
 
     def process_batch(self, batch: pa.RecordBatch) -> BatchOutput:
         texts = batch.column("text").to_pylist()
@@ -147,17 +159,25 @@ class ScoreStage(TransformStage):
             if "lang" in batch.schema.names
             else [None] * len(texts)
         )
+        lang_scores = (
+            batch.column("lang_score").to_pylist()
+            if "lang_score" in batch.schema.names
+            else [None] * len(texts)
+        )
         scores: dict[str, list[Any]] = {f.name: [] for f in SCORE_FIELDS}
         # Pieces of about _CHUNK_CHARS characters bound the memory of the arrays per character.
         for lo, hi in char_batches(texts, _CHUNK_CHARS):
-            for name, values in self._scores(texts[lo:hi], langs[lo:hi]).items():
+            piece = (texts[lo:hi], langs[lo:hi], lang_scores[lo:hi])
+            for name, values in self._scores(*piece).items():
                 scores[name] += values
         values = {f.name: scores[f.name] for f in SCORE_FIELDS}
         full = with_columns(batch, self.output_schema(batch.schema), values)
         rejections = [self._rejection(scores, i) for i in range(len(texts))]
         return split_by_rejections(full, rejections)
 
-    def _scores(self, texts: list[str], langs: list[str | None]) -> dict[str, list[Any]]:
+    def _scores(
+        self, texts: list[str], langs: list[str | None], lang_scores: list[float | None]
+    ) -> dict[str, list[Any]]:
         """Every configured score of each text, all read from one `TextBatch` of the texts:
         code points, character flags and tokens are computed once for every scorer."""
         batch = TextBatch.of(texts)
@@ -170,7 +190,22 @@ class ScoreStage(TransformStage):
             scores["safety_score"] = self._safety_scores(batch, langs)
         if self.config.compression:
             scores["compression_ratio"] = compression_ratios(texts, langs)
+        if self.config.keep_model:
+            scores["keep_score"] = self._keep_scores(texts, langs, lang_scores, scores)
         return scores
+
+    def _keep_scores(
+        self,
+        texts: list[str],
+        langs: list[str | None],
+        lang_scores: list[float | None],
+        scores: dict[str, list[Any]],
+    ) -> list[float]:
+        """The keep model's probability from the quality score, the language score, the
+        length and the compression ratio (stages/score/keep.py)."""
+        assert self.config.keep_model is not None  # noqa: S101 type narrowing
+        features = feature_matrix(scores["quality_score"], lang_scores, texts, langs)
+        return load_keep_model(self.config.keep_model).scores(features, langs)
 
     def _classify(self, batch: TextBatch, scores: dict[str, list[Any]]) -> None:
         """The fastText classifiers' probabilities; both read the same token lines."""

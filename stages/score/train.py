@@ -12,20 +12,32 @@ retrains it. A later score stage whose model option is unset uses the trained mo
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from core.integrity import seal
+from core.labels import Label, labelled_texts, read_labels
 from core.stagedir import input_files
 from stages.base import StageConfig, TrainingStage
-from stages.score.classifier import TrainOptions, train_classifier, training_pieces
+from stages.filter.langid import identify_many
+from stages.score.classifier import (
+    TrainOptions,
+    positive_probability,
+    train_classifier,
+    training_pieces,
+)
 from stages.score.corpus import read_texts
+from stages.score.keep import feature_matrix, fit_keep_model
 from stages.score.perplexity import NgramLM
 
 QUALITY_MODEL = "quality.ftz"
+KEEP_MODEL = "keep.json"  # with `labelled` pages: the keep_score model (stages/score/keep.py)
 SAFETY_MODEL = "safety.ftz"
 
 
@@ -51,10 +63,35 @@ def _named(paths: Sequence[str]) -> str:
     return ", ".join(dict.fromkeys(names))
 
 
+class LabelledPages(BaseModel):
+    """Pages a reader labelled (docs/rubric.md) as more training data: the pages the labels
+    call good are positives, the others negatives, each piece seen `weight` times."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pages: str = Field(description="JSON lines with id and text (data_samples/labels/).")
+    labels: str = Field(description="The labels of those pages, JSON lines.")
+    split: Literal["tune", "test"] | None = Field(
+        "tune", description="Learn only from this split (null: all; never the one you report)."
+    )
+    target: Literal["keep", "edu"] = Field(
+        "keep", description="Good means labelled keep, or an educational grade >= min_edu."
+    )
+    min_edu: int = Field(2, ge=1, le=3)
+    weight: int = Field(
+        10,
+        ge=1,
+        description="Copies of each labelled piece (10: cross-validated, docs/quality.md).",
+    )
+
+
 class QualityTrainingConfig(TrainOptions, WebSample):
     positive: tuple[str, ...] = Field(
         min_length=1,
         description="Reference text (Wikipedia, papers): JSONL, WikiText or stage directories.",
+    )
+    labelled: LabelledPages | None = Field(
+        None, description="Labelled pages added to the reference-vs-web examples."
     )
 
 
@@ -75,17 +112,31 @@ class _ClassifierTraining(TrainingStage):
     def positive_files(self) -> tuple[str, ...]:
         return getattr(self.config, self.positive_option)
 
+    def labelled(self) -> LabelledPages | None:
+        return getattr(self.config, "labelled", None)
+
     def dependencies(self) -> list[str]:
-        return input_files(self.positive_files())
+        labelled = self.labelled()
+        extra = [labelled.pages, labelled.labels] if labelled else []
+        return input_files((*self.positive_files(), *extra))
 
     def train(self, inputs: Sequence[str], output_dir: Path) -> dict[str, Any]:
         options = TrainOptions.model_validate(
             self.config.model_dump(include=set(TrainOptions.model_fields))
         )
-        positives = training_pieces(_texts(self.positive_files()))
-        negatives = training_pieces(_texts(inputs, self.config.input_sources))
-        metrics = train_classifier(positives, negatives, output_dir / self.model_file, options)
-        seal(output_dir / self.model_file)
+        positives = list(training_pieces(_texts(self.positive_files())))
+        negatives = list(training_pieces(_texts(inputs, self.config.input_sources)))
+        good: list[str] = []
+        bad: list[str] = []
+        labelled = self.labelled()
+        if labelled:
+            good, bad = _labelled_pieces(labelled)
+        model = output_dir / self.model_file
+        metrics = train_classifier(positives + good, negatives + bad, model, options)
+        seal(model)
+        if labelled and labelled.target == "keep":
+            fit_keep(positives, negatives, labelled, options, output_dir / KEEP_MODEL)
+            seal(output_dir / KEEP_MODEL)
         held_out = {k: metrics[k] for k in ("precision", "recall", "f1")}
         by_language = ", ".join(
             f"{lang} {m['f1']:.3f}" for lang, m in metrics["by_language"].items()
@@ -97,7 +148,63 @@ class _ClassifierTraining(TrainingStage):
         return {"description": description, **held_out}
 
     def provides(self, output_dir: Path) -> dict[str, Any]:
-        return {self.provided_option: str(output_dir / self.model_file)}
+        provided = {self.provided_option: str(output_dir / self.model_file)}
+        if (output_dir / KEEP_MODEL).exists():
+            provided["keep_model"] = str(output_dir / KEEP_MODEL)
+        return provided
+
+
+def _labelled_pages(labelled: LabelledPages) -> list[tuple[str, Label]]:
+    return list(labelled_texts(labelled.pages, read_labels(labelled.labels, labelled.split)))
+
+
+def _labelled_pieces(
+    labelled: LabelledPages, pages: list[tuple[str, Label]] | None = None
+) -> tuple[list[str], list[str]]:
+    """Pieces of the pages labelled good and of the others, each `weight` times."""
+    good: list[str] = []
+    bad: list[str] = []
+    for text, label in _labelled_pages(labelled) if pages is None else pages:
+        is_good = label.keep if labelled.target == "keep" else label.edu >= labelled.min_edu
+        (good if is_good else bad).extend(list(training_pieces([text])) * labelled.weight)
+    return good, bad
+
+
+def _fold(page_id: str) -> int:
+    return hashlib.blake2b(page_id.encode("utf-8"), digest_size=8).digest()[0] % 2
+
+
+def fit_keep(
+    positives: list[str],
+    negatives: list[str],
+    labelled: LabelledPages,
+    options: TrainOptions,
+    output: Path,
+) -> dict[str, Any]:
+    """The keep model (stages/score/keep.py) of the labelled pages: each fold's quality
+    feature from a classifier trained on the reference, the web and the other fold."""
+    import fasttext
+
+    pages = _labelled_pages(labelled)
+    texts = [text for text, _ in pages]
+    folds = [_fold(label.id) for _, label in pages]
+    quality: list[float | None] = [None] * len(pages)
+    with tempfile.TemporaryDirectory() as tmp:
+        for fold in (0, 1):
+            others = [page for page, f in zip(pages, folds, strict=True) if f != fold]
+            good, bad = _labelled_pieces(labelled, others)
+            model_path = Path(tmp) / f"fold{fold}.ftz"
+            train_classifier(positives + good, negatives + bad, model_path, options, False)
+            model = fasttext.load_model(str(model_path))
+            for i, f in enumerate(folds):
+                if f == fold:
+                    quality[i] = positive_probability(model, texts[i])
+    identified = identify_many(texts)
+    langs = [lang for lang, _ in identified]
+    features = feature_matrix(quality, [score for _, score in identified], texts, langs)
+    keep = np.array([label.keep for _, label in pages])
+    fit_keep_model(features, keep, langs).save(output)
+    return {"pages": len(pages), "keep": int(keep.sum())}
 
 
 class QualityTrainingStage(_ClassifierTraining):

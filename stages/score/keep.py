@@ -1,0 +1,133 @@
+"""keep_score: the probability that a reader following docs/rubric.md keeps the page, from
+signals the score stage has anyway: the quality classifier's probability, lid.176's
+confidence in the language, the page's length and its compression ratio.
+
+One logistic regression per language (and one over all pages for the other languages),
+fitted by train-quality on the labelled pages of its `labelled` split. The quality feature of
+a labelled page comes from a classifier that did not see that page (two folds, each scored
+by a model trained on the other: cross-fitting), so the regression learns how much to trust
+the classifier on pages it has not seen, as at scoring time. docs/scorers.md.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stages.score.compression import compression_ratios
+
+FEATURES = ("quality_score", "lang_score", "log_bytes", "compression_ratio")
+OTHER_LANGUAGES = "*"  # the model of the languages without their own
+MIN_PAGES = 40  # pages of both labels a language needs for a model of its own
+L2 = 1.0  # ridge penalty on the standardized weights (the intercept is free)
+
+
+def feature_matrix(
+    quality: Sequence[float | None],
+    lang_scores: Sequence[float | None],
+    texts: Sequence[str],
+    langs: Sequence[str | None],
+) -> np.ndarray:
+    """One row of FEATURES per page (NaN where a score is missing)."""
+    sizes = [len(text.encode("utf-8", "surrogatepass")) for text in texts]
+    columns = [
+        [math.nan if q is None else q for q in quality],
+        [math.nan if s is None else s for s in lang_scores],
+        np.log1p(sizes),
+        compression_ratios(texts, langs),
+    ]
+    return np.array(columns, dtype=np.float64).T.reshape(len(texts), len(FEATURES))
+
+
+@dataclass(frozen=True)
+class LinearModel:
+    mean: np.ndarray
+    scale: np.ndarray
+    weights: np.ndarray  # intercept first
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        z = (features - self.mean) / self.scale
+        z = np.where(np.isnan(z), 0.0, z)  # a missing score counts as the mean
+        return 1 / (1 + np.exp(-(self.weights[0] + z @ self.weights[1:])))
+
+    def to_json(self) -> dict[str, list[float]]:
+        return {k: getattr(self, k).tolist() for k in ("mean", "scale", "weights")}
+
+
+def fit_logistic(features: np.ndarray, keep: np.ndarray) -> LinearModel:
+    """Ridge logistic regression by Newton's method on standardized features."""
+    mean = np.nanmean(features, axis=0)
+    scale = np.nanstd(features, axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    z = np.nan_to_num((features - mean) / scale)
+    x = np.hstack([np.ones((len(z), 1)), z])
+    penalty = L2 * np.diag([0.0] + [1.0] * z.shape[1])
+    w = np.zeros(x.shape[1])
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-x @ w))
+        gradient = x.T @ (p - keep) + penalty @ w
+        hessian = (x * (p * (1 - p))[:, None]).T @ x + penalty
+        step = np.linalg.solve(hessian, gradient)
+        w -= step
+        if np.abs(step).max() < 1e-9:
+            break
+    return LinearModel(mean, scale, w)
+
+
+@dataclass(frozen=True)
+class KeepModel:
+    by_lang: dict[str, LinearModel]
+
+    def scores(self, features: np.ndarray, langs: Sequence[str | None]) -> list[float]:
+        out = np.empty(len(langs))
+        codes = np.array([lang if lang in self.by_lang else OTHER_LANGUAGES for lang in langs])
+        for lang, model in self.by_lang.items():
+            rows = codes == lang
+            if rows.any():
+                out[rows] = model.probabilities(features[rows])
+        return out.tolist()
+
+    def save(self, path: Path) -> None:
+        models = {lang: m.to_json() for lang, m in sorted(self.by_lang.items())}
+        path.write_text(json.dumps({"features": FEATURES, "models": models}, indent=1))
+
+
+def fit_keep_model(features: np.ndarray, keep: np.ndarray, langs: Sequence[str]) -> KeepModel:
+    """A model per language with MIN_PAGES pages of each label, and one over all pages."""
+    codes = np.array(langs)
+    by_lang = {OTHER_LANGUAGES: fit_logistic(features, keep)}
+    for lang in sorted(set(langs)):
+        rows = codes == lang
+        if min(int(keep[rows].sum()), int((~keep[rows]).sum())) >= MIN_PAGES:
+            by_lang[lang] = fit_logistic(features[rows], keep[rows])
+    return KeepModel(by_lang)
+
+
+@cache
+def load_keep_model(path: str) -> KeepModel:
+    """A keep model written by train-quality; anything else is refused with what is wrong."""
+    try:
+        content: Any = json.loads(Path(path).read_text(encoding="utf-8"))
+        if tuple(content["features"]) != FEATURES:
+            raise ValueError(f"features {content['features']} are not {list(FEATURES)}")
+        models = {
+            lang: LinearModel(
+                *(np.array(m[k], dtype=np.float64) for k in ("mean", "scale", "weights"))
+            )
+            for lang, m in content["models"].items()
+        }
+        for lang, m in models.items():
+            if m.mean.shape != (len(FEATURES),) or m.weights.shape != (len(FEATURES) + 1,):
+                raise ValueError(f"model {lang!r} has the wrong shape")
+        if OTHER_LANGUAGES not in models:
+            raise ValueError("no model for the other languages")
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{path} is not a keep model (train-quality writes one): {err}") from err
+    return KeepModel(models)
