@@ -9,6 +9,7 @@ from pathlib import Path
 from core.schema import DOCUMENT_SCHEMA, rows_to_batch
 from stages.score.stage import ScoreConfig, ScoreStage
 from stages.score.train import (
+    EDU_MODEL,
     KEEP_MODEL,
     QUALITY_MODEL,
     LabelledPages,
@@ -55,7 +56,9 @@ def test_the_educational_grade_can_be_the_target(tmp_path: Path) -> None:
     assert [p.split()[0] for p in bad] == ["a"]
 
 
-def test_with_labels_train_quality_also_fits_the_keep_model_score_reads(tmp_path: Path) -> None:
+def test_with_labels_train_quality_also_fits_the_keep_and_edu_models_score_reads(
+    tmp_path: Path,
+) -> None:
     samples = Path(__file__).resolve().parents[1] / "data_samples"
     lines = (samples / "labels/labels.jsonl").read_text().splitlines()
     chosen = [line for line in lines if '"tune"' in line][:160]  # both languages, both labels
@@ -80,6 +83,7 @@ def test_with_labels_train_quality_also_fits_the_keep_model_score_reads(tmp_path
     assert provided == {
         "quality_model": str(models / QUALITY_MODEL),
         "keep_model": str(models / KEEP_MODEL),
+        "edu_model": str(models / EDU_MODEL),
     }
     score = ScoreStage(ScoreConfig(**provided, coherence=False, safety=False))
     rows = [
@@ -94,5 +98,6 @@ def test_with_labels_train_quality_also_fits_the_keep_model_score_reads(tmp_path
         for i, (text, lang) in enumerate(real_documents(per_file=5))
     ]
     out = score.process_batch(rows_to_batch(rows, DOCUMENT_SCHEMA))
-    keep_scores = out.kept.column("keep_score").to_pylist()
-    assert len(keep_scores) == len(rows) and all(0 <= s <= 1 for s in keep_scores)
+    for column in ("keep_score", "edu_score"):
+        values = out.kept.column(column).to_pylist()
+        assert len(values) == len(rows) and all(0 <= s <= 1 for s in values)

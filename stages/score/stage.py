@@ -53,6 +53,7 @@ SCORE_FIELDS = (
     pa.field("safety_model_score", pa.float32()),
     pa.field("compression_ratio", pa.float32()),
     pa.field("keep_score", pa.float32()),
+    pa.field("edu_score", pa.float32()),
 )
 # Characters scored at once: the arrays of one piece take some 40 bytes per character.
 _CHUNK_CHARS = 1 << 18
@@ -64,6 +65,7 @@ ScoreColumn = Literal[
     "safety_model_score",
     "compression_ratio",
     "keep_score",
+    "edu_score",
 ]
 
 
@@ -86,6 +88,9 @@ class ScoreConfig(StageConfig):
     compression: bool = Field(True, description="Compute compression_ratio (zstd).")
     keep_model: str | None = Field(
         None, description="keep_score model (train-quality with labelled pages)."
+    )
+    edu_model: str | None = Field(
+        None, description="edu_score fastText model (train-quality with labelled pages)."
     )
     thresholds: dict[ScoreColumn, Threshold] = Field(
         default_factory=dict,
@@ -115,6 +120,7 @@ class ScoreStage(TransformStage):
             config.quality_model,
             config.safety_model,
             config.keep_model,
+            config.edu_model,
             *config.perplexity_models.values(),
         ]
         missing = [m for m in models if m and not Path(m).exists()]
@@ -208,12 +214,13 @@ class ScoreStage(TransformStage):
         return load_keep_model(self.config.keep_model).scores(features, langs)
 
     def _classify(self, batch: TextBatch, scores: dict[str, list[Any]]) -> None:
-        """The fastText classifiers' probabilities; both read the same token lines."""
+        """The fastText classifiers' probabilities; all read the same token lines."""
         models = {
             column: path
             for column, path in (
                 ("quality_score", self.config.quality_model),
                 ("safety_model_score", self.config.safety_model),
+                ("edu_score", self.config.edu_model),
             )
             if path
         }

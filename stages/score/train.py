@@ -38,6 +38,7 @@ from stages.score.perplexity import NgramLM
 
 QUALITY_MODEL = "quality.ftz"
 KEEP_MODEL = "keep.json"  # with `labelled` pages: the keep_score model (stages/score/keep.py)
+EDU_MODEL = "edu.ftz"  # with `labelled` pages: P(educational grade >= min_edu), edu_score
 SAFETY_MODEL = "safety.ftz"
 
 
@@ -137,6 +138,9 @@ class _ClassifierTraining(TrainingStage):
         if labelled and labelled.target == "keep":
             fit_keep(positives, negatives, labelled, options, output_dir / KEEP_MODEL)
             seal(output_dir / KEEP_MODEL)
+            good, bad = _labelled_pieces(labelled.model_copy(update={"target": "edu"}))
+            train_classifier(positives + good, negatives + bad, output_dir / EDU_MODEL, options)
+            seal(output_dir / EDU_MODEL)
         held_out = {k: metrics[k] for k in ("precision", "recall", "f1")}
         by_language = ", ".join(
             f"{lang} {m['f1']:.3f}" for lang, m in metrics["by_language"].items()
@@ -149,8 +153,9 @@ class _ClassifierTraining(TrainingStage):
 
     def provides(self, output_dir: Path) -> dict[str, Any]:
         provided = {self.provided_option: str(output_dir / self.model_file)}
-        if (output_dir / KEEP_MODEL).exists():
-            provided["keep_model"] = str(output_dir / KEEP_MODEL)
+        for option, name in (("keep_model", KEEP_MODEL), ("edu_model", EDU_MODEL)):
+            if (output_dir / name).exists():
+                provided[option] = str(output_dir / name)
         return provided
 
 
