@@ -74,7 +74,8 @@ def _jsonl_texts() -> list[str]:
     for path in sorted(SAMPLES.rglob("*.jsonl*")):
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rt", encoding="utf-8") as lines:
-            texts += [json.loads(line)["text"] for line in lines if line.strip()]
+            rows = [json.loads(line) for line in lines if line.strip()]
+            texts += [row["text"] for row in rows if "text" in row]  # labels.jsonl has none
     return texts
 
 

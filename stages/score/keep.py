@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from core.integrity import check_sealed
 from stages.score.compression import compression_ratios
 
 FEATURES = ("quality_score", "lang_score", "log_bytes", "compression_ratio")
@@ -112,7 +113,9 @@ def fit_keep_model(features: np.ndarray, keep: np.ndarray, langs: Sequence[str])
 
 @cache
 def load_keep_model(path: str) -> KeepModel:
-    """A keep model written by train-quality; anything else is refused with what is wrong."""
+    """A keep model written by train-quality; anything else is refused with what is wrong
+    (and, when sealed, a file whose bytes changed since training)."""
+    check_sealed(path)
     try:
         content: Any = json.loads(Path(path).read_text(encoding="utf-8"))
         if tuple(content["features"]) != FEATURES:
