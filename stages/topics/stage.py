@@ -37,9 +37,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.exchange import Exchange
 from core.integrity import CHECKSUM_SUFFIX, check_sealed, seal
+from core.labels import labelled_texts, read_labels
 from core.schema import with_columns, with_fields
 from core.seeded import unit_hash
 from core.shards import atomic_write_json, read_shard
+from core.stagedir import input_files
 from stages.base import BatchOutput, GlobalStage, StageConfig, Step, StepPlan, split_by_rejections
 from stages.topics.bows import Bow, Bows, Inference, bag_of_words
 from stages.topics.features import ChineseTokens, ad_words, candidate_tokens
@@ -73,6 +75,26 @@ class KeywordRule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     keywords: list[str]
     weight: float = Field(ge=0, le=1)
+
+
+class LabelledTopics(BaseModel):
+    """The labelled pages that say which topics are commercial (a supervised prior)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pages: str = Field(description="JSON lines with id and text (data_samples/labels/).")
+    labels: str = Field(description="Their labels, JSON lines.")
+    split: Literal["tune", "test"] | None = Field("tune", description="Only this split.")
+    commercial_share: float = Field(
+        0.5, gt=0, le=1, description="downsample a topic whose labelled mass is this commercial"
+    )
+    min_mass: float = Field(
+        3.0, gt=0, description="labelled pages' worth of mass a topic needs to be judged"
+    )
+
+
+COMMERCIAL = frozenset({"ad", "product_listing", "seo_spam"})
+GOOD_TEXT = frozenset({"good_prose", "reference", "news"})
 
 
 class TopicsConfig(StageConfig):
@@ -109,6 +131,12 @@ class TopicsConfig(StageConfig):
     )
     topic_weights: dict[int, float] = Field(
         default_factory=dict, description="weights by topic id (override everything)"
+    )
+    labelled: LabelledTopics | None = Field(
+        None,
+        description="pages a reader labelled (docs/rubric.md): a topic whose labelled mass is "
+        "mostly ads, listings and spam is downsampled, one that is mostly good text is not "
+        "(this replaces the density rule)",
     )
     assign: Literal["mixture", "dominant"] = Field(
         "mixture",
@@ -171,6 +199,11 @@ class TopicsStage(GlobalStage):
     def __init__(self, config: TopicsConfig) -> None:
         super().__init__(config)
         self.config: TopicsConfig = config
+
+    def dependencies(self) -> list[str]:
+        """The labelled pages and labels, when the config names them."""
+        labelled = self.config.labelled
+        return input_files((labelled.pages, labelled.labels)) if labelled else []
 
     def output_schema(self, input_schema: pa.Schema | None) -> pa.Schema:
         assert input_schema is not None  # noqa: S101 type narrowing: the stage always has input
@@ -253,7 +286,7 @@ class TopicsStage(GlobalStage):
         )
         seeds = [document_seed(cfg.seed, doc_id) for doc_id in sample.ids]
         theta = Inference.of(model).mixtures(bows, seeds)
-        table = self._topic_table(model, sample, theta)
+        table = self._topic_table(model, sample, theta, self._labelled_mass(model, dictionary))
         self._save_model(exchange.stage_dir, model, dictionary, table)
         _save_mixtures(exchange, shards, sample, theta)
         return {
@@ -275,9 +308,31 @@ class TopicsStage(GlobalStage):
             eta[np.ix_(range(seeded, k), lexicon)] = 1.0 / k**2
         return eta
 
-    def _topic_table(self, model: Any, sample: Sample, theta: np.ndarray) -> TopicTable:
+    def _labelled_mass(self, model: Any, dictionary: Any) -> np.ndarray | None:
+        """(commercial, good) mass of each topic over the labelled pages: the sums of their
+        topic mixtures, inferred as any document's; None without labelled pages."""
+        labelled = self.config.labelled
+        if labelled is None:
+            return None
+        labels = read_labels(labelled.labels, labelled.split)
+        pages = list(labelled_texts(labelled.pages, labels))
+        words = WordTable.of(sorted(dictionary.token2id, key=dictionary.token2id.__getitem__))
+        bows = []
+        for text, _ in pages:
+            tokens = candidate_tokens(text, self.config.chinese)
+            bows.append(bag_of_words(words.ids(tokens.codepoints, tokens.spans, add=False)))
+        seeds = [document_seed(self.config.seed, label.id) for _, label in pages]
+        theta = Inference.of(model).mixtures(Bows.of(bows), seeds)
+        commercial = np.array([label.category in COMMERCIAL for _, label in pages], bool)
+        good = np.array([label.category in GOOD_TEXT for _, label in pages], bool)
+        return np.stack([theta[commercial].sum(axis=0), theta[good].sum(axis=0)])
+
+    def _topic_table(
+        self, model: Any, sample: Sample, theta: np.ndarray, labelled: np.ndarray | None
+    ) -> TopicTable:
         """Each topic's density and weight. theta holds the sample's topic mixtures (float32,
-        zeros for a document without a dictionary word)."""
+        zeros for a document without a dictionary word); `labelled` the (commercial, good)
+        mass of each topic over labelled pages, if any."""
         cfg = self.config
         has_words = theta.any(axis=1)
         doc_density, used = document_density(sample.features, sample.langs)
@@ -290,7 +345,8 @@ class TopicsStage(GlobalStage):
         topics: list[TopicRow] = []
         for t in range(cfg.num_topics):
             words = [word for word, _ in model.show_topic(t, topn=TOP_WORDS)]
-            weight, reason = self._weight(t, float(density[t]), words)
+            mass_of_labels = None if labelled is None else labelled[:, t]
+            weight, reason = self._weight(t, float(density[t]), words, mass_of_labels)
             topics.append(
                 {
                     "topic": t,
@@ -305,7 +361,9 @@ class TopicsStage(GlobalStage):
             )
         return {"features": used, "density_threshold": cfg.density_threshold, "topics": topics}
 
-    def _weight(self, topic: int, density: float, words: list[str]) -> tuple[float, str]:
+    def _weight(
+        self, topic: int, density: float, words: list[str], labelled: np.ndarray | None
+    ) -> tuple[float, str]:
         cfg = self.config
         if topic in cfg.topic_weights:
             return cfg.topic_weights[topic], "topic_weights"
@@ -313,6 +371,14 @@ class TopicsStage(GlobalStage):
             matched = sorted(set(rule.keywords) & set(words))
             if matched:
                 return rule.weight, f"keyword_rules: {', '.join(matched)}"
+        if labelled is not None and cfg.labelled is not None:
+            commercial, good = (float(m) for m in labelled)
+            if commercial + good < cfg.labelled.min_mass:
+                return 1.0, f"labelled: too little mass ({commercial + good:.1f} pages)"
+            share = commercial / (commercial + good)
+            if share >= cfg.labelled.commercial_share:
+                return cfg.low_weight, f"labelled: {share:.0%} ads, listings, spam"
+            return 1.0, f"labelled: {share:.0%} ads, listings, spam"
         if density < cfg.density_threshold:
             return cfg.low_weight, "low density"
         return 1.0, "default"
