@@ -79,6 +79,11 @@ class LabelledPages(BaseModel):
         "keep", description="Good means labelled keep, or an educational grade >= min_edu."
     )
     min_edu: int = Field(2, ge=1, le=3)
+    models: tuple[Literal["keep", "edu"], ...] = Field(
+        ("keep", "edu"),
+        description="Models fitted besides the quality classifier: keep_score's (two more "
+        "fastText fits, cross-fitted) and edu_score's (one more).",
+    )
     weight: int = Field(
         10,
         ge=1,
@@ -135,9 +140,10 @@ class _ClassifierTraining(TrainingStage):
         model = output_dir / self.model_file
         metrics = train_classifier(positives + good, negatives + bad, model, options)
         seal(model)
-        if labelled and labelled.target == "keep":
+        if labelled and labelled.target == "keep" and "keep" in labelled.models:
             fit_keep(positives, negatives, labelled, options, output_dir / KEEP_MODEL)
             seal(output_dir / KEEP_MODEL)
+        if labelled and labelled.target == "keep" and "edu" in labelled.models:
             good, bad = _labelled_pieces(labelled.model_copy(update={"target": "edu"}))
             train_classifier(positives + good, negatives + bad, output_dir / EDU_MODEL, options)
             seal(output_dir / EDU_MODEL)

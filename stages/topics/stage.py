@@ -211,10 +211,14 @@ class TopicsStage(GlobalStage):
 
     def describe(self) -> str:
         cfg = self.config
-        return (
-            f"{cfg.num_topics} LDA topics trained on ~{cfg.sample_docs:,} sampled documents; "
-            f"topics below density {cfg.density_threshold} kept at {cfg.low_weight}"
+        rule = (
+            f"topics whose labelled pages are {cfg.labelled.commercial_share:.0%}+ ads, "
+            "listings or spam"
+            if cfg.labelled
+            else f"topics below density {cfg.density_threshold}"
         )
+        trained = f"{cfg.num_topics} LDA topics trained on ~{cfg.sample_docs:,} sampled documents"
+        return f"{trained}; {rule} kept at {cfg.low_weight}"
 
     def plan(self, shards: Sequence[str]) -> StepPlan:
         counted = yield Step("count", len(shards), over="shards")
