@@ -4,12 +4,16 @@ the checkout."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
+from tests import background
 
 if TYPE_CHECKING:
     from pipeline.config import PipelineConfig
@@ -19,6 +23,32 @@ REPO = Path(__file__).resolve().parents[1]
 # Real web data (samples/cc, samples/web) and reference text (reference/), committed in the repo.
 SAMPLES = REPO / "data_samples"
 GENERATED = REPO / "tests" / "fixtures" / "generated"  # synthetic fixtures (tests/fixtures/)
+
+
+def _starts_background(item: pytest.Item) -> bool:
+    return hasattr(getattr(item, "module", None), "start_background")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests whose module starts a background job (tests/background.py) run last, when
+    their job has had the rest of the suite's time to finish."""
+    items.sort(key=_starts_background)  # stable: the order within each part is kept
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the background jobs of the modules whose tests were selected."""
+    if session.config.option.collectonly:
+        return
+    start_model_training(session)
+    modules = {getattr(item, "module", None) for item in session.items if _starts_background(item)}
+    for module in sorted(modules, key=lambda m: m.__name__):
+        # If starting fails, the module's fixture does the work, and reports the error, itself.
+        with contextlib.suppress(Exception):
+            module.start_background(session.config._tmp_path_factory)  # tmp_path_factory
+
+
+def pytest_sessionfinish() -> None:
+    background.stop()
 
 
 @pytest.fixture(scope="session")
@@ -64,15 +94,14 @@ def ray_executor() -> Iterator[RayExecutor]:
 LOCAL = ["--executor", "local", "--no-progress"]
 
 
-@pytest.fixture(scope="session")
-def quality_training_args(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+def _quality_training_args(output: Path) -> list[str]:
     """`datapipe train-quality`: reference text against random web documents."""
     ref, cc = SAMPLES / "reference", SAMPLES / "samples/cc"
     return [
         "train-quality",
         *LOCAL,
         "--output",
-        str(tmp_path_factory.mktemp("models") / "train-quality"),
+        str(output / "train-quality"),
         "--positive",
         str(ref / "wikitext2-valid.txt"),
         str(ref / "wikitext2-test.txt"),
@@ -86,19 +115,7 @@ def quality_training_args(tmp_path_factory: pytest.TempPathFactory) -> list[str]
     ]
 
 
-@pytest.fixture(scope="session")
-def quality_model(quality_training_args: list[str]) -> Path:
-    """The quality classifier trained once per test session by its stage (~20 s)."""
-    from pipeline.cli import main
-    from stages.score.train import QUALITY_MODEL
-
-    assert main(quality_training_args) == 0
-    stage_dir = Path(quality_training_args[quality_training_args.index("--output") + 1])
-    return stage_dir / QUALITY_MODEL
-
-
-@pytest.fixture(scope="session")
-def perplexity_training_args(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+def _perplexity_training_args(output: Path) -> list[str]:
     """`datapipe train-perplexity`: English and Chinese reference text, cut-offs from web text."""
     ref, cc = SAMPLES / "reference", SAMPLES / "samples/cc"
     references = {
@@ -109,7 +126,7 @@ def perplexity_training_args(tmp_path_factory: pytest.TempPathFactory) -> list[s
         "train-perplexity",
         *LOCAL,
         "--output",
-        str(tmp_path_factory.mktemp("lm") / "train-perplexity"),
+        str(output / "train-perplexity"),
         "--references",
         json.dumps(references),
         "--input",
@@ -118,12 +135,64 @@ def perplexity_training_args(tmp_path_factory: pytest.TempPathFactory) -> list[s
     ]
 
 
+# The session's models, by fixture: how to make its training arguments, given a directory of
+# its own, and that directory's name.
+MODELS = {
+    "quality_model": (_quality_training_args, "models"),
+    "perplexity_models": (_perplexity_training_args, "lm"),
+}
+_training_args: dict[str, list[str]] = {}  # by model fixture, once per session
+
+
+def training_args(model: str, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    if model not in _training_args:
+        make_args, directory = MODELS[model]
+        _training_args[model] = make_args(tmp_path_factory.mktemp(directory))
+    return _training_args[model]
+
+
+def train(args: list[str]) -> Path:
+    """Run `datapipe <args>` (a training stage, in-process executor) in a process of its own;
+    it must succeed. Its output directory."""
+    done = background.run([sys.executable, "-m", "pipeline", *args], REPO, 1800)
+    assert done.returncode == 0, f"datapipe {args[0]} failed:\n{done.stderr[-4000:]}"
+    return Path(args[args.index("--output") + 1])
+
+
+def start_model_training(session: pytest.Session) -> None:
+    """Train the models the selected tests need, in the background (tests/background.py): the
+    tests that use them come long after the session starts."""
+    needed = {name for item in session.items for name in getattr(item, "fixturenames", ())}
+    for model in MODELS:
+        if model in needed:
+            args = training_args(model, session.config._tmp_path_factory)
+            background.submit(model, train, args)
+
+
+@pytest.fixture(scope="session")
+def quality_training_args(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    return training_args("quality_model", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def quality_model(quality_training_args: list[str]) -> Path:
+    """The quality classifier trained once per test session by its stage (~20-45 s), started
+    in the background when the session starts."""
+    from stages.score.train import QUALITY_MODEL
+
+    return background.result("quality_model", train, quality_training_args) / QUALITY_MODEL
+
+
+@pytest.fixture(scope="session")
+def perplexity_training_args(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    return training_args("perplexity_models", tmp_path_factory)
+
+
 @pytest.fixture(scope="session")
 def perplexity_models(perplexity_training_args: list[str]) -> dict[str, str]:
-    """English and Chinese n-gram models with cut-offs, trained once by their stage (~5 s)."""
-    from pipeline.cli import main
+    """English and Chinese n-gram models with cut-offs, trained once by their stage (~5 s),
+    started in the background when the session starts."""
     from stages.score.train import perplexity_model_file
 
-    assert main(perplexity_training_args) == 0
-    stage_dir = Path(perplexity_training_args[perplexity_training_args.index("--output") + 1])
+    stage_dir = background.result("perplexity_models", train, perplexity_training_args)
     return {lang: str(stage_dir / perplexity_model_file(lang)) for lang in ("en", "zh")}

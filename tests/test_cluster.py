@@ -28,7 +28,6 @@ from tests.pipeline_runs import (
     driver_command,
     output_files,
     run_args,
-    run_command,
     run_to_completion,
     stop_ray_nodes,
     write_shared_config,
@@ -100,15 +99,14 @@ def cluster() -> Iterator[Cluster]:
 
 @pytest.mark.ray
 def test_two_node_cluster_runs_tasks_on_both_nodes_with_local_bytes(
-    cluster: Cluster, real_data: Path, tmp_path: Path
+    cluster: Cluster, real_data: Path, shared_samples_run: Path, tmp_path: Path
 ) -> None:
     config = write_shared_config(real_data, tmp_path / "shared-samples.yaml")
     work, log = tmp_path / "work", tmp_path / "run.log"
-    # Both runs in the same work directory: even the manifest (it names the tokenizer by its
-    # path) must be byte-identical.
-    run_to_completion(run_command(config, work, "--executor", "local"), log)
-    local = output_files(work)
-    shutil.rmtree(work)
+    # The in-process (local executor) run of the same config, shared with other modules: in
+    # another work directory, so even the manifest (it names the tokenizer relative to itself)
+    # must be byte-identical.
+    local = output_files(shared_samples_run)
 
     report = tmp_path / "nodes.json"
     # Two tasks in flight whatever the driver sees of the cluster when it connects.

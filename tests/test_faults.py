@@ -4,8 +4,10 @@ A run killed with SIGKILL (the driver and every process it started) at seeded ra
 in every stage and inside the steps of the global ones, then rerun, ends with exactly the bytes
 of an uninterrupted run; so does a run whose Ray workers are killed in the middle of tasks.
 
-Every run of this module writes to the same work directory (emptied in between), so even the
-export manifest, which names the tokenizer by its path, must come out byte-identical.
+Every run of this module writes to the same work directory (emptied in between); the
+uninterrupted run they are compared with is the session's in-process run of the same config
+(tests/conftest.py), in a directory of its own: every output, the export manifest included
+(it names the tokenizer relative to itself), must come out byte-identical.
 """
 
 from __future__ import annotations
@@ -139,13 +141,14 @@ class Runs:
 
 
 @pytest.fixture(scope="module")
-def runs(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Runs:
+def runs(
+    real_data: Path, shared_samples_run: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Runs:
     base = tmp_path_factory.mktemp("faults")
     config = write_shared_config(real_data, base / "shared-samples.yaml")
-    runs = Runs(config, base / "work", base / "run.log", {})
-    runs.fresh()
-    run_to_completion(runs.command("local"), runs.log)
-    runs.reference = output_files(runs.work)
+    # The uninterrupted run: the in-process one of the same config, shared with other modules
+    # (its work directory is another one: the outputs name no path of their work directory).
+    runs = Runs(config, base / "work", base / "run.log", output_files(shared_samples_run))
     assert len([n for n in runs.reference if n.startswith("export/shards/")]) >= 2
     assert all(any(n.startswith(f"{s}/") for n in runs.reference) for s in STAGES)
     return runs

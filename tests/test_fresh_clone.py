@@ -9,32 +9,40 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests import background
+
 REPO = Path(__file__).resolve().parents[1]
+
+
+def make_pipeline_in_a_fresh_clone(root: Path) -> tuple[Path, str]:
+    """A clone in an empty directory (so no `../shared`) after `make pipeline`; its output."""
+    clone = root / "datapipe"
+    cloned = background.run(["git", "clone", "--quiet", str(REPO), str(clone)], REPO, 300)
+    assert cloned.returncode == 0, cloned.stderr
+    assert not (root / "shared").exists()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATAPIPE_", "VIRTUAL_ENV"))}
+    done = background.run(["make", "pipeline"], clone, 1800, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    return clone / "work", done.stderr
+
+
+def start_background(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Called when the session's tests are collected: the clone and its `make pipeline` (a few
+    minutes, other processes only) run while the rest of the suite does."""
+    root = tmp_path_factory.mktemp("fresh")
+    # A lane of its own: the longest job, it does not hold up the others.
+    background.submit("fresh-clone", make_pipeline_in_a_fresh_clone, root, lane="fresh-clone")
 
 
 @pytest.fixture(scope="module")
 def fresh_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """A clone in an empty directory (so no `../shared`) after `make pipeline`; its output."""
-    root = tmp_path_factory.mktemp("fresh")
-    clone = root / "datapipe"
-    subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True)
-    assert not (root / "shared").exists()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATAPIPE_", "VIRTUAL_ENV"))}
-    done = subprocess.run(
-        ["make", "pipeline"],
-        cwd=clone,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
+    return background.result(
+        "fresh-clone", lambda: make_pipeline_in_a_fresh_clone(tmp_path_factory.mktemp("fresh"))
     )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
-    return clone / "work", done.stderr
 
 
 def test_the_export_is_verified(fresh_run: tuple[Path, str]) -> None:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.cli import main
+import pytest
+
 from stages.ingest.stage import IngestConfig, IngestStage
 from stages.score.classifier import load_classifier, positive_probability
 from stages.score.stage import ScoreConfig, ScoreStage
 from stages.score.train import SAFETY_MODEL
-from tests.conftest import GENERATED
+from tests import background
+from tests.conftest import GENERATED, REPO
 from tests.test_filter_rules import ZH
 from tests.test_filter_stage import SPAM_ZH
 from tests.test_score_stage import batch
@@ -32,9 +37,15 @@ def labelled_fixture_texts() -> dict[str, list[str]]:
     return texts
 
 
-def test_safety_classifier_trains_and_scores(tmp_path: Path) -> None:
-    texts = labelled_fixture_texts()
-    assert len(texts["unsafe"]) >= 5 and len(texts["safe"]) >= 50
+@dataclass(frozen=True)
+class Trained:
+    texts: dict[str, list[str]]  # the labelled fixture texts it was trained on
+    model: Path
+    run: subprocess.CompletedProcess[str]  # `datapipe train-safety` (in-process executor)
+
+
+def train_safety(texts: dict[str, list[str]], tmp_path: Path) -> Trained:
+    """`datapipe train-safety` in a process of its own on the labelled fixture texts."""
     for name, docs in texts.items():
         (tmp_path / f"{name}.jsonl").write_text(
             "".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in docs)
@@ -52,8 +63,30 @@ def test_safety_classifier_trains_and_scores(tmp_path: Path) -> None:
         "--min-count",
         "1",
     ]
-    model = tmp_path / "train-safety" / SAFETY_MODEL
-    assert main(args) == 0
+    done = background.run([sys.executable, "-m", "pipeline", *args], REPO, 900)
+    return Trained(texts, tmp_path / "train-safety" / SAFETY_MODEL, done)
+
+
+def start_background(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Called when the session's tests are collected: the training (~25 s, fastText's
+    quantization most of it) runs while the rest of the suite does. The texts are read here,
+    in the session's thread."""
+    texts, tmp = labelled_fixture_texts(), tmp_path_factory.mktemp("safety")
+    background.submit("train-safety", train_safety, texts, tmp)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    return background.result(
+        "train-safety",
+        lambda: train_safety(labelled_fixture_texts(), tmp_path_factory.mktemp("safety")),
+    )
+
+
+def test_safety_classifier_trains_and_scores(trained: Trained) -> None:
+    texts, model, done = trained.texts, trained.model, trained.run
+    assert len(texts["unsafe"]) >= 5 and len(texts["safe"]) >= 50
+    assert done.returncode == 0, done.stderr[-4000:]
     classifier = load_classifier(str(model))
     assert positive_probability(classifier, SPAM_ZH) > positive_probability(classifier, ZH)
     stage = ScoreStage(
