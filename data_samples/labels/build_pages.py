@@ -8,10 +8,11 @@ the bundled samples (WARC HTML through resiliparse, WET, dolma, cc_net, C4 and O
     python data_samples/labels/build_pages.py --ingest INGEST_DIR --extra zh_pages.jsonl ...
     python data_samples/labels/build_pages.py --merge-labels LABELLED.jsonl ...
 
-`--extra` adds Chinese pages gathered from other public sources (SOURCES.md says which),
+`--extra` adds Chinese pages gathered from other public sources (README.md beside it says which),
 already as text (the samples hold only a few dozen Chinese web pages). The language of a
 page is what lid.176 says of its text; the labels say what a reader says (docs/rubric.md).
-Each page's `id` is stable: the sample file's short name and the record's offset in it. `--merge-labels` writes labels.jsonl from the readers' label files,
+Each page's `id` is stable: the sample file's short name and the record's offset in it.
+`--merge-labels` writes labels.jsonl from the readers' label files,
 checked against the pages and with each page's split: `test` for a third of the ids, chosen
 by a hash of the id (never by looking at the pages), `tune` for the others.
 """
