@@ -10,8 +10,8 @@ from data_samples/ so the later stages have something to work on.
 
 The pipeline runs in a subprocess whose address space is capped (`RLIMIT_AS`, 4 GiB): a
 reader that inflated a bomb into memory dies there, a streaming one stays far below. Its own
-peak RSS (from `wait4`) is bounded too, tightly enough that reading the 200 MiB line whole
-(bytes, then str, then the parsed object: ~720 MiB) would exceed it.
+peak RSS (from `wait4`, in a small launcher) is bounded too, tightly enough that reading the
+200 MiB line whole (bytes, then str, then the parsed object: ~720 MiB) would exceed it.
 """
 
 from __future__ import annotations
@@ -323,20 +323,31 @@ def _limit_address_space() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_LIMIT, ADDRESS_SPACE_LIMIT))
 
 
+# Runs the command and prints its peak RSS. `ru_maxrss` of a forked child starts at its parent's
+# resident size (Linux carries the forking process's peak over exec), so a child of the pytest
+# process, hundreds of MiB by the time this module runs, would report at least that: this small
+# launcher is the parent instead.
+PEAK_RSS_LAUNCHER = """
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(proc.pid, 0)
+print(usage.ru_maxrss * 1024)
+sys.exit(min(abs(os.waitstatus_to_exitcode(status)), 255))
+"""
+
+
 def run_capped(args: list[str], stderr_path: Path) -> tuple[int, int]:
     """Run `args` under the address-space cap; return its exit code and its own peak RSS."""
     with stderr_path.open("wb") as stderr:
-        proc = subprocess.Popen(
-            args,
+        launched = subprocess.run(
+            [sys.executable, "-c", PEAK_RSS_LAUNCHER, *args],
             cwd=REPO,
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
             stderr=stderr,
             preexec_fn=_limit_address_space,
+            check=False,
         )
-        # wait4 gives this child's peak RSS (RUSAGE_CHILDREN would mix in other tests').
-        _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, usage.ru_maxrss * 1024
+    return launched.returncode, int(launched.stdout)
 
 
 @pytest.fixture(scope="module")
