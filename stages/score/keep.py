@@ -85,10 +85,20 @@ def fit_logistic(features: np.ndarray, keep: np.ndarray) -> LinearModel:
 @dataclass(frozen=True)
 class KeepModel:
     by_lang: dict[str, LinearModel]
+    # Per model: the keep-labelled pages' out-of-fold scores at percentiles 0..100, so that a
+    # threshold can say which share of the pages a reader keeps it keeps (`floor`).
+    keep_percentiles: dict[str, list[float]]
+
+    def model_of(self, lang: str | None) -> str:
+        return lang if lang in self.by_lang else OTHER_LANGUAGES
+
+    def floor(self, lang: str | None, keep_recall: float) -> float:
+        """The score above which `keep_recall` of the keep-labelled pages of `lang` lie."""
+        return self.keep_percentiles[self.model_of(lang)][round(100 * (1 - keep_recall))]
 
     def scores(self, features: np.ndarray, langs: Sequence[str | None]) -> list[float]:
         out = np.empty(len(langs))
-        codes = np.array([lang if lang in self.by_lang else OTHER_LANGUAGES for lang in langs])
+        codes = np.array([self.model_of(lang) for lang in langs])
         for lang, model in self.by_lang.items():
             rows = codes == lang
             if rows.any():
@@ -97,18 +107,44 @@ class KeepModel:
 
     def save(self, path: Path) -> None:
         models = {lang: m.to_json() for lang, m in sorted(self.by_lang.items())}
-        path.write_text(json.dumps({"features": FEATURES, "models": models}, indent=1))
+        content = {
+            "features": FEATURES,
+            "models": models,
+            "keep_percentiles": dict(sorted(self.keep_percentiles.items())),
+        }
+        path.write_text(json.dumps(content, indent=1))
 
 
-def fit_keep_model(features: np.ndarray, keep: np.ndarray, langs: Sequence[str]) -> KeepModel:
+def _fit_models(
+    features: np.ndarray, keep: np.ndarray, codes: np.ndarray
+) -> dict[str, LinearModel]:
     """A model per language with MIN_PAGES pages of each label, and one over all pages."""
-    codes = np.array(langs)
     by_lang = {OTHER_LANGUAGES: fit_logistic(features, keep)}
-    for lang in sorted(set(langs)):
+    for lang in sorted(set(codes.tolist())):
         rows = codes == lang
         if min(int(keep[rows].sum()), int((~keep[rows]).sum())) >= MIN_PAGES:
             by_lang[lang] = fit_logistic(features[rows], keep[rows])
-    return KeepModel(by_lang)
+    return by_lang
+
+
+def fit_keep_model(
+    features: np.ndarray, keep: np.ndarray, langs: Sequence[str], folds: Sequence[int]
+) -> KeepModel:
+    """The models of all pages, and the percentiles of the keep pages' scores, each page scored
+    by the models of the other fold (scores of pages a model saw would be too confident)."""
+    codes, fold_of = np.array(langs), np.array(folds)
+    by_lang = _fit_models(features, keep, codes)
+    held_out = np.empty(len(keep))
+    for fold in np.unique(fold_of):
+        rows = fold_of == fold
+        others = KeepModel(_fit_models(features[~rows], keep[~rows], codes[~rows]), {})
+        held_out[rows] = others.scores(features[rows], langs=codes[rows].tolist())
+    model_of = np.array([lang if lang in by_lang else OTHER_LANGUAGES for lang in langs])
+    percentiles = {}
+    for name in by_lang:
+        pages = keep & ((model_of == name) | (name == OTHER_LANGUAGES))
+        percentiles[name] = np.percentile(held_out[pages], np.arange(101)).tolist()
+    return KeepModel(by_lang, percentiles)
 
 
 @cache
@@ -131,6 +167,11 @@ def load_keep_model(path: str) -> KeepModel:
                 raise ValueError(f"model {lang!r} has the wrong shape")
         if OTHER_LANGUAGES not in models:
             raise ValueError("no model for the other languages")
+        percentiles = {
+            lang: [float(v) for v in content["keep_percentiles"][lang]] for lang in models
+        }
+        if any(len(table) != 101 for table in percentiles.values()):
+            raise ValueError("keep_percentiles need 101 values per model")
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise ValueError(f"{path} is not a keep model (train-quality writes one): {err}") from err
-    return KeepModel(models)
+    return KeepModel(models, percentiles)

@@ -10,9 +10,11 @@ Columns added (null where a scorer is not configured or has no model for the lan
 | `safety_score` | safety-lexicon hits per 100 words (the filter's lists) |
 | `safety_model_score` | fastText safety classifier: P(unsafe), where labelled data exists |
 
-Thresholds are absolute (`min`/`max` on a column) or, for `quality_score`, a percentile of
-the web documents' scores measured when the model was trained (`min_web_percentile`), so
-thresholds mean the same on every shard without a second pass over the corpus. With
+Thresholds are absolute (`min`/`max` on a column) or measured when the model was trained, so
+that they mean the same on every shard without a second pass over the corpus: for
+`quality_score` a percentile of the web documents' scores (`min_web_percentile`), for
+`keep_score` the share of the labelled keep pages of the document's language that the floor
+keeps (`min_keep_recall`, from scores of pages the model did not see: keep.py). With
 `annotate_only` nothing is rejected: run it first, read the report, then choose thresholds.
 Models load once per worker process (cached loaders), never per batch. Each batch is scored
 in pieces of about _CHUNK_CHARS characters, each one `batch.TextBatch` that every scorer reads
@@ -75,6 +77,8 @@ class Threshold(BaseModel):
     min: float | None = None
     max: float | None = None
     min_web_percentile: float | None = Field(None, ge=0, le=100)
+    # keep_score: the floor, per language, that keeps this share of the pages readers kept.
+    min_keep_recall: float | None = Field(None, gt=0, le=1)
 
 
 class ScoreConfig(StageConfig):
@@ -134,6 +138,7 @@ class ScoreStage(TransformStage):
         cfg = self.config
         models = [cfg.quality_model, cfg.safety_model, *cfg.perplexity_models.values()]
         metrics = [str(Path(m).with_suffix(".metrics.json")) for m in models[:2] if m]
+        models += [cfg.keep_model, cfg.edu_model]
         return [m for m in [*models, *metrics] if m and Path(m).exists()]
 
     def output_schema(self, input_schema: pa.Schema | None) -> pa.Schema:
@@ -149,8 +154,19 @@ class ScoreStage(TransformStage):
                 if column != "quality_score" or not self.config.quality_model:
                     raise ValueError("min_web_percentile needs quality_score and quality_model")
                 low = _percentile_value(self.config.quality_model, threshold.min_web_percentile)
+            if threshold.min_keep_recall is not None and (
+                column != "keep_score" or not self.config.keep_model
+            ):
+                raise ValueError("min_keep_recall needs keep_score and keep_model")
             limits[column] = (low, threshold.max)
         return limits
+
+    def _keep_floor(self, lang: str | None) -> float | None:
+        """keep_score's `min_keep_recall` floor for a document in `lang`."""
+        threshold = self.config.thresholds.get("keep_score")
+        if threshold is None or threshold.min_keep_recall is None or not self.config.keep_model:
+            return None
+        return load_keep_model(self.config.keep_model).floor(lang, threshold.min_keep_recall)
 
     def setup(self) -> None:
         """Models, lexicon and compiled kernels, by scoring an English and a Chinese
@@ -178,7 +194,7 @@ class ScoreStage(TransformStage):
                 scores[name] += values
         values = {f.name: scores[f.name] for f in SCORE_FIELDS}
         full = with_columns(batch, self.output_schema(batch.schema), values)
-        rejections = [self._rejection(scores, i) for i in range(len(texts))]
+        rejections = [self._rejection(scores, i, langs[i]) for i in range(len(texts))]
         return split_by_rejections(full, rejections)
 
     def _scores(
@@ -255,13 +271,18 @@ class ScoreStage(TransformStage):
     def _safety_lexicon(self) -> Lexicon:
         return Lexicon.safety()
 
-    def _rejection(self, scores: dict[str, list[Any]], i: int) -> tuple[str, str] | None:
+    def _rejection(
+        self, scores: dict[str, list[Any]], i: int, lang: str | None
+    ) -> tuple[str, str] | None:
         if self.config.annotate_only:
             return None
         for column, (low, high) in self._limits.items():
             value = scores[column][i]
             if value is None:
                 continue
+            if column == "keep_score":
+                floor = self._keep_floor(lang)
+                low = floor if low is None or floor is None else max(low, floor)
             if low is not None and value < low:
                 return f"{column}:min", f"{value:.4g} < {low:.4g}"
             if high is not None and value > high:

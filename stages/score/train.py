@@ -214,7 +214,7 @@ def fit_keep(
     langs = [lang for lang, _ in identified]
     features = feature_matrix(quality, [score for _, score in identified], texts, langs)
     keep = np.array([label.keep for _, label in pages])
-    fit_keep_model(features, keep, langs).save(output)
+    fit_keep_model(features, keep, langs, folds).save(output)
     return {"pages": len(pages), "keep": int(keep.sum())}
 
 
