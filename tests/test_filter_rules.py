@@ -339,3 +339,17 @@ def test_chinese_short_lines_use_a_chinese_length() -> None:
     # 20 Chinese characters carry a full sentence; the English 30-character cut would drop it.
     lines = "\n".join(["港口的渔船每天清晨出发，下午返回。"] * 1 + [ZH])
     assert check_fineweb(view(lines, "zh"), ZH_RULES.fineweb) is None
+
+
+def test_a_table_rows_cells_are_its_lines_for_the_punctuation_ratio() -> None:
+    # As trafilatura writes a page laid out in a table: no row ends in a full stop.
+    paragraphs = ZH.split("\n")[:3]
+    rows = ["| 首页 | 新闻 | 关于 |", "|  |  |"] + [f"| {p} | 2005-09-11 |" for p in paragraphs]
+    page = "\n".join(rows)
+    lines_only = ZH_RULES.fineweb.model_copy(update={"table_cells_as_lines": False})
+    assert reason(check_fineweb(view(page, "zh"), lines_only)) == "fineweb:min_line_punct_ratio"
+    cells = ZH_RULES.fineweb
+    assert check_fineweb(view(page, "zh"), cells) is None
+    # A menu laid out as a table still fails: its cells end in no punctuation either.
+    menu = "\n".join(f"| 栏目{i} | 链接{i} |" for i in range(20))
+    assert reason(check_fineweb(view(menu, "zh"), cells)) == "fineweb:min_line_punct_ratio"

@@ -4,7 +4,10 @@ occurrence of equal strings. Any difference would change a filter decision."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import re
+from pathlib import Path
 
 from stages.text import TERMINAL_PUNCTUATION, DocView
 from stages.text.punctuation import BULLETS
@@ -82,3 +85,36 @@ def test_leading_digits_are_the_regex() -> None:
         flags = DocView(text, None).line_table.leading_digits
         expected = [bool(leading_digit.match(line.strip())) for line in text.split("\n")]
         assert flags.tolist() == expected, text[:80]
+
+
+TABLE_CASES = [
+    "| a | b. |\n|  |  |\n| c \\| d |\n|x|\n||\n|\n| 好。 |\n|a|b\na|b|\n| e \\|",
+    "| only row, one cell. |",
+    "text before.\n| 首页 | 新闻 |\n| 正文很长的一段文字，结束了。 |  |\nafter",
+]
+
+
+def _table_pages() -> list[str]:
+    """Pages of the labelled set whose extractor wrote tables as `| cell |` rows."""
+    path = Path(__file__).resolve().parents[1] / "data_samples/labels/pages.jsonl.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as pages:
+        texts = [json.loads(line)["text"] for line in pages]
+    return [text for text in texts if "\n| " in text][:40]
+
+
+def _cells(line: str) -> list[str]:
+    """The definition: a table row's non-blank stripped cells, any other line itself."""
+    line = line.strip()
+    if len(line) >= 2 and line[0] == line[-1] == "|":
+        return [cell.strip() for cell in re.split(r"(?<!\\)\|", line[1:-1]) if cell.strip()]
+    return [line] if line else []
+
+
+def test_table_cells_count_as_lines_by_the_string_definition() -> None:
+    pages = _table_pages()
+    assert len(pages) >= 20
+    for text in TABLE_CASES + pages + TEXTS:
+        table = DocView(text, None).line_table
+        cells = [cell for line in text.split("\n") for cell in _cells(line)]
+        terminal = sum(cell.endswith(TERMINAL_PUNCTUATION) for cell in cells)
+        assert (table.cells, table.terminal_cells) == (len(cells), terminal), text[:80]

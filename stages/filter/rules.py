@@ -438,6 +438,9 @@ def apply_c4(
 
 class FineWeb(RuleSet):
     min_line_punct_ratio: float | None = 0.12
+    # A table row's cells count as lines for min_line_punct_ratio: an extractor that writes
+    # tables as `| cell | cell |` rows (trafilatura) leaves no row ending in a full stop.
+    table_cells_as_lines: bool = True
     max_short_line_ratio: float | None = 0.67
     short_line_chars: int = 30
     max_dup_line_char_ratio: float | None = 0.01
@@ -445,13 +448,17 @@ class FineWeb(RuleSet):
 
 
 def check_fineweb(doc: DocView, cfg: FineWeb) -> Rejection | None:
-    """Over the non-blank lines: the share ending in terminal punctuation (after `rstrip`),
-    of short lines, of characters in repeated lines; then line breaks per word."""
+    """Over the non-blank lines: the share ending in terminal punctuation (after `rstrip`;
+    a table row's cells counted as lines), of short lines, of characters in repeated lines;
+    then line breaks per word."""
     table = doc.line_table
     lines = table.nonblank_lines
     if not lines:
         return Rejection("fineweb:empty", "no non-empty line")
-    punct = table.terminal_lines / lines
+    if cfg.table_cells_as_lines:
+        punct = table.terminal_cells / max(table.cells, 1)
+    else:
+        punct = table.terminal_lines / lines
     if _under(punct, cfg.min_line_punct_ratio):
         return _reject("fineweb", "min_line_punct_ratio", punct, cfg.min_line_punct_ratio)
     nonblank = table.nonblank

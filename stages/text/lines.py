@@ -35,6 +35,10 @@ class LineTable:
     - `terminal_lines`: lines whose `rstrip()` ends with a `TERMINAL_PUNCTUATION` mark;
     - `duplicate_lines`, `duplicate_line_chars`: non-blank lines equal to an earlier one, and
       their characters;
+    - `cells`, `terminal_cells`: the same as `nonblank_lines` and `terminal_lines` but with a
+      table row (a line whose `strip()` starts and ends with "|", as trafilatura and Markdown
+      write tables) read as its cells, each non-blank `cell.strip()` a line of its own (cells
+      split at "|" not escaped as "\\|");
     - `paragraphs`, `duplicate_paragraphs`, `duplicate_paragraph_chars`: the same for the
       blocks of `re.split(r"\\n{2,}", text.strip())`.
 
@@ -60,6 +64,11 @@ class LineTable:
         return _line_counts(self._cp, *spans, _BULLETS, _TERMINAL).tolist()
 
     @cached_property
+    def _cell_counts(self) -> list[int]:
+        spans = (self.content_starts, self.content_ends)
+        return _cell_counts(self._cp, self._flags, *spans, _TERMINAL).tolist()
+
+    @cached_property
     def _paragraph_counts(self) -> list[int]:
         return _paragraph_counts(self._cp, self._flags).tolist()
 
@@ -69,6 +78,8 @@ class LineTable:
     terminal_lines = property(lambda self: self._line_counts[3])
     duplicate_lines = property(lambda self: self._line_counts[4])
     duplicate_line_chars = property(lambda self: self._line_counts[5])
+    cells = property(lambda self: self._cell_counts[0])
+    terminal_cells = property(lambda self: self._cell_counts[1])
     paragraphs = property(lambda self: self._paragraph_counts[0])
     duplicate_paragraphs = property(lambda self: self._paragraph_counts[1])
     duplicate_paragraph_chars = property(lambda self: self._paragraph_counts[2])
@@ -108,6 +119,39 @@ def _line_counts(
         counts[3] += cp[last - 1] in terminal
     nonblank = content_ends > content_starts
     counts[4], counts[5] = _duplicates(cp, starts[nonblank], ends[nonblank])
+    return counts
+
+
+_BAR, _BACKSLASH = ord("|"), ord("\\")
+
+
+@numba.njit(cache=True, nogil=True)
+def _cell_counts(
+    cp: np.ndarray,
+    flags: np.ndarray,
+    content_starts: np.ndarray,
+    content_ends: np.ndarray,
+    terminal: np.ndarray,
+) -> np.ndarray:
+    counts = np.zeros(2, dtype=np.int64)  # cells, cells ending in terminal punctuation
+    for line in range(content_starts.shape[0]):
+        first, last = content_starts[line], content_ends[line]
+        if first == last:
+            continue
+        if last - first < 2 or cp[first] != _BAR or cp[last - 1] != _BAR:
+            counts[0] += 1
+            counts[1] += cp[last - 1] in terminal
+            continue
+        cell = first + 1
+        for i in range(first + 1, last):
+            if cp[i] == _BAR and (cp[i - 1] != _BACKSLASH or i == last - 1):
+                end = i  # the cell is cp[cell:end]; its last non-space character decides
+                while end > cell and not flags[end - 1] & NONSPACE:
+                    end -= 1
+                if end > cell:
+                    counts[0] += 1
+                    counts[1] += cp[end - 1] in terminal
+                cell = i + 1
     return counts
 
 
