@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from stages import STAGE_CLASSES, load_plugins, stage_class
 from stages.base import StageConfig
@@ -47,6 +47,16 @@ class ExecutorConfig(BaseModel):
     object_store_mb: int = Field(512, ge=80)
 
 
+class ResourceOverride(BaseModel):
+    """What one task of a stage asks the cluster for, instead of what the stage declares
+    (stages/base.py `TaskResources`): memory in MiB regardless of the shard's size."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cpus: float | None = Field(None, gt=0)
+    memory_mb: float | None = Field(None, gt=0)
+
+
 class StageEntry(BaseModel):
     name: str
     config: StageConfig
@@ -66,6 +76,14 @@ class PipelineConfig(BaseModel):
     executor: ExecutorConfig = ExecutorConfig()
     plugins: list[str] = Field(default_factory=list)
     stages: list[StageEntry] = Field(min_length=1)
+    resources: dict[str, ResourceOverride] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _resources_name_stages(self) -> PipelineConfig:
+        unknown = sorted(set(self.resources) - {entry.name for entry in self.stages})
+        if unknown:
+            raise ValueError(f"resources names {', '.join(unknown)}: not a stage of this config")
+        return self
 
 
 def validate_stage_config(name: str, options: Any, where: str) -> StageConfig:

@@ -17,9 +17,20 @@ from typing import Any, Protocol
 TaskOutcome = tuple[Any, Any]  # (spec, result or the exception that ended the task)
 
 
+@dataclass(frozen=True)
+class TaskRequest:
+    """What a task asks the scheduler for."""
+
+    cpus: float
+    memory_bytes: int
+
+
+Sizer = Callable[[Any], TaskRequest]  # a spec's request
+
+
 class Executor(Protocol):
     def map_unordered(
-        self, fn: Callable[[Any], Any], specs: Sequence[Any]
+        self, fn: Callable[[Any], Any], specs: Sequence[Any], sizer: Sizer | None = None
     ) -> Iterator[TaskOutcome]: ...
 
     def close(self) -> None: ...
@@ -29,7 +40,7 @@ class LocalExecutor:
     """Runs tasks one after another in this process: for debugging and fast tests."""
 
     def map_unordered(
-        self, fn: Callable[[Any], Any], specs: Sequence[Any]
+        self, fn: Callable[[Any], Any], specs: Sequence[Any], sizer: Sizer | None = None
     ) -> Iterator[TaskOutcome]:
         for spec in specs:
             try:
@@ -55,6 +66,10 @@ def _run_on_node(fn: Callable[[Any], Any], spec: Any) -> tuple[str, Any]:
     import ray
 
     return ray.get_runtime_context().get_node_id(), fn(spec)
+
+
+class TaskTooLarge(ValueError):
+    """A task asks for more than any node of the cluster has: it would wait forever."""
 
 
 class ClusterUnreachable(ConnectionError):
@@ -127,18 +142,23 @@ class RayExecutor:
         self.max_concurrency = settings.max_concurrency or max(cpus, 1)
 
     def map_unordered(
-        self, fn: Callable[[Any], Any], specs: Sequence[Any]
+        self, fn: Callable[[Any], Any], specs: Sequence[Any], sizer: Sizer | None = None
     ) -> Iterator[TaskOutcome]:
         ray = self._ray
         remote_fn = ray.remote(num_cpus=1, max_retries=self._settings.max_retries)(_run_on_node)
         # Named after `fn`, so workers' process titles and Ray's task lists say what runs.
-        remote_fn = remote_fn.options(name=getattr(fn, "__name__", "task"))
+        name = getattr(fn, "__name__", "task")
+        requests = {id(spec): sizer(spec) for spec in specs} if sizer else {}
+        self._check_fits(specs, requests)
         pending = list(reversed(specs))
         in_flight: dict[Any, Any] = {}
         while pending or in_flight:
             while pending and len(in_flight) < self.max_concurrency:
                 spec = pending.pop()
-                in_flight[remote_fn.remote(fn, spec)] = spec
+                options: dict[str, Any] = {"name": name}
+                if (request := requests.get(id(spec))) is not None:
+                    options |= {"num_cpus": request.cpus, "memory": max(request.memory_bytes, 1)}
+                in_flight[remote_fn.options(**options).remote(fn, spec)] = spec
             done, _ = ray.wait(list(in_flight), num_returns=1)
             spec = in_flight.pop(done[0])
             try:
@@ -151,6 +171,22 @@ class RayExecutor:
             else:
                 self.nodes_used[node] += 1
                 yield spec, result
+
+    def _check_fits(self, specs: Sequence[Any], requests: dict[int, TaskRequest]) -> None:
+        """Refuse, before anything runs, a task no node can hold (Ray would queue it forever,
+        with a warning in a log)."""
+        nodes = [node["Resources"] for node in self._ray.nodes() if node.get("Alive")]
+        memory = max((node.get("memory", 0) for node in nodes), default=0)
+        cpus = max((node.get("CPU", 0) for node in nodes), default=0)
+        for spec in specs:
+            request = requests.get(id(spec))
+            if request and (request.memory_bytes > memory or request.cpus > cpus):
+                raise TaskTooLarge(
+                    f"{getattr(spec, 'label', 'a task')} needs {request.cpus:g} CPUs and "
+                    f"{request.memory_bytes / 2**30:.1f} GiB of memory; the largest Ray node "
+                    f"has {cpus:g} CPUs and {memory / 2**30:.1f} GiB: lower shard_target_mb, or "
+                    "set the stage's `resources` in the config (docs/architecture.md)"
+                )
 
     def close(self) -> None:
         if self._owns_cluster:

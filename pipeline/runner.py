@@ -41,8 +41,15 @@ from core.stagedir import (
     stage_of,
 )
 from pipeline.code import code_digest
-from pipeline.config import PipelineConfig
-from pipeline.executor import Executor, LocalExecutor, RayExecutor, RaySettings
+from pipeline.config import PipelineConfig, ResourceOverride
+from pipeline.executor import (
+    Executor,
+    LocalExecutor,
+    RayExecutor,
+    RaySettings,
+    Sizer,
+    TaskRequest,
+)
 from pipeline.tasks import (
     StageRef,
     StepTaskSpec,
@@ -73,6 +80,24 @@ class StageRun:
     output_dir: str
     shard_target_bytes: int = 128 * 2**20
     plugins: tuple[str, ...] = ()  # modules that register user stages and rules
+    resources: ResourceOverride | None = None  # instead of what the stage declares
+
+
+def task_sizer(stage: Stage, override: ResourceOverride | None) -> Sizer:
+    """A task's request: the stage's declared resources for the shard it reads (its size
+    on disk), or the config's override."""
+    declared = stage.resources
+    cpus = override.cpus if override and override.cpus else declared.cpus
+    fixed = override.memory_mb if override and override.memory_mb else None
+
+    def request(spec: Any) -> TaskRequest:
+        if fixed is not None:
+            return TaskRequest(cpus, int(fixed * 2**20))
+        path = getattr(spec, "input_path", None)
+        size = os.path.getsize(path) if path and os.path.isfile(path) else 0
+        return TaskRequest(cpus, declared.memory_bytes(size))
+
+    return request
 
 
 def make_executor(kind: str, settings: RaySettings) -> Executor:
@@ -126,6 +151,7 @@ def _run_tasks(
     executor: Executor,
     progress: bool,
     stage_dir: StageDir,
+    sizer: Sizer | None = None,
 ) -> None:
     """Run `specs` (the unfinished ones of `total` tasks); raise StageFailed naming failures,
     which are also recorded in the stage directory for `datapipe status`."""
@@ -138,7 +164,7 @@ def _run_tasks(
         disable=True if not progress else None,  # None: shown on a terminal, quiet in logs
         file=sys.stderr,
     ) as bar:
-        for spec, outcome in executor.map_unordered(fn, specs):
+        for spec, outcome in executor.map_unordered(fn, specs, sizer):
             if isinstance(outcome, BaseException):
                 error = f"{type(outcome).__name__}: {outcome}"
                 failures.append({"task": spec.label, "error": error})
@@ -164,6 +190,7 @@ class _StepRunner:
     output_dir: str
     executor: Executor
     progress: bool
+    sizer: Sizer
 
     def run(self, step: Step) -> list[dict[str, Any]]:
         """Run the step's unfinished tasks; return every task's result in task order. A
@@ -189,7 +216,16 @@ class _StepRunner:
         ]
         desc = f"{self.stage.name}:{step.name}"
         stage_dir = StageDir(self.output_dir)
-        _run_tasks(run_step_task, specs, step.tasks, desc, self.executor, self.progress, stage_dir)
+        _run_tasks(
+            run_step_task,
+            specs,
+            step.tasks,
+            desc,
+            self.executor,
+            self.progress,
+            stage_dir,
+            self.sizer,
+        )
         Exchange(self.output_dir).mark_complete(step.name, step.tasks)
         done = finished()
         return [done[i] for i in range(step.tasks)]
@@ -276,7 +312,8 @@ def _run_stage_locked(run: StageRun, executor: Executor, progress: bool) -> dict
         stage_dir.forget_tasks([task for task in stage_dir.damage() if task >= 0])
     if (line := stage.describe()) is not None:
         print(f"{run.name}: {line}", file=sys.stderr)
-    attempt = _Attempt(ref, files, stage_dir, executor, progress, resumed)
+    sizer = task_sizer(stage, run.resources)
+    attempt = _Attempt(ref, files, stage_dir, executor, progress, resumed, sizer)
     if isinstance(stage, TrainingStage):
         outcome = attempt.train(stage)
     else:
@@ -348,6 +385,7 @@ class _Attempt:
     executor: Executor
     progress: bool
     resumed: bool  # earlier tasks' markers can be reused
+    sizer: Sizer
 
     @property
     def output_dir(self) -> str:
@@ -361,7 +399,9 @@ class _Attempt:
         global_stats: dict[str, Any] = {}
         step_task_seconds = 0.0
         if isinstance(stage, GlobalStage):
-            steps = _StepRunner(self.ref, self.files, self.output_dir, self.executor, self.progress)
+            steps = _StepRunner(
+                self.ref, self.files, self.output_dir, self.executor, self.progress, self.sizer
+            )
             summary, timings = steps.run_plan(stage)
             global_stats = {"steps": summary, "step_seconds": timings}
             step_task_seconds = sum(t["tasks"] for t in timings.values())
@@ -396,7 +436,16 @@ class _Attempt:
         }
 
     def _run(self, fn: Any, specs: list[Any], total: int) -> None:
-        _run_tasks(fn, specs, total, self.ref.name, self.executor, self.progress, self.stage_dir)
+        _run_tasks(
+            fn,
+            specs,
+            total,
+            self.ref.name,
+            self.executor,
+            self.progress,
+            self.stage_dir,
+            self.sizer,
+        )
 
 
 def run_pipeline(
@@ -433,6 +482,7 @@ def _run_stages(config: PipelineConfig, executor: Executor, progress: bool) -> l
             output_dir,
             shard_target_bytes=int(config.shard_target_mb * 2**20),
             plugins=tuple(config.plugins),
+            resources=config.resources.get(entry.name),
         )
         stats = run_stage(run, executor, progress)
         print(summary_line(stats, output_dir), file=sys.stderr)
