@@ -77,6 +77,18 @@ def test_thresholds_reject_with_named_reasons(config: dict) -> None:
     assert all("<" in d or ">" in d for d in out.rejected.column("reason_detail").to_pylist())
 
 
+def test_thresholds_can_apply_to_some_sources_only(config: dict) -> None:
+    thresholds = {"quality_score": {"min": 0.5}, "safety_score": {"max": 5.0}}
+    stage = ScoreStage(ScoreConfig(**config, thresholds=thresholds, threshold_sources=("cc",)))
+    wiki = batch(DOCS).to_pylist()
+    for row in wiki[2:]:
+        row["source"] = "wiki"  # the Chinese pair: scored, never rejected
+    out = stage.process_batch(rows_to_batch(wiki, DOCUMENT_SCHEMA))
+    assert out.kept.column("text").to_pylist() == [EN, ZH, SPAM_ZH]
+    assert out.rejected.column("text").to_pylist() == [SPAM_EN]
+    assert None not in out.kept.column("quality_score").to_pylist()
+
+
 def test_percentile_threshold_reads_the_web_distribution(config: dict, quality_model: Path) -> None:
     metrics = json.loads(quality_model.with_suffix(".metrics.json").read_text())
     stage = ScoreStage(

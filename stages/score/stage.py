@@ -103,6 +103,11 @@ class ScoreConfig(StageConfig):
     drop_perplexity_buckets: tuple[Literal["head", "middle", "tail"], ...] = Field(
         (), description="Reject documents in these cc_net perplexity buckets."
     )
+    threshold_sources: tuple[str, ...] = Field(
+        (),
+        description="Reject only documents whose `source` is one of these (empty: all); the "
+        "others are scored and kept, e.g. Wikipedia beside the crawl.",
+    )
     annotate_only: bool = Field(False, description="Add score columns, reject nothing.")
 
 
@@ -194,7 +199,10 @@ class ScoreStage(TransformStage):
                 scores[name] += values
         values = {f.name: scores[f.name] for f in SCORE_FIELDS}
         full = with_columns(batch, self.output_schema(batch.schema), values)
-        rejections = [self._rejection(scores, i, langs[i]) for i in range(len(texts))]
+        judged = self._judged(batch)
+        rejections = [
+            self._rejection(scores, i, langs[i]) if judged[i] else None for i in range(len(texts))
+        ]
         return split_by_rejections(full, rejections)
 
     def _scores(
@@ -270,6 +278,13 @@ class ScoreStage(TransformStage):
     @cached_property
     def _safety_lexicon(self) -> Lexicon:
         return Lexicon.safety()
+
+    def _judged(self, batch: pa.RecordBatch) -> list[bool]:
+        """Per row: do the thresholds apply to it (`threshold_sources`)?"""
+        sources = self.config.threshold_sources
+        if not sources:
+            return [True] * batch.num_rows
+        return [source in sources for source in batch.column("source").to_pylist()]
 
     def _rejection(
         self, scores: dict[str, list[Any]], i: int, lang: str | None
