@@ -175,6 +175,8 @@ class RayExecutor:
     def _check_fits(self, specs: Sequence[Any], requests: dict[int, TaskRequest]) -> None:
         """Refuse, before anything runs, a task no node can hold (Ray would queue it forever,
         with a warning in a log)."""
+        if not requests:
+            return
         nodes = [node["Resources"] for node in self._ray.nodes() if node.get("Alive")]
         memory = max((node.get("memory", 0) for node in nodes), default=0)
         cpus = max((node.get("CPU", 0) for node in nodes), default=0)

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.schema import DOCUMENT_SCHEMA, rows_to_batch
 from stages.score.keep import (
     FEATURES,
     OTHER_LANGUAGES,
@@ -22,6 +21,7 @@ from stages.score.keep import (
 )
 from stages.score.stage import ScoreConfig, ScoreStage
 from tests.real_texts import real_documents
+from tests.test_score_stage import batch
 
 
 def test_the_regression_learns_which_feature_decides() -> None:
@@ -112,20 +112,9 @@ def test_the_score_stage_rejects_below_the_floor_of_each_documents_language(
     tables[OTHER_LANGUAGES] = [0.5] * 101
     path = tmp_path / "keep.json"
     KeepModel({"en": linear, "zh": linear, OTHER_LANGUAGES: linear}, tables).save(path)
-    rows = [
-        {
-            "id": str(i),
-            "text": text,
-            "lang": lang,
-            "source": "cc",
-            "input_file": "x",
-            "input_offset": i,
-        }
-        for i, (text, lang) in enumerate(docs)
-    ]
     thresholds = {"keep_score": {"min_keep_recall": 0.9}}
     config = ScoreConfig(keep_model=str(path), coherence=False, safety=False, thresholds=thresholds)
-    out = ScoreStage(config).process_batch(rows_to_batch(rows, DOCUMENT_SCHEMA))
+    out = ScoreStage(config).process_batch(batch(docs))
     for table, below in ((out.kept, False), (out.rejected, True)):
         for row in table.select(["lang", "keep_score"]).to_pylist():
             assert (row["keep_score"] < floors[row["lang"]]) == below
@@ -136,5 +125,5 @@ def test_the_score_stage_rejects_below_the_floor_of_each_documents_language(
     misplaced = {"compression_ratio": {"min_keep_recall": 0.9}}
     with pytest.raises(ValueError, match="min_keep_recall needs keep_score and keep_model"):
         ScoreStage(ScoreConfig(keep_model=str(path), thresholds=misplaced)).process_batch(
-            rows_to_batch(rows[:1], DOCUMENT_SCHEMA)
+            batch(docs[:1])
         )

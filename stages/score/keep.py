@@ -133,18 +133,18 @@ def fit_keep_model(
     """The models of all pages, and the percentiles of the keep pages' scores, each page scored
     by the models of the other fold (scores of pages a model saw would be too confident)."""
     codes, fold_of = np.array(langs), np.array(folds)
-    by_lang = _fit_models(features, keep, codes)
+    fitted = KeepModel(_fit_models(features, keep, codes), {})
     held_out = np.empty(len(keep))
     for fold in np.unique(fold_of):
         rows = fold_of == fold
         others = KeepModel(_fit_models(features[~rows], keep[~rows], codes[~rows]), {})
         held_out[rows] = others.scores(features[rows], langs=codes[rows].tolist())
-    model_of = np.array([lang if lang in by_lang else OTHER_LANGUAGES for lang in langs])
+    model_of = np.array([fitted.model_of(lang) for lang in langs])
     percentiles = {}
-    for name in by_lang:
+    for name in fitted.by_lang:
         pages = keep & ((model_of == name) | (name == OTHER_LANGUAGES))
         percentiles[name] = np.percentile(held_out[pages], np.arange(101)).tolist()
-    return KeepModel(by_lang, percentiles)
+    return KeepModel(fitted.by_lang, percentiles)
 
 
 @cache
