@@ -14,6 +14,7 @@ import sys
 from functools import cache
 from pathlib import Path
 
+from core import storage
 from core.shards import atomic_write_bytes
 
 CHECKSUM_SUFFIX = ".sha256"
@@ -50,6 +51,18 @@ def check_sealed(model: str | Path) -> None:
             f"corrupt model {model}: its bytes differ from the ones it was trained with; "
             "retrain it (rerun the training stage)"
         )
+
+
+def local_model(model: str | Path) -> str:
+    """A model as a local file, for native loaders: itself when local; on object storage a
+    copy on this node, with its recorded checksum beside it (checked by the loader)."""
+    if not storage.is_remote(model):
+        return str(model)
+    copy = storage.local_copy(model)
+    recorded = f"{model}{CHECKSUM_SUFFIX}"
+    if storage.exists(recorded) and not checksum_file(copy).exists():
+        storage.download(recorded, checksum_file(copy))
+    return str(copy)
 
 
 def check_model(model: str | Path, probe: str) -> None:

@@ -7,8 +7,14 @@ fails at once with a line naming the holder; a second reader is welcome. The loc
 that clearing a stage directory cannot drop a lock that is held. The kernel releases a
 `flock` when its process dies: a killed run leaves no stale lock to take over.
 
-These are locks of one filesystem (local disks; NFS emulates `flock` with POSIX locks). A
-work directory on object storage needs leases instead (issue #20).
+These are locks of one filesystem (local disks; NFS emulates `flock` with POSIX locks). On
+object storage, where no process can hold a file open, a lock is a **lease**: a small object
+(`.<name>.lock` for the writer, `.<name>.readers/<token>.json` for each reader) that its
+holder renews every `LEASE_SECONDS / 4` and deletes when done; a lease not renewed for
+`LEASE_SECONDS` belongs to a dead run and is taken over. A writer checks, 0.2 s after
+writing its lease, that it is still the one there and that no live reader appeared, which
+catches two runs started together; only a reader whose lease lands in those 0.2 s can slip
+past. (Arrow's S3 client cannot send a conditional PUT, which would close that window.)
 """
 
 from __future__ import annotations
@@ -19,10 +25,16 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+
+from core import storage
+
+LEASE_SECONDS = 120.0
 
 
 class StageBusy(RuntimeError):
@@ -81,12 +93,25 @@ def _acquire(stage_dir: Path, exclusive: bool) -> IO[str] | None:
     return lock
 
 
+def _holder() -> dict[str, Any]:
+    return {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "since": time.time(),
+        "command": " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:])[:200],
+    }
+
+
 @contextlib.contextmanager
-def stage_locks(output_dir: Path, input_dirs: Sequence[Path]) -> Iterator[None]:
+def stage_locks(output_dir: str | Path, input_dirs: Sequence[str | Path]) -> Iterator[None]:
     """Hold the exclusive lock of `output_dir` and shared locks of `input_dirs`."""
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as held:
         for directory, exclusive in [(output_dir, True), *((d, False) for d in input_dirs)]:
+            if storage.is_remote(directory):
+                held.enter_context(_lease(str(directory), exclusive))
+                continue
+            directory = Path(directory)
+            directory.parent.mkdir(parents=True, exist_ok=True)
             lock = _acquire(directory, exclusive)
             if lock is not None:
                 held.callback(lock.close)
@@ -98,3 +123,76 @@ def stage_locks(output_dir: Path, input_dirs: Sequence[Path]) -> Iterator[None]:
 def _clear(lock: IO[str]) -> None:
     lock.seek(0)
     lock.truncate()
+
+
+def _lease_files(directory: str) -> tuple[str, str]:
+    """The writer's lease object and the readers' lease directory of a stage directory."""
+    parent, name = storage.parent(directory), storage.name(directory)
+    return storage.join(parent, f".{name}.lock"), storage.join(parent, f".{name}.readers")
+
+
+def _live(location: str) -> dict[str, Any] | None:
+    """A lease that its holder still renews, or None."""
+    try:
+        lease = json.loads(storage.read_text(location))
+    except (FileNotFoundError, ValueError):
+        return None
+    return lease if time.time() - lease.get("renewed", 0) < LEASE_SECONDS else None
+
+
+def _busy(directory: str, action: str, lease: dict[str, Any]) -> StageBusy:
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(lease.get("since", 0)))
+    return StageBusy(
+        f"cannot {action} {directory}: pid {lease.get('pid')} on {lease.get('host')} has "
+        f"held it since {since} ({lease.get('command', '?')}); wait for it to finish or stop "
+        f"it (a lease it stops renewing expires after {LEASE_SECONDS:.0f} s)"
+    )
+
+
+def _live_readers(readers: str, own: str | None = None) -> list[dict[str, Any]]:
+    return [
+        lease
+        for location in storage.list_files(readers)
+        if location != own and (lease := _live(location)) is not None
+    ]
+
+
+@contextlib.contextmanager
+def _lease(directory: str, exclusive: bool) -> Iterator[None]:
+    writer, readers = _lease_files(directory)
+    token = uuid.uuid4().hex
+    own = writer if exclusive else storage.join(readers, f"{token}.json")
+    action = "write" if exclusive else "read"
+    if (holder := _live(writer)) is not None:
+        raise _busy(directory, action, holder)
+    if exclusive and (reading := _live_readers(readers)):
+        raise _busy(directory, action, reading[0])
+    lease = {**_holder(), "token": token}
+
+    def renew() -> None:
+        storage.write_bytes(own, json.dumps({**lease, "renewed": time.time()}).encode())
+
+    renew()
+    if exclusive:  # another run that checked at the same moment: the last writer wins
+        time.sleep(0.2)
+        current = _live(writer) or {}
+        if current.get("token") != token:
+            raise _busy(directory, action, current)
+        if reading := _live_readers(readers):
+            storage.delete(writer)
+            raise _busy(directory, action, reading[0])
+    stop = threading.Event()
+    renewer = threading.Thread(target=_renew_until, args=(stop, renew), daemon=True)
+    renewer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        renewer.join()
+        storage.delete(own)
+
+
+def _renew_until(stop: threading.Event, renew: Any) -> None:
+    while not stop.wait(LEASE_SECONDS / 4):
+        with contextlib.suppress(OSError):  # a missed renewal: the next one may succeed
+            renew()

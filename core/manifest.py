@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, TypedDict
@@ -25,6 +26,8 @@ from typing import Any, TypedDict
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from core import storage
 
 FORMAT = "datapipe-export"
 FORMAT_VERSION = 1
@@ -80,8 +83,16 @@ class ManifestError(ValueError):
 
 
 def sha256_file(path: str | Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+    """The digest of a file, local or on object storage."""
+    if not storage.is_remote(path):
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    fs, key = storage.filesystem(path)
+    digest = hashlib.sha256()
+    with fs.open_input_stream(key, compression=None) as stream:
+        while chunk := stream.read(8 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def config_sha256(config: dict[str, Any]) -> str:
@@ -280,9 +291,9 @@ def manifest_problems(manifest: Any) -> list[str]:
 
 
 def load_manifest(root: str | Path) -> dict[str, Any]:
-    path = Path(root) / MANIFEST_FILE
+    path = storage.join(root, MANIFEST_FILE)
     try:
-        manifest = json.loads(path.read_text())
+        manifest = json.loads(storage.read_text(path))
     except (OSError, ValueError) as err:
         raise ManifestError(f"cannot read {path}: {err}") from None
     if not isinstance(manifest, dict):
@@ -297,6 +308,10 @@ def load_manifest(root: str | Path) -> dict[str, Any]:
 
 def shard_path(root: Path, relative: str) -> Path:
     """A manifest's shard path, refused if it would leave the export directory."""
+    return root.joinpath(*_shard_parts(relative))
+
+
+def _shard_parts(relative: str) -> tuple[str, ...]:
     parts = PurePosixPath(relative).parts
     if (
         not parts
@@ -305,7 +320,7 @@ def shard_path(root: Path, relative: str) -> Path:
         or PurePosixPath(relative).is_absolute()
     ):
         raise ManifestError(f"shard path {relative!r} is not under {SHARDS_DIR}/")
-    return root.joinpath(*parts)
+    return parts
 
 
 def _control_id_problems(name: str, ids: pa.ChunkedArray, tokenizer: dict[str, Any]) -> list[str]:
@@ -331,19 +346,19 @@ def _control_id_problems(name: str, ids: pa.ChunkedArray, tokenizer: dict[str, A
     return problems
 
 
-def _shard_problems(root: Path, shard: dict[str, Any], tokenizer: dict[str, Any]) -> list[str]:
+def _shard_problems(root: str, shard: dict[str, Any], tokenizer: dict[str, Any]) -> list[str]:
     name = shard["path"]
     try:
-        path = shard_path(root, name)
+        path = storage.join(root, *_shard_parts(name))
     except ManifestError as err:
         return [str(err)]
-    if not path.is_file():
+    if not storage.is_file(path):
         return [f"{name}: missing"]
     problems = []
     if (digest := sha256_file(path)) != shard["sha256"]:
         problems.append(f"{name}: sha256 {digest} != manifest {shard['sha256']}")
     try:
-        with pa.memory_map(str(path)) as source:
+        with storage.open_input(path) as source:
             table = pa.ipc.open_stream(source).read_all()
     except (OSError, pa.ArrowInvalid) as err:
         return [*problems, f"{name}: not a readable Arrow stream: {err}"]
@@ -370,7 +385,7 @@ def _shard_problems(root: Path, shard: dict[str, Any], tokenizer: dict[str, Any]
 def verify_export(root: str | Path) -> tuple[list[str], dict[str, int]]:
     """Every mismatch between an export directory and its manifest (empty when it is intact),
     and what was checked."""
-    root = Path(root)
+    root = storage.absolute(root)
     try:
         manifest = load_manifest(root)
     except ManifestError as err:
@@ -394,16 +409,17 @@ def verify_export(root: str | Path) -> tuple[list[str], dict[str, int]]:
         if summed != manifest[key]:
             problems.append(f"sources hold {summed} {key}, manifest total says {manifest[key]}")
     on_disk = {
-        p.relative_to(root).as_posix() for p in (root / SHARDS_DIR).rglob("*") if p.is_file()
+        location[len(root) :].lstrip("/" + os.sep).replace(os.sep, "/")
+        for location in storage.list_files(storage.join(root, SHARDS_DIR), recursive=True)
     }
     problems += [f"{path}: not listed in the manifest" for path in sorted(on_disk - listed)]
-    tokenizer = root / manifest["tokenizer"]["path"]  # relative to the manifest
-    if tokenizer.is_file() and sha256_file(tokenizer) != manifest["tokenizer"]["sha256"]:
+    tokenizer = storage.beside(root, manifest["tokenizer"]["path"])  # relative to the manifest
+    if storage.is_file(tokenizer) and sha256_file(tokenizer) != manifest["tokenizer"]["sha256"]:
         problems.append(f"tokenizer {tokenizer}: changed since the export (sha256 differs)")
     checked = {
         "shards": len(listed),
         "documents": manifest["documents"],
         "tokens": manifest["tokens"],
-        "tokenizer_checked": int(tokenizer.is_file()),
+        "tokenizer_checked": int(storage.is_file(tokenizer)),
     }
     return problems, checked

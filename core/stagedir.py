@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from core.shards import atomic_write_json, list_shards, shard_damage
+from core import storage
+from core.shards import atomic_write_json, shard_damage, shard_locations
 
 TASKS_DIR = "_tasks"
+STEPS_DIR = "_steps"  # a global stage's step files (core/exchange.py)
 REJECTED_DIR = "rejected"
 CONFIG_FILE = "_config.json"
 STATS_FILE = "stats.json"
@@ -33,15 +36,18 @@ FAILED_FILE = "_FAILED.json"
 RUN_FILE = "_RUN.json"
 
 
+def _read_json(location: str) -> Any:
+    return json.loads(storage.read_text(location))
+
+
 def record_run(work_dir: str | Path, state: str, **details: Any) -> None:
     """The pipeline run's state in its work directory (running, done, failed)."""
-    atomic_write_json(Path(work_dir) / RUN_FILE, {"state": state, **details})
+    atomic_write_json(storage.join(work_dir, RUN_FILE), {"state": state, **details})
 
 
 def read_run(work_dir: str | Path) -> dict[str, Any] | None:
-    path = Path(work_dir) / RUN_FILE
     try:
-        return json.loads(path.read_text())
+        return _read_json(storage.join(work_dir, RUN_FILE))
     except (OSError, ValueError):
         return None
 
@@ -53,42 +59,47 @@ def fingerprint(description: dict[str, Any]) -> str:
 def file_identity(path: str) -> list[Any]:
     """What tells us an input changed without reading it. A file of a finished stage
     directory (a shard, a model): that stage's fingerprint, the file's name there and its
-    size, the same wherever the work directory is copied or moved; any other file: its path,
-    size and modification time."""
-    file = Path(path)
-    size = file.stat().st_size
-    if (stage := stage_of(file)) is not None:
-        return [
-            "stage",
-            stage.recorded_fingerprint(),
-            file.relative_to(stage.path).as_posix(),
-            size,
-        ]
-    return [path, size, file.stat().st_mtime_ns]
+    size, the same wherever the work directory is copied or moved; any other file: its
+    location, size and modification time."""
+    found = storage.stat(path)
+    if found is None:
+        raise FileNotFoundError(f"{path} does not exist")
+    if (stage := stage_of(path)) is not None:
+        relative = storage.absolute(path)[len(stage.path) :].lstrip("/" + os.sep)
+        return ["stage", stage.recorded_fingerprint(), relative.replace(os.sep, "/"), found.size]
+    return [path, found.size, found.mtime_ns]
 
 
-def stage_of(file: Path) -> StageDir | None:
+def stage_of(file: str | Path) -> StageDir | None:
     """The finished stage directory holding `file` (directly or in `rejected/`), if any."""
-    for directory in (file.parent, file.parent.parent):
-        if (directory / SUCCESS_FILE).exists() and (directory / CONFIG_FILE).exists():
-            return StageDir(directory)
+    directory = storage.parent(storage.absolute(file))
+    for candidate in (directory, storage.parent(directory)):
+        if storage.exists(storage.join(candidate, SUCCESS_FILE)) and storage.exists(
+            storage.join(candidate, CONFIG_FILE)
+        ):
+            return StageDir(candidate)
     return None
 
 
-def read_markers(directory: Path) -> dict[int, dict[str, Any]]:
+def read_markers(directory: str | Path) -> dict[int, dict[str, Any]]:
     """Finished tasks' markers (`NNNNN.json`) in `directory`, by task index."""
-    return {int(p.stem): json.loads(p.read_text()) for p in sorted(directory.glob("*.json"))}
+    markers = {}
+    for location in storage.list_files(directory):
+        stem, _, suffix = storage.name(location).partition(".")
+        if suffix == "json" and stem.isdigit():
+            markers[int(stem)] = _read_json(location)
+    return markers
 
 
 class DamagedStage(ValueError):
     """A finished stage directory whose shards are not what its tasks wrote."""
 
 
-def finished_stage_shards(directory: str | Path) -> list[Path]:
+def finished_stage_shards(directory: str | Path) -> list[str]:
     """The shards of a stage directory, which must be complete and intact: a stage still
     running (or failed) has no `_SUCCESS`, a shard deleted or cut short since: reading it
     would silently miss documents."""
-    if not (Path(directory) / SUCCESS_FILE).exists():
+    if not storage.exists(storage.join(directory, SUCCESS_FILE)):
         raise FileNotFoundError(
             f"{directory} is not a finished stage directory (no {SUCCESS_FILE}); "
             "run the previous stage first"
@@ -98,18 +109,27 @@ def finished_stage_shards(directory: str | Path) -> list[Path]:
             f"{directory} is damaged: {next(iter(damage.values()))}; rerun the stage that "
             "wrote it (a pipeline run redoes the damaged tasks)"
         )
-    return list_shards(directory)
+    return shard_locations(storage.absolute(directory))
 
 
 def input_files(paths: Sequence[str | Path]) -> list[str]:
     """Files given by the user, each finished stage directory replaced by its shards."""
     files: list[str] = []
     for item in paths:
-        path = Path(item)
-        if not path.exists():
+        if storage.is_dir(item):
+            files += finished_stage_shards(item)
+        elif storage.exists(item):
+            files.append(str(item))
+        else:
             raise FileNotFoundError(f"input {str(item)!r} does not exist")
-        files += [str(p) for p in finished_stage_shards(path)] if path.is_dir() else [str(item)]
     return files
+
+
+def _remove_tree(location: str) -> None:
+    if storage.is_remote(location):
+        storage.delete_tree(location)
+    else:
+        shutil.rmtree(location, ignore_errors=True)
 
 
 class NotAStageDirectory(RuntimeError):
@@ -117,19 +137,26 @@ class NotAStageDirectory(RuntimeError):
 
 
 class StageDir:
+    """A stage directory, local or on object storage (`path` is its absolute location)."""
+
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+        self.path = storage.absolute(path)
+
+    def file(self, *parts: str) -> str:
+        return storage.join(self.path, *parts)
 
     def recorded(self) -> dict[str, Any] | None:
         """The `_config.json` of the run that wrote the directory, if any."""
-        config = self.path / CONFIG_FILE
-        return json.loads(config.read_text()) if config.exists() else None
+        try:
+            return _read_json(self.file(CONFIG_FILE))
+        except FileNotFoundError:
+            return None
 
     def recorded_fingerprint(self) -> str | None:
         return (self.recorded() or {}).get("fingerprint")
 
     def is_complete(self, fp: str) -> bool:
-        return (self.path / SUCCESS_FILE).exists() and self.recorded_fingerprint() == fp
+        return storage.exists(self.file(SUCCESS_FILE)) and self.recorded_fingerprint() == fp
 
     def prepare(self, stage: str, fp: str, description: dict[str, Any]) -> bool:
         """Make the directory ready for a run of `stage`; return True when earlier tasks can
@@ -142,21 +169,27 @@ class StageDir:
             )
         recorded = self.recorded_fingerprint()
         if recorded == fp:
-            (self.path / SUCCESS_FILE).unlink(missing_ok=True)
+            storage.delete(self.file(SUCCESS_FILE))
             return True
-        if recorded is None and self.path.exists() and any(self.path.iterdir()):
+        if recorded is None and storage.list_files(self.path, recursive=True):
             raise NotAStageDirectory(
                 f"{self.path} is not empty and was not written by datapipe; "
                 "choose an empty or new output directory"
             )
-        if self.path.exists():
-            shutil.rmtree(self.path)  # a datapipe stage dir with another config: redo it all
-        self.path.mkdir(parents=True)
-        atomic_write_json(self.path / CONFIG_FILE, {**description, "fingerprint": fp})
+        self.clear()  # a datapipe stage dir with another config: redo it all
+        storage.make_dirs(self.path)
+        atomic_write_json(self.file(CONFIG_FILE), {**description, "fingerprint": fp})
         return False
 
+    def clear(self) -> None:
+        _remove_tree(self.path)
+
+    def clear_steps(self) -> None:
+        """A global stage's step files, once the stage is complete."""
+        _remove_tree(self.file(STEPS_DIR))
+
     def finished_tasks(self) -> dict[int, dict[str, Any]]:
-        return read_markers(self.path / TASKS_DIR)
+        return read_markers(self.file(TASKS_DIR))
 
     def damage(self) -> dict[int, str]:
         """Finished tasks whose shards are not as their markers recorded (task index -> the
@@ -165,39 +198,42 @@ class StageDir:
         gets the end-of-stream check."""
         problems: dict[int, str] = {}
         tasks = self.finished_tasks()
-        shards = list_shards(self.path) + list_shards(self.path / REJECTED_DIR)
+        shards = shard_locations(self.path) + shard_locations(self.file(REJECTED_DIR))
         if not tasks or any("files" not in marker for marker in tasks.values()):
             for shard in shards:
                 if why := shard_damage(shard, None):
                     problems[-1] = why
             return problems
-        recorded: set[Path] = set()
+        recorded: set[str] = set()
         for index, marker in tasks.items():
             for name, size in marker["files"].items():
-                recorded.add(self.path / name)
-                if why := shard_damage(self.path / name, size):
+                recorded.add(self.file(*name.split("/")))
+                if why := shard_damage(self.file(*name.split("/")), size):
                     problems.setdefault(index, why)
         if strays := [shard for shard in shards if shard not in recorded]:
-            problems[-1] = f"{strays[0].relative_to(self.path)} was written by no task"
+            stray = strays[0][len(self.path) :].lstrip("/" + os.sep).replace(os.sep, "/")
+            problems[-1] = f"{stray} was written by no task"
         return problems
 
     def forget_tasks(self, indices: list[int]) -> None:
         """Drop the markers of these tasks, so a resumed run does them again."""
         for index in indices:
-            (self.path / TASKS_DIR / f"{index:05d}.json").unlink(missing_ok=True)
+            storage.delete(self.file(TASKS_DIR, f"{index:05d}.json"))
 
     def stats(self) -> dict[str, Any]:
-        return json.loads((self.path / STATS_FILE).read_text())
+        return _read_json(self.file(STATS_FILE))
 
     def record_failures(self, step: str, tasks: int, failures: list[dict[str, str]]) -> None:
         record = {"step": step, "tasks": tasks, "failures": failures}
-        atomic_write_json(self.path / FAILED_FILE, record)
+        atomic_write_json(self.file(FAILED_FILE), record)
 
     def failures(self) -> dict[str, Any] | None:
-        path = self.path / FAILED_FILE
-        return json.loads(path.read_text()) if path.exists() else None
+        try:
+            return _read_json(self.file(FAILED_FILE))
+        except FileNotFoundError:
+            return None
 
     def finalize(self, stats: dict[str, Any]) -> None:
-        atomic_write_json(self.path / STATS_FILE, stats)
-        (self.path / FAILED_FILE).unlink(missing_ok=True)
-        (self.path / SUCCESS_FILE).write_text(stats["fingerprint"] + "\n")
+        atomic_write_json(self.file(STATS_FILE), stats)
+        storage.delete(self.file(FAILED_FILE))
+        storage.write_bytes(self.file(SUCCESS_FILE), (stats["fingerprint"] + "\n").encode())

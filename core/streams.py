@@ -15,6 +15,8 @@ from typing import Any, BinaryIO, Literal
 import zstandard
 from isal import isal_zlib
 
+from core import storage
+
 Format = Literal["warc", "jsonl", "parquet"]
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -145,8 +147,9 @@ class GzipMembers(io.RawIOBase):
 
 
 def open_decompressed(path: str | Path) -> CountingReader:
-    """Open `path` for reading, transparently decompressing gzip (multi-member) or zstd."""
-    raw = open(path, "rb")  # noqa: SIM115 - ownership passes to the returned reader
+    """Open `path` (local or on object storage) for reading, transparently decompressing
+    gzip (multi-member) or zstd."""
+    raw = storage.open_binary(path)  # ownership passes to the returned reader
     magic = raw.read(4)
     raw.seek(0)
     if magic.startswith(GZIP_MAGIC):
@@ -161,11 +164,11 @@ def open_decompressed(path: str | Path) -> CountingReader:
 
 def sniff_format(path: str | Path) -> Format:
     """Decide the format from the first decompressed bytes, then from the file name."""
-    with open(path, "rb") as raw:
+    with storage.open_binary(path) as raw:
         magic = raw.read(4)
     if magic == PARQUET_MAGIC:
         return "parquet"
-    name = Path(path).name.lower()
+    name = storage.name(path).lower()
     if name.endswith(".gz") and not magic.startswith(GZIP_MAGIC):
         raise InputFormatError("named .gz but not gzip data (a failed download?)")
     if name.endswith((".zst", ".zstd")) and magic != ZSTD_MAGIC:

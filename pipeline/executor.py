@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from core import storage
+
 TaskOutcome = tuple[Any, Any]  # (spec, result or the exception that ended the task)
 
 
@@ -126,8 +128,14 @@ class RayExecutor:
             _check_reachable(settings.address)
         self._owns_cluster = not ray.is_initialized()
         if self._owns_cluster:
+            # Workers reach the run's object store as the driver does (core/storage.py).
+            runtime_env = {"env_vars": storage.environment()}
             if settings.address:
-                ray.init(address=settings.address, logging_level=logging.WARNING)
+                ray.init(
+                    address=settings.address,
+                    logging_level=logging.WARNING,
+                    runtime_env=runtime_env,
+                )
             else:
                 # "local": always a new embedded Ray, never a cluster that `ray start` or
                 # RAY_ADDRESS left behind (which would also refuse num_cpus).
@@ -137,6 +145,7 @@ class RayExecutor:
                     object_store_memory=settings.object_store_mb * 2**20,
                     include_dashboard=False,
                     logging_level=logging.WARNING,
+                    runtime_env=runtime_env,
                 )
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.max_concurrency = settings.max_concurrency or max(cpus, 1)

@@ -13,7 +13,6 @@ on to the next stage, and its model fills the options it `provides` in later sta
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import time
 from collections import Counter
@@ -23,8 +22,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from core import __version__
-from core.exchange import STEPS_DIR, Exchange
+from core import __version__, storage
+from core.exchange import Exchange
 from core.locks import stage_locks
 from core.manifest import MANIFEST_FILE, verify_export
 from core.stagedir import (
@@ -94,7 +93,8 @@ def task_sizer(stage: Stage, override: ResourceOverride | None) -> Sizer:
         if fixed is not None:
             return TaskRequest(cpus, int(fixed * 2**20))
         path = getattr(spec, "input_path", None)
-        size = os.path.getsize(path) if path and os.path.isfile(path) else 0
+        found = storage.stat(path) if path else None
+        size = found.size if found else 0
         return TaskRequest(cpus, declared.memory_bytes(size))
 
     return request
@@ -249,25 +249,36 @@ class _StepRunner:
             return finished.value, timings
 
 
-def _read_stage_dirs(run: StageRun, output_dir: Path) -> list[Path]:
+def _resolved(location: str) -> str:
+    """A location with symbolic links resolved (local), to compare two locations."""
+    return location if storage.is_remote(location) else str(Path(location).resolve())
+
+
+def _within(inner: str, outer: str) -> bool:
+    return inner == outer or inner.startswith(outer.rstrip("/" + os.sep) + "/")
+
+
+def _read_stage_dirs(run: StageRun, output_dir: str) -> list[str]:
     """The stage directories the run reads (its inputs, or the ones holding its input
     shards). Refuses an output directory that is an input, holds one, or lies inside an
     input directory: a stage never writes into or deletes what it reads."""
     read = []
+    output = _resolved(output_dir)
     for item in run.inputs:
-        path = Path(item).resolve()
-        if path == output_dir or output_dir in path.parents:
+        path = _resolved(storage.absolute(item))
+        if _within(path, output):
             raise LayoutError(
                 f"the output {run.output_dir} is, or holds, the input {item}: "
                 "choose another output directory"
             )
-        if path.is_dir() and path in output_dir.parents:
+        is_dir = storage.is_dir(path)
+        if is_dir and _within(output, path):
             raise LayoutError(
                 f"the output {run.output_dir} is inside the input directory {item}: "
                 "choose an output directory outside it"
             )
-        stage_dir = path if path.is_dir() else path.parent
-        if (stage_dir / CONFIG_FILE).exists() or (stage_dir / SUCCESS_FILE).exists():
+        stage_dir = path if is_dir else storage.parent(path)
+        if any(storage.exists(storage.join(stage_dir, f)) for f in (CONFIG_FILE, SUCCESS_FILE)):
             read.append(stage_dir)
     return sorted(set(read))
 
@@ -275,8 +286,8 @@ def _read_stage_dirs(run: StageRun, output_dir: Path) -> list[Path]:
 def run_stage(run: StageRun, executor: Executor, progress: bool = True) -> dict[str, Any]:
     """Run one stage (or skip it when complete) holding its directory's lock, and shared
     locks on the stage directories it reads."""
-    output_dir = Path(os.path.abspath(run.output_dir))
-    with stage_locks(output_dir, _read_stage_dirs(run, output_dir.resolve())):
+    output_dir = storage.absolute(run.output_dir)
+    with stage_locks(output_dir, _read_stage_dirs(run, output_dir)):
         return _run_stage_locked(run, executor, progress)
 
 
@@ -285,8 +296,8 @@ def _run_stage_locked(run: StageRun, executor: Executor, progress: bool) -> dict
     # Absolute paths: Ray workers on other nodes (or in another working directory) see them too.
     ref = StageRef(run.name, run.config.model_dump(mode="json"), run.plugins)
     stage = ref.build()
-    files = [os.path.abspath(f) for f in _input_files(run, stage)]
-    output_dir = os.path.abspath(run.output_dir)
+    files = [storage.absolute(f) for f in _input_files(run, stage)]
+    output_dir = storage.absolute(run.output_dir)
     description = {
         "stage": run.name,
         "config": ref.config,
@@ -303,7 +314,7 @@ def _run_stage_locked(run: StageRun, executor: Executor, progress: bool) -> dict
     stage_dir = StageDir(output_dir)
     if stage_dir.is_complete(fp) and not _damaged(run.name, stage_dir):
         # A run killed between `_SUCCESS` and the clean-up below leaves the steps' files.
-        shutil.rmtree(Path(output_dir) / STEPS_DIR, ignore_errors=True)
+        stage_dir.clear_steps()
         stats = stage_dir.stats()
         stats["skipped"] = True
         return stats
@@ -328,7 +339,7 @@ def _run_stage_locked(run: StageRun, executor: Executor, progress: bool) -> dict
         _check_reads_all_kept(run, stats["docs_in"])
     stage_dir.finalize(stats)
     # The steps' intermediate files are not needed once the stage is complete.
-    shutil.rmtree(Path(output_dir) / STEPS_DIR, ignore_errors=True)
+    stage_dir.clear_steps()
     return stats
 
 
@@ -340,14 +351,14 @@ def _portable(value: Any) -> Any:
         return {key: _portable(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_portable(item) for item in value]
-    if isinstance(value, str) and Path(value).is_file() and stage_of(Path(value)) is not None:
+    if isinstance(value, str) and storage.is_file(value) and stage_of(value) is not None:
         return file_identity(value)
     return value
 
 
 def _check_reads_all_kept(run: StageRun, docs_in: int) -> None:
     """A stage that reads stage directories reads every document they kept."""
-    dirs = [StageDir(path) for path in run.inputs if Path(path, SUCCESS_FILE).exists()]
+    dirs = [StageDir(p) for p in run.inputs if storage.exists(storage.join(p, SUCCESS_FILE))]
     if len(dirs) != len(run.inputs) or any(d.recorded() is None for d in dirs):
         return  # shard files given one by one, or a directory of another program
     kept = [d.stats().get("docs_kept") for d in dirs]
@@ -389,7 +400,7 @@ class _Attempt:
 
     @property
     def output_dir(self) -> str:
-        return str(self.stage_dir.path)
+        return self.stage_dir.path
 
     def finished(self) -> dict[int, dict[str, Any]]:
         return self.stage_dir.finished_tasks() if self.resumed else {}
@@ -456,7 +467,7 @@ def run_pipeline(
     config leaves out an option the model `provides` (tokenizer, quality_model...) uses it.
     An export is verified against its manifest before the run counts as done. The run's
     state (and, when it fails, in which stage and why) is kept in the work dir's `_RUN.json`."""
-    Path(config.work_dir).mkdir(parents=True, exist_ok=True)
+    storage.make_dirs(config.work_dir)
     try:
         results = _run_stages(config, executor, progress)
     except BaseException as err:
@@ -474,7 +485,7 @@ def _run_stages(config: PipelineConfig, executor: Executor, progress: bool) -> l
     provided: dict[str, Any] = {}
     for entry in config.stages:
         record_run(config.work_dir, "running", stage=entry.name, pid=os.getpid())
-        output_dir = str(Path(config.work_dir) / entry.name)
+        output_dir = storage.join(config.work_dir, entry.name)
         run = StageRun(
             entry.name,
             _with_provided(entry.name, entry.config, provided),
@@ -486,7 +497,7 @@ def _run_stages(config: PipelineConfig, executor: Executor, progress: bool) -> l
         )
         stats = run_stage(run, executor, progress)
         print(summary_line(stats, output_dir), file=sys.stderr)
-        if (Path(output_dir) / MANIFEST_FILE).exists():
+        if storage.exists(storage.join(output_dir, MANIFEST_FILE)):
             _verify(output_dir)
         results.append(stats)
         if stats.get("kind") == "training":

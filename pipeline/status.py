@@ -9,10 +9,11 @@ while a pipeline is running: it never writes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-from pathlib import Path
 from typing import Any
 
+from core import storage
 from core.exchange import COMPLETE_FILE, STEPS_DIR
 from core.stagedir import CONFIG_FILE, SUCCESS_FILE, TASKS_DIR, StageDir, read_markers, read_run
 from pipeline.config import PIPELINE_ORDER
@@ -23,32 +24,33 @@ def _pipeline_order(name: str) -> tuple[int, str]:
     return known, name
 
 
-def _steps(stage_dir: Path) -> list[dict[str, Any]]:
-    """A global stage's steps in the order they started: finished tasks of how many."""
+def _steps(stage_dir: str) -> list[dict[str, Any]]:
+    """A global stage's steps in the order they started (by their oldest file): finished
+    tasks of how many."""
     steps = []
-    for step in sorted((stage_dir / STEPS_DIR).glob("*/"), key=lambda p: p.stat().st_mtime_ns):
-        markers = read_markers(step / TASKS_DIR)
-        complete = step / COMPLETE_FILE
+    for step in storage.subdirectories(storage.join(stage_dir, STEPS_DIR)):
+        markers = read_markers(storage.join(step, TASKS_DIR))
         total = next((m["step"]["tasks"] for m in markers.values()), None)
-        if complete.exists():
-            total = int(complete.read_text())
-        steps.append({"step": step.name, "done": len(markers), "tasks": total})
-    return steps
+        with contextlib.suppress(FileNotFoundError):
+            total = int(storage.read_text(storage.join(step, COMPLETE_FILE)))
+        started = min((f.mtime_ns for f in storage.file_stats(step, True).values()), default=0)
+        steps.append((started, {"step": storage.name(step), "done": len(markers), "tasks": total}))
+    return [step for _, step in sorted(steps, key=lambda s: s[0])]
 
 
-def stage_status(stage_dir: Path) -> dict[str, Any]:
+def stage_status(stage_dir: str) -> dict[str, Any]:
     """One stage directory's state: done, failed or incomplete, with its task counts."""
-    config = json.loads((stage_dir / CONFIG_FILE).read_text())
     directory = StageDir(stage_dir)
+    config = directory.recorded() or {}
     status: dict[str, Any] = {
-        "stage": stage_dir.name,
+        "stage": storage.name(stage_dir),
         # A work dir from before `tasks` was recorded: one task per input.
-        "tasks": config.get("tasks", len(config["inputs"])),
+        "tasks": config.get("tasks", len(config.get("inputs", []))),
         "done": len(directory.finished_tasks()),
         "steps": _steps(stage_dir),
         "failed": directory.failures(),
     }
-    if (stage_dir / SUCCESS_FILE).exists():
+    if storage.exists(directory.file(SUCCESS_FILE)):
         stats = directory.stats()
         status["state"] = "done"
         status["wall_seconds"] = stats["wall_seconds"]
@@ -62,10 +64,15 @@ def stage_status(stage_dir: Path) -> dict[str, Any]:
     return status
 
 
-def work_status(work_dir: str | Path) -> list[dict[str, Any]]:
-    """Every stage directory under `work_dir`, in pipeline order."""
-    found = [path for path in Path(work_dir).iterdir() if (path / CONFIG_FILE).exists()]
-    return [stage_status(path) for path in sorted(found, key=lambda p: _pipeline_order(p.name))]
+def work_status(work_dir: str) -> list[dict[str, Any]]:
+    """Every stage directory under `work_dir` (local or a bucket), in pipeline order."""
+    found = [
+        path
+        for path in storage.subdirectories(work_dir)
+        if storage.exists(storage.join(path, CONFIG_FILE))
+    ]
+    ordered = sorted(found, key=lambda p: _pipeline_order(storage.name(p)))
+    return [stage_status(path) for path in ordered]
 
 
 def format_status(statuses: list[dict[str, Any]]) -> str:
@@ -118,7 +125,7 @@ def run_line(run: dict[str, Any] | None) -> str | None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if not Path(args.work_dir).is_dir():
+    if not storage.is_dir(args.work_dir):
         raise FileNotFoundError(f"{args.work_dir}: no such work directory")
     statuses = work_status(args.work_dir)
     run = read_run(args.work_dir)

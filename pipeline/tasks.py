@@ -18,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from core import storage
 from core.exchange import STEPS_DIR, Exchange
 from core.schema import rejected_schema
 from core.shards import (
@@ -64,8 +65,8 @@ class TaskSpec:
     output_name: str  # a transform's output shard (`output_names`); unused by source stages
 
     @property
-    def marker(self) -> Path:
-        return Path(self.output_dir) / TASKS_DIR / f"{self.index:05d}.json"
+    def marker(self) -> str:
+        return storage.join(self.output_dir, TASKS_DIR, f"{self.index:05d}.json")
 
     @property
     def label(self) -> str:
@@ -83,16 +84,18 @@ class StepTaskSpec:
     output_dir: str
 
     @property
-    def marker(self) -> Path:
-        return step_tasks_dir(self.output_dir, self.step.name) / f"{self.index:05d}.json"
+    def marker(self) -> str:
+        return storage.join(
+            step_tasks_dir(self.output_dir, self.step.name), f"{self.index:05d}.json"
+        )
 
     @property
     def label(self) -> str:
         return f"step {self.step.name} task {self.index}"
 
 
-def step_tasks_dir(output_dir: str | Path, step: str) -> Path:
-    return Path(output_dir) / STEPS_DIR / step / TASKS_DIR
+def step_tasks_dir(output_dir: str | Path, step: str) -> str:
+    return storage.join(output_dir, STEPS_DIR, step, TASKS_DIR)
 
 
 @dataclass(frozen=True)
@@ -104,8 +107,8 @@ class TrainingTaskSpec:
     output_dir: str
 
     @property
-    def marker(self) -> Path:
-        return Path(self.output_dir) / TASKS_DIR / "00000.json"
+    def marker(self) -> str:
+        return storage.join(self.output_dir, TASKS_DIR, "00000.json")
 
     @property
     def label(self) -> str:
@@ -119,7 +122,7 @@ class ReconciliationError(RuntimeError):
 def output_names(files: list[str]) -> list[str]:
     """A transform's output shard name per input file: the input's own name, unless two
     inputs share it (stage directories of two runs): then each is prefixed by its task."""
-    names = [Path(f).name for f in files]
+    names = [storage.name(f) for f in files]
     if len(set(names)) == len(names):
         return names
     return [f"part-{index:05d}-{name}" for index, name in enumerate(names)]
@@ -141,10 +144,11 @@ class OutputNaming:
             return cls(f"part-{spec.index:05d}-", rolls=True)
         return cls(spec.output_name, rolls=False)
 
-    def clear(self, directory: Path) -> None:
+    def clear(self, directory: str) -> None:
         """Remove what an interrupted earlier attempt of this task left behind."""
-        for path in directory.glob(self.prefix + "*"):
-            path.unlink()
+        for path in storage.list_files(directory):
+            if storage.name(path).startswith(self.prefix):
+                storage.delete(path)
 
 
 def _batches(stage: Stage, spec: TaskSpec) -> Iterator[tuple[int | None, BatchOutput]]:
@@ -201,16 +205,17 @@ def run_task(spec: TaskSpec) -> dict[str, Any]:
     stage = spec.stage.build()
     stage.setup()
     ready = time.perf_counter()
-    out_dir = Path(spec.output_dir)
+    out_dir = spec.output_dir
     input_schema = None if isinstance(stage, SourceStage) else read_shard_schema(spec.input_path)
     kept_schema = stage.output_schema(input_schema)
     naming = OutputNaming.for_task(stage, spec)
     target = spec.shard_target_bytes if naming.rolls else 2**62
-    for directory in (out_dir, out_dir / REJECTED_DIR):
+    rejected_dir = storage.join(out_dir, REJECTED_DIR)
+    for directory in (out_dir, rejected_dir):
         naming.clear(directory)
     kept = RollingShardWriter(out_dir, kept_schema, naming.name_for, target)
     dropped = RollingShardWriter(
-        out_dir / REJECTED_DIR, rejected_schema(kept_schema), naming.name_for, target
+        rejected_dir, rejected_schema(kept_schema), naming.name_for, target
     )
     counts = _Counts()
     try:
@@ -232,7 +237,7 @@ def run_task(spec: TaskSpec) -> dict[str, Any]:
     result = {
         "index": spec.index,
         "input": spec.input_path,
-        "input_bytes": Path(spec.input_path).stat().st_size,
+        "input_bytes": storage.size(spec.input_path),
         "docs_in": counts.docs_in,
         "docs_kept": counts.kept,
         "docs_rejected": sum(counts.reasons.values()),
@@ -245,8 +250,7 @@ def run_task(spec: TaskSpec) -> dict[str, Any]:
         # once per worker process in practice (`Stage.setup`): not the documents' cost
         "setup_seconds": round(ready - started, 3),
     }
-    spec.marker.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(spec.marker, result)
+    _write_marker(spec.marker, result)
     return result
 
 
@@ -261,22 +265,34 @@ def run_step_task(spec: StepTaskSpec) -> dict[str, Any]:
         "seconds": round(time.perf_counter() - started, 3),
         "step": spec.step.identity(),
     }
-    spec.marker.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(spec.marker, result)
+    _write_marker(spec.marker, result)
     return result
 
 
 def run_training_task(spec: TrainingTaskSpec) -> dict[str, Any]:
+    """The model is written into `output_dir`; on object storage it is trained in the
+    task's scratch directory and each file published once the training has succeeded."""
     started = time.perf_counter()
     stage = spec.stage.build()
     if not isinstance(stage, TrainingStage):
         raise TypeError(f"stage {spec.stage.name} trains no model")
-    summary = stage.train(spec.inputs, Path(spec.output_dir))
+    if storage.is_remote(spec.output_dir):
+        with storage.scratch_directory("train-") as local:
+            summary = stage.train(spec.inputs, local)
+            for file in sorted(p for p in local.rglob("*") if p.is_file()):
+                relative = file.relative_to(local).parts
+                storage.publish(file, storage.join(spec.output_dir, *relative))
+    else:
+        summary = stage.train(spec.inputs, Path(spec.output_dir))
     result = {
         "summary": summary,
-        "input_bytes": sum(Path(path).stat().st_size for path in spec.inputs),
+        "input_bytes": sum(storage.size(path) for path in spec.inputs),
         "seconds": round(time.perf_counter() - started, 3),
     }
-    spec.marker.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(spec.marker, result)
+    _write_marker(spec.marker, result)
     return result
+
+
+def _write_marker(marker: str, result: dict[str, Any]) -> None:
+    storage.make_dirs(storage.parent(marker))
+    atomic_write_json(marker, result)

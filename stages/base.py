@@ -231,6 +231,7 @@ class TrainingStage(Stage):
         return a JSON-able summary for stats.json whose `description` is a line for people."""
 
     @abstractmethod
-    def provides(self, output_dir: Path) -> dict[str, Any]:
+    def provides(self, output_dir: str) -> dict[str, Any]:
         """Later stages' config options the model fills when they are unset, e.g.
-        `{"tokenizer": ".../tokenizer.model"}`."""
+        `{"tokenizer": ".../tokenizer.model"}`: locations in `output_dir` (the stage
+        directory, local or on object storage: core/storage.py)."""

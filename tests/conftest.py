@@ -18,6 +18,7 @@ from tests import background
 if TYPE_CHECKING:
     from pipeline.config import PipelineConfig
     from pipeline.executor import RayExecutor
+    from tests.ray_cluster import Cluster
 
 REPO = Path(__file__).resolve().parents[1]
 # Real web data (samples/cc, samples/web) and reference text (reference/), committed in the repo.
@@ -196,3 +197,13 @@ def perplexity_models(perplexity_training_args: list[str]) -> dict[str, str]:
 
     stage_dir = background.result("perplexity_models", train, perplexity_training_args)
     return {lang: str(stage_dir / perplexity_model_file(lang)) for lang in ("en", "zh")}
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    """A two-node Ray cluster on this machine whose nodes share no directory
+    (tests/ray_cluster.py), for one module's tests."""
+    from tests.ray_cluster import two_node_cluster
+
+    with two_node_cluster() as started:
+        yield started

@@ -71,7 +71,7 @@ def assert_self_contained(page: str, urls_in_text: bool = False) -> None:
 
 @pytest.fixture(scope="module")
 def report(shared_samples_run: Path) -> Path:
-    return write_report(shared_samples_run)
+    return Path(write_report(shared_samples_run))
 
 
 def test_report_shows_every_section_with_the_run_numbers(
@@ -267,7 +267,7 @@ def test_missing_stages_are_noted_never_fatal(shared_samples_run: Path, tmp_path
     (broken / "score/_config.json").write_text(json.dumps({"stage": "score", "inputs": []}))
     (broken / "score/stats.json").write_text(json.dumps(counts(9, 9, {})))
     (broken / "score/_SUCCESS").write_text("x\n")
-    page = write_report(broken, tmp_path / "out/broken.html").read_text()
+    page = Path(write_report(broken, tmp_path / "out/broken.html")).read_text()
     assert "stats.json is unreadable" in page and "manifest.json is not an object" in page
     assert "left over from an earlier run" in page
     assert "No stage with document shards" in page

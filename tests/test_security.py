@@ -341,7 +341,10 @@ def test_the_lda_model_is_read_only_from_the_stage_directory() -> None:
     calls = [c for c in _calls(("stages",)) if c.path == "stages/topics/stage.py"]
     loads = [c for c in calls if c.name == "LdaModel.load"]
     assert len(loads) == 1
-    assert ast.unparse(loads[0].node.args[0]) == "str(stage_dir / MODEL_DIR / 'lda')"
+    assert ast.unparse(loads[0].node.args[0]) == "str(directory / 'lda')"
+    # `directory`: the stage directory's model/, or this node's copy of it (object storage)
+    source = (REPO / "stages/topics/stage.py").read_text()
+    assert "directory = storage.local_tree(storage.join(stage_dir, MODEL_DIR))" in source
     users = [c for c in calls if c.name == "load_model"]
     assert users and all(ast.unparse(c.node.args[0]) == "exchange.stage_dir" for c in users), [
         ast.unparse(c.node) for c in users

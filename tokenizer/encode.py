@@ -12,16 +12,17 @@ from functools import cache
 
 import numpy as np
 
-from core.integrity import check_sealed
+from core.integrity import check_sealed, local_model
 
 
 class Tokenizer:
     def __init__(self, model_file: str) -> None:
         import sentencepiece as spm
 
-        check_sealed(model_file)
+        local = local_model(model_file)
+        check_sealed(local)
         self.model_file = model_file
-        self.processor = spm.SentencePieceProcessor(model_file=model_file)
+        self.processor = spm.SentencePieceProcessor(model_file=local)
         self.vocab_size = self.processor.get_piece_size()
         self.dtype = np.uint16 if self.vocab_size <= 2**16 else np.uint32
 

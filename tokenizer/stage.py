@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from core import storage
 from core.integrity import seal
 from core.shards import atomic_write_json, temporary_path
 from stages.base import TrainingStage
@@ -114,5 +115,5 @@ class TokenizerTrainingStage(TrainingStage):
         warnings = report["sample"]["warnings"]
         return {"description": describe_training(report), "warnings": warnings, **summary}
 
-    def provides(self, output_dir: Path) -> dict[str, Any]:
-        return {"tokenizer": str(with_ext(output_dir / MODEL_PREFIX, ".model"))}
+    def provides(self, output_dir: str) -> dict[str, Any]:
+        return {"tokenizer": storage.join(output_dir, f"{MODEL_PREFIX}.model")}

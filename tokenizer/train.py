@@ -195,7 +195,7 @@ def write_sample(
     of documents (JSON lines with `lang`) for the report. Two passes over the shards: bytes
     per source by hash bucket, then the documents under each source's hash threshold, so each
     source gives its budget to within 1/65,536 of its size."""
-    shards = [Path(f) for f in input_files(inputs)]
+    shards = input_files(inputs)
     if not shards:
         raise FileNotFoundError(f"no shards (part-*.arrow) in {', '.join(inputs)}")
     found = source_bytes(shards, cfg)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
+from core import storage
 from pipeline.report.page import write_report
 
 
@@ -19,7 +19,6 @@ def add_report_parser(sub: Any) -> None:
     parser.add_argument("work_dir", metavar="WORK_DIR", help="the pipeline's work_dir")
     parser.add_argument(
         "--output",
-        type=Path,
         metavar="FILE",
         help="where to write it (default: WORK_DIR/report.html)",
     )
@@ -28,5 +27,5 @@ def add_report_parser(sub: Any) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     path = write_report(args.work_dir, args.output)
-    print(f"wrote {path} ({path.stat().st_size / 1000:,.0f} kB)", file=sys.stderr)
+    print(f"wrote {path} ({storage.size(path) / 1000:,.0f} kB)", file=sys.stderr)
     return 0

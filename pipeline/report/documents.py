@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from core.shards import list_shards, read_shard
+from core import storage
+from core.shards import read_shard, shard_locations
+from core.stagedir import REJECTED_DIR
 from pipeline.report.run import Run
 
 # Score columns shown as histograms when the shards have them; True: log-scaled axis.
@@ -101,7 +102,7 @@ def _lang_counts(batch: pa.RecordBatch, lengths: pa.Array | None) -> tuple[Count
     return docs, nbytes
 
 
-def _pick_shards(shards: list[Path], limit: int) -> list[Path]:
+def _pick_shards(shards: list[str], limit: int) -> list[str]:
     if len(shards) <= limit:
         return shards
     picks = np.unique(np.linspace(0, len(shards) - 1, limit).round().astype(int))
@@ -114,7 +115,7 @@ def scan_documents(run: Run, max_shards: int = MAX_SHARDS) -> Distributions | No
     stage = run.doc_stage
     if stage is None:
         return None
-    shards = list_shards(stage.path)
+    shards = shard_locations(stage.path)
     picked = _pick_shards(shards, max_shards)
     dist = Distributions(stage.name, len(picked), len(shards))
     for path in picked:
@@ -160,7 +161,7 @@ def _subtract_export_rejections(run: Run, dist: Distributions) -> None:
         return
     if dist.shards_read != dist.shards_total:
         return
-    for path in list_shards(export.path / "rejected"):
+    for path in shard_locations(storage.join(export.path, REJECTED_DIR)):
         for batch in read_shard(path):
             names = batch.schema.names
             lengths = pc.binary_length(batch.column("text")) if "text" in names else None

@@ -15,7 +15,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from jinja2.environment import TemplateModule
 from markupsafe import Markup
 
-from core import __version__
+from core import __version__, storage
 from core.shards import atomic_write_bytes
 from core.stagedir import read_run
 from pipeline.report import sections
@@ -135,8 +135,8 @@ def _headline(run: Run) -> str:
 
 def render_report(work_dir: str | Path, max_shards: int = MAX_SHARDS) -> str:
     """The report page for `work_dir` as a string."""
-    work = Path(work_dir)
-    if not work.is_dir():
+    work = storage.absolute(work_dir)
+    if not storage.is_dir(work):
         raise FileNotFoundError(f"{work_dir}: no such work directory")
     run = load_run(work)
     try:
@@ -158,8 +158,8 @@ def render_report(work_dir: str | Path, max_shards: int = MAX_SHARDS) -> str:
         .get_template("page.html")
         .render(
             csp=content_security_policy(),
-            title=f"datapipe report: {work.resolve().name}",
-            work_dir=str(work.resolve()),
+            title=f"datapipe report: {storage.name(work)}",
+            work_dir=work,
             generated=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
             version=__version__,
             headline=_headline(run),
@@ -168,10 +168,11 @@ def render_report(work_dir: str | Path, max_shards: int = MAX_SHARDS) -> str:
     )
 
 
-def write_report(work_dir: str | Path, output: Path | None = None) -> Path:
-    """Write the HTML report of `work_dir` to `output` (default WORK_DIR/report.html)."""
+def write_report(work_dir: str | Path, output: str | Path | None = None) -> str:
+    """Write the HTML report of `work_dir` to `output` (default WORK_DIR/report.html); either
+    may be on object storage."""
     page = render_report(work_dir)
-    target = Path(output) if output is not None else Path(work_dir) / REPORT_FILE
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target = str(output) if output is not None else storage.join(work_dir, REPORT_FILE)
+    storage.make_dirs(storage.parent(target))
     atomic_write_bytes(target, page.encode("utf-8", "replace"))
     return target

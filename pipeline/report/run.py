@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, cast
 
+from core import storage
 from core.manifest import MANIFEST_FILE, Manifest
-from core.shards import list_shards
+from core.shards import shard_locations
 from core.stagedir import CONFIG_FILE, FAILED_FILE, STATS_FILE, SUCCESS_FILE
 from pipeline.config import PIPELINE_ORDER
 from stages import stage_class
@@ -30,7 +30,7 @@ MAX_TOKENIZER_REPORT = 64 * 2**20  # a larger JSON file in the work dir is not a
 @dataclass
 class StageInfo:
     name: str  # directory name
-    path: Path
+    path: str  # its location (a path, or a URI on object storage)
     kind: str  # the stage recorded in _config.json / stats.json (else the directory name)
     config: dict[str, Any] | None
     stats: dict[str, Any] | None
@@ -42,8 +42,8 @@ class StageInfo:
 
     @property
     def started(self) -> float:
-        config = self.path / CONFIG_FILE
-        return config.stat().st_mtime if config.exists() else math.inf
+        config = storage.stat(storage.join(self.path, CONFIG_FILE))
+        return config.mtime_ns / 1e9 if config else math.inf
 
     def steps(self) -> dict[str, Any]:
         """The global stage's plan summary (`steps` in stats.json), {} when absent."""
@@ -55,14 +55,19 @@ class StageInfo:
         return counters if isinstance(counters, dict) else {}
 
 
-def read_json(path: Path) -> tuple[Any, str | None]:
+def read_json(path: str) -> tuple[Any, str | None]:
     """(content, None), or (None, why) for a missing or unreadable file."""
-    if not path.exists():
-        return None, f"{path.name} not found"
+    name = storage.name(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8", errors="replace")), None
-    except (OSError, ValueError) as err:
-        return None, f"{path.name} is unreadable ({type(err).__name__}: {err})"
+        text = storage.read_bytes(path).decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return None, f"{name} not found"
+    except OSError as err:
+        return None, f"{name} is unreadable ({type(err).__name__}: {err})"
+    try:
+        return json.loads(text), None
+    except ValueError as err:
+        return None, f"{name} is unreadable ({type(err).__name__}: {err})"
 
 
 def _order_key(info: StageInfo) -> tuple[int, float, str]:
@@ -71,24 +76,25 @@ def _order_key(info: StageInfo) -> tuple[int, float, str]:
     return known, info.started, info.name
 
 
-def _read_stage(path: Path) -> StageInfo:
+def _read_stage(path: str) -> StageInfo:
     problems = []
-    config, why = read_json(path / CONFIG_FILE)
-    if why and (path / CONFIG_FILE).exists():
+    config, why = read_json(storage.join(path, CONFIG_FILE))
+    if why and storage.exists(storage.join(path, CONFIG_FILE)):
         problems.append(why)
-    stats, why = read_json(path / STATS_FILE)
-    finished = (path / SUCCESS_FILE).exists()
+    stats, why = read_json(storage.join(path, STATS_FILE))
+    finished = storage.exists(storage.join(path, SUCCESS_FILE))
     if not isinstance(stats, dict):
         stats = None
         if finished:
             problems.append(why or "stats.json is not an object")
     config = config if isinstance(config, dict) else None
-    kind = str((config or {}).get("stage") or (stats or {}).get("stage") or path.name)
+    name = storage.name(path)
+    kind = str((config or {}).get("stage") or (stats or {}).get("stage") or name)
     if finished:
         state = "done" if stats is not None else "unreadable"
     else:
-        state = "failed" if (path / FAILED_FILE).exists() else "incomplete"
-    info = StageInfo(path.name, path, kind, config, stats, state, problems)
+        state = "failed" if storage.exists(storage.join(path, FAILED_FILE)) else "incomplete"
+    info = StageInfo(name, path, kind, config, stats, state, problems)
     info.trains = _is_training(kind)
     return info
 
@@ -100,13 +106,13 @@ def _is_training(kind: str) -> bool:
         return False
 
 
-def discover_stages(work: Path) -> list[StageInfo]:
+def discover_stages(work: str) -> list[StageInfo]:
     """Stage directories of `work` (they hold `_config.json` or `stats.json`), in pipeline
     order, with their state and the stage directories they read."""
     found = [
         _read_stage(path)
-        for path in sorted(p for p in work.iterdir() if p.is_dir())
-        if (path / CONFIG_FILE).exists() or (path / STATS_FILE).exists()
+        for path in storage.subdirectories(work)
+        if any(storage.exists(storage.join(path, f)) for f in (CONFIG_FILE, STATS_FILE))
     ]
     found.sort(key=_order_key)
     for info in found:
@@ -131,7 +137,7 @@ def _stage_read(identity: Any, stages: list[StageInfo]) -> str | None:
     if identity[0] == "stage" and len(identity) == 4:
         by_fingerprint = {(s.config or {}).get("fingerprint"): s.name for s in stages}
         return by_fingerprint.get(identity[1])
-    parent = Path(str(identity[0])).parent.name
+    parent = storage.name(storage.parent(str(identity[0])))
     return parent if parent in {s.name for s in stages} else None
 
 
@@ -144,11 +150,13 @@ def _changed_inputs(inputs: list[Any]) -> list[str]:
         if not (isinstance(item, list) and len(item) == 3):
             continue
         try:
-            stat = Path(str(item[0])).stat()
-        except OSError:
+            stat = storage.stat(str(item[0]))
+        except (OSError, storage.StorageError):
+            stat = None
+        if stat is None:
             missing += 1
             continue
-        if [stat.st_size, stat.st_mtime_ns] != item[1:]:
+        if [stat.size, stat.mtime_ns] != item[1:]:
             changed += 1
     notes = []
     if changed:
@@ -162,7 +170,7 @@ def _changed_inputs(inputs: list[Any]) -> list[str]:
 
 @dataclass
 class Run:
-    work: Path
+    work: str  # the work directory's location
     stages: list[StageInfo]
     manifest: Manifest | None
     manifest_note: str | None  # why there is no manifest
@@ -183,15 +191,15 @@ class Run:
         return [s for s in self.stages if s.trains]
 
 
-def load_run(work: Path) -> Run:
+def load_run(work: str) -> Run:
     stages = discover_stages(work)
     export = next((s for s in reversed(stages) if s.kind == "export"), None)
     manifest, note = (None, "no export stage")
     if export is not None:
-        manifest, note = read_json(export.path / MANIFEST_FILE)
+        manifest, note = read_json(storage.join(export.path, MANIFEST_FILE))
         if manifest is not None and not isinstance(manifest, dict):
             manifest, note = None, "manifest.json is not an object"
-    with_shards = [s for s in stages if not s.leftover and list_shards(s.path)]
+    with_shards = [s for s in stages if not s.leftover and shard_locations(s.path)]
     doc_stage = with_shards[-1] if with_shards else None
     if export is not None and export.reads:
         read = [s for s in with_shards if s.name in export.reads]
@@ -221,24 +229,26 @@ def topics_summary(stage: StageInfo) -> TopicsSummary:
 
 def read_topic_table(stage: StageInfo) -> tuple[TopicTable | None, str]:
     """The topics stage's table, or None and why not."""
-    table, why = read_json(stage.path / TOPIC_TABLE)
+    table, why = read_json(storage.join(stage.path, *TOPIC_TABLE.parts))
     if not isinstance(table, dict) or not isinstance(table.get("topics"), list):
         return None, f"{TOPIC_TABLE}: {why or 'no topics list'}"
     return cast(TopicTable, table), ""
 
 
-def find_tokenizer_report(run: Run) -> tuple[Path, TokenizerReport] | None:
+def find_tokenizer_report(run: Run) -> tuple[str, TokenizerReport] | None:
     """The tokenizer report (tokenizer.json next to tokenizer.model): the export's
-    tokenizer's first, else a train-tokenizer stage's of this work dir."""
-    candidates: list[Path] = []
+    tokenizer's first (named relative to the manifest), else a train-tokenizer stage's of
+    this work dir."""
+    candidates: list[str] = []
     model = ((run.manifest or {}).get("tokenizer") or {}).get("path")
-    if isinstance(model, str) and model.endswith(".model"):
-        path = Path(model[: -len(".model")] + ".json")
-        candidates += [path] if path.is_absolute() else [run.work.parent / path, Path.cwd() / path]
+    export = run.stage("export")
+    if isinstance(model, str) and model.endswith(".model") and export is not None:
+        candidates.append(storage.beside(export.path, model[: -len(".model")] + ".json"))
     trained = [s for s in run.trainers if s.kind == TokenizerTrainingStage.name]
-    candidates += [s.path / f"{MODEL_PREFIX}.json" for s in trained]
+    candidates += [storage.join(s.path, f"{MODEL_PREFIX}.json") for s in trained]
     for path in candidates:
-        if not path.is_file() or path.stat().st_size > MAX_TOKENIZER_REPORT:
+        found = storage.stat(path)
+        if found is None or found.size > MAX_TOKENIZER_REPORT:
             continue
         report, _ = read_json(path)
         if isinstance(report, dict) and "composition" in report and "vocab_size" in report:
@@ -246,8 +256,7 @@ def find_tokenizer_report(run: Run) -> tuple[Path, TokenizerReport] | None:
     return None
 
 
-def display_path(path: Path, work: Path) -> str:
-    try:
-        return str(path.relative_to(work))
-    except ValueError:
-        return str(path)
+def display_path(path: str, work: str) -> str:
+    """`path` relative to the work directory when it is inside it."""
+    prefix = work.rstrip("/") + "/"
+    return path[len(prefix) :] if path.startswith(prefix) else path

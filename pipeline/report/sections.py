@@ -4,15 +4,15 @@ Views hold plain text and numbers; the templates escape them."""
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from core import storage
+from core.manifest import sha256_file
 from pipeline.report.charts import Bar, bar_chart, histogram_chart, stacked_chart
 from pipeline.report.display import (
     fmt_bytes,
@@ -238,7 +238,7 @@ def _counter_details(s: StageInfo) -> View | None:
         entries = [p for p in per_input if isinstance(p, dict)]
         entries.sort(key=lambda p: -(number(p.get("docs_rejected")) or 0))
         rows = [
-            [Path(str(p.get("input", ""))).name]
+            [storage.name(str(p.get("input", "")))]
             + [fmt_int(p.get(k)) for k in ("docs_in", "docs_kept", "docs_rejected")]
             for p in entries[:MAX_PER_INPUT]
         ]
@@ -593,9 +593,9 @@ def _training_sample(sample: dict[str, Any]) -> Table | None:
 def _stale_model_note(run: Run, model: Any) -> Note | None:
     """A warning when the export used another model than the one this report describes."""
     manifest_sha = ((run.manifest or {}).get("tokenizer") or {}).get("sha256")
-    if not (isinstance(manifest_sha, str) and isinstance(model, str) and Path(model).is_file()):
+    if not (isinstance(manifest_sha, str) and isinstance(model, str) and storage.is_file(model)):
         return None
-    if hashlib.sha256(Path(model).read_bytes()).hexdigest() == manifest_sha:
+    if sha256_file(model) == manifest_sha:
         return None
     return Note(
         "This tokenizer's model is not the one the export used (sha256 differs from "
@@ -666,7 +666,7 @@ def mixture_view(run: Run) -> View | Note:
 
 def evaluation_view(run: Run) -> View | Note:
     """What `datapipe evaluate` measured against labelled pages (WORK_DIR/evaluation.json)."""
-    report, why = read_json(run.work / EVALUATION_FILE)
+    report, why = read_json(storage.join(run.work, EVALUATION_FILE))
     if report is None:
         return Note(
             "No evaluation: `datapipe evaluate WORK_DIR --labels FILE` measures the run's "

@@ -23,7 +23,6 @@ runner writes only the rejected rows per input shard: the exported documents lea
 
 from __future__ import annotations
 
-import os
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -32,6 +31,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, field_validator
 
+from core import storage
 from core.exchange import Exchange
 from core.manifest import (
     MANIFEST_FILE,
@@ -240,10 +240,11 @@ class ExportStage(GlobalStage):
         starts = exchange.load("layout", f"{source}.part_starts")
         pieces = exchange.load("layout", f"{source}.pieces")[starts[index] : starts[index + 1]]
         schema = token_shard_schema(pa.from_numpy_dtype(self._tokenizer().dtype))
-        directory = exchange.stage_dir / SHARDS_DIR / source
+        directory = storage.join(exchange.stage_dir, SHARDS_DIR, source)
         name = f"part-{index:05d}.arrow"
-        for stale in directory.glob(f"{name}.*{TMP_SUFFIX}"):  # an interrupted attempt's file
-            stale.unlink()
+        for stale in storage.list_files(directory):  # an interrupted attempt's file
+            if storage.name(stale).startswith(f"{name}.") and stale.endswith(TMP_SUFFIX):
+                storage.delete(stale)
         writer = RollingShardWriter(directory, schema, lambda _: name, target_bytes=2**62)
         documents = tokens = 0
         for shard, first, end in pieces.tolist():
@@ -251,21 +252,21 @@ class ExportStage(GlobalStage):
                 writer.write(batch)
                 documents += batch.num_rows
                 tokens += int(np.sum(batch.column("num_tokens").to_numpy()))
-        writer.close()
-        path = directory / name
+        written = writer.close()
+        path = storage.join(directory, name)
         return {
             "source": source,
-            "path": path.relative_to(exchange.stage_dir).as_posix(),
+            "path": f"{SHARDS_DIR}/{source}/{name}",
             "sha256": sha256_file(path),
             "documents": documents,
             "tokens": tokens,
-            "bytes": path.stat().st_size,
+            "bytes": written[name],
         }
 
     def _manifest(self, exchange: Exchange, params: dict[str, Any]) -> ExportSummary:
         tokenizer = self._tokenizer()
         # Relative to the manifest: an export moved with its work dir stays the same bytes.
-        tokenizer_path = os.path.relpath(self.tokenizer_path, exchange.stage_dir)
+        tokenizer_path = storage.relative(self.tokenizer_path, exchange.stage_dir)
         mixture = self.config.mixture
         manifest = build_manifest(
             tokenizer={
@@ -282,7 +283,7 @@ class ExportStage(GlobalStage):
             token_budget=mixture.token_budget if mixture else None,
             max_epochs=mixture.max_epochs if mixture else DEFAULT_MAX_EPOCHS,
         )
-        atomic_write_json(exchange.stage_dir / MANIFEST_FILE, manifest)
+        atomic_write_json(storage.join(exchange.stage_dir, MANIFEST_FILE), manifest)
         return {
             "documents": manifest["documents"],
             "tokens": manifest["tokens"],

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from core import storage
 from core.streams import CountingReader
 
 
@@ -134,7 +135,7 @@ def iter_parquet(path: str, fields: JsonFields, batch_rows: int) -> Iterator[Rec
     import pyarrow.parquet as pq
 
     row_index = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
+    for batch in pq.ParquetFile(storage.open_input(path)).iter_batches(batch_size=batch_rows):
         for obj in batch.to_pylist():
             yield object_to_record(obj, row_index, fields)
             row_index += 1

@@ -19,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 from pydantic import Field
 
+from core import storage
 from core.schema import DOCUMENT_SCHEMA, rejected_schema, rows_to_batch
 from core.streams import (
     DECOMPRESSION_ERRORS,
@@ -91,14 +92,29 @@ class IngestConfig(StageConfig):
     )
 
 
-def _is_input_file(path: Path, root: Path) -> bool:
+def _is_input_file(relative: str) -> bool:
     """Directory scans skip `_`/`.` names (Hadoop's convention: markers, labels, hidden files)
-    and `.json`, which in a data directory is usually a manifest; name such files explicitly."""
-    if any(part.startswith(("_", ".")) for part in path.relative_to(root).parts):
+    and `.json`, which in a data directory is usually a manifest; name such files explicitly.
+    `relative`: the file's path below the directory given, with `/` separators."""
+    parts = relative.split("/")
+    if any(part.startswith(("_", ".")) for part in parts):
         return False
-    if strip_compression(path.name).endswith(".json"):
+    if strip_compression(parts[-1]).endswith(".json"):
         return False
-    return path.is_file() and format_from_name(path.name) is not None
+    return format_from_name(parts[-1]) is not None
+
+
+def _scan(directory: str) -> list[str]:
+    """The input files under a directory, local or on object storage, in name order."""
+    if storage.is_remote(directory):
+        base = directory.rstrip("/") + "/"
+        found = storage.list_files(directory, recursive=True)
+        # sorted as a local scan sorts (by path components): the same task numbers anywhere
+        found.sort(key=lambda f: f[len(base) :].split("/"))
+        return [f for f in found if _is_input_file(f[len(base) :])]
+    root = Path(directory)
+    files = [p for p in _walk(root) if p.is_file()]
+    return [str(p) for p in files if _is_input_file(p.relative_to(root).as_posix())]
 
 
 def _walk(root: Path) -> list[Path]:
@@ -143,20 +159,19 @@ class IngestStage(SourceStage):
     def list_inputs(self, paths: Sequence[str]) -> list[str]:
         files: list[str] = []
         for given in paths:
-            path = Path(given)
-            if path.is_dir():
-                found = [str(p) for p in _walk(path) if _is_input_file(p, path)]
+            if storage.is_dir(given):
+                found = _scan(given)
                 if not found:
                     raise FileNotFoundError(
                         f"input directory {given!r} holds no input file (.warc, .wet, .jsonl, "
                         ".parquet, optionally .gz/.zst; names starting with _ or . skipped)"
                     )
                 files += found
-            elif path.is_file():
-                files.append(str(path))
+            elif storage.is_file(given):
+                files.append(str(given))
             else:
                 raise FileNotFoundError(f"input {given!r} does not exist")
-        names = Counter(os.path.basename(f) for f in files)
+        names = Counter(storage.name(f) for f in files)
         clashes = sorted(name for name, count in names.items() if count > 1)
         if clashes:
             raise ValueError(

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from core.integrity import check_model
+from core.integrity import check_model, local_model
 from core.shards import atomic_write_json, temporary_path
 from stages.base import StageConfig
 from stages.score.batch import JIEBA, REGEX, TextBatch, lowered_tokens, prefix_counts
@@ -197,8 +197,9 @@ def load_classifier(path: str) -> Any:
     sealed model whose bytes changed, or an unsealed one fastText cannot use, is refused."""
     import fasttext
 
-    check_model(path, FASTTEXT_PROBE)
-    return fasttext.load_model(path)
+    local = local_model(path)
+    check_model(local, FASTTEXT_PROBE)
+    return fasttext.load_model(local)
 
 
 def positive_probability(model: Any, text: str) -> float:

@@ -15,7 +15,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from core.shards import SHARD_SUFFIX, list_shards, read_shard
+from core import storage
+from core.shards import SHARD_SUFFIX, read_shard, shard_locations
 from core.streams import open_decompressed
 from stages.text import CJK_SENTENCE_ENDS, LATIN_SENTENCE_ENDS
 
@@ -100,15 +101,16 @@ def read_texts(
 ) -> Iterator[str]:
     """Documents of one file or stage directory, artifacts of known reference sets undone;
     from shards, only the documents whose `source` is in `sources` (when given)."""
-    path = Path(path)
-    if path.is_dir() or path.suffix == SHARD_SUFFIX:
+    if storage.is_dir(path) or str(path).endswith(SHARD_SUFFIX):
         wanted = pa.array(sorted(sources), pa.string())
-        for shard in list_shards(path) if path.is_dir() else [path]:
+        for shard in shard_locations(path) if storage.is_dir(path) else [str(path)]:
             for batch in read_shard(shard):
                 if sources:
                     batch = batch.filter(pc.is_in(batch.column("source"), value_set=wanted))
                 yield from batch.column(field).to_pylist()
-    elif ".jsonl" in path.name or path.suffix in (".gz", ".zst"):
+        return
+    path = Path(path)
+    if ".jsonl" in path.name or path.suffix in (".gz", ".zst"):
         clean = undo_wiki_conversion if "cmrc" in path.name else (lambda text: text)
         cut = cut_to_last_sentence if "cmrc" in path.name else (lambda text: text)
         for text in _jsonl_texts(path, field):

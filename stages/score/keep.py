@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from core.integrity import check_sealed
+from core.integrity import check_sealed, local_model
 from stages.score.compression import compression_ratios
 
 FEATURES = ("quality_score", "lang_score", "log_bytes", "compression_ratio")
@@ -151,9 +151,10 @@ def fit_keep_model(
 def load_keep_model(path: str) -> KeepModel:
     """A keep model written by train-quality; anything else is refused with what is wrong
     (and, when sealed, a file whose bytes changed since training)."""
-    check_sealed(path)
+    local = local_model(path)
+    check_sealed(local)
     try:
-        content: Any = json.loads(Path(path).read_text(encoding="utf-8"))
+        content: Any = json.loads(Path(local).read_text(encoding="utf-8"))
         if tuple(content["features"]) != FEATURES:
             raise ValueError(f"features {content['features']} are not {list(FEATURES)}")
         models = {

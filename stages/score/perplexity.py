@@ -55,7 +55,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from core.integrity import CorruptModel, check_sealed
+from core.integrity import CorruptModel, check_sealed, local_model
 from core.shards import temporary_path
 from stages.score.batch import REGEX, TextBatch, string_hashes, token_kind
 from stages.score.chartable import LOWER_ALNUM, LOWER_DECIMAL, NO_LOWER, WORD, codepoints
@@ -626,4 +626,4 @@ def _load_cached(resolved: str) -> NgramLM:
 def load_model(path: str | Path) -> NgramLM:
     """The model at `path`, loaded once per process (workers score many batches with it).
     The instance is shared: do not change its cut-offs in place."""
-    return _load_cached(str(Path(path).resolve()))
+    return _load_cached(str(Path(local_model(path)).resolve()))

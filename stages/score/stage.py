@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import json
 from functools import cached_property
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
+from core import storage
 from core.schema import with_columns, with_fields
 from stages.base import BatchOutput, StageConfig, TransformStage, split_by_rejections
 from stages.score.batch import TextBatch, count_words, token_kind
@@ -112,7 +112,7 @@ class ScoreConfig(StageConfig):
 
 
 def _percentile_value(model_path: str, percentile: float) -> float:
-    metrics = json.loads(Path(model_path).with_suffix(".metrics.json").read_text())
+    metrics = json.loads(storage.read_text(storage.with_suffix(model_path, ".metrics.json")))
     table = metrics["web_percentiles"]
     return float(table[round(percentile)])
 
@@ -132,7 +132,7 @@ class ScoreStage(TransformStage):
             config.edu_model,
             *config.perplexity_models.values(),
         ]
-        missing = [m for m in models if m and not Path(m).exists()]
+        missing = [m for m in models if m and not storage.exists(m)]
         if missing:
             raise FileNotFoundError(
                 f"score models not found: {', '.join(missing)}; train them with "
@@ -142,9 +142,9 @@ class ScoreStage(TransformStage):
     def dependencies(self) -> list[str]:
         cfg = self.config
         models = [cfg.quality_model, cfg.safety_model, *cfg.perplexity_models.values()]
-        metrics = [str(Path(m).with_suffix(".metrics.json")) for m in models[:2] if m]
+        metrics = [storage.with_suffix(m, ".metrics.json") for m in models[:2] if m]
         models += [cfg.keep_model, cfg.edu_model]
-        return [m for m in [*models, *metrics] if m and Path(m).exists()]
+        return [m for m in [*models, *metrics] if m and storage.exists(m)]
 
     def output_schema(self, input_schema: pa.Schema | None) -> pa.Schema:
         assert input_schema is not None  # noqa: S101 type narrowing: a transform always has input

@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from core import storage
 from core.integrity import seal
 from core.labels import Label, labelled_texts, read_labels
 from core.stagedir import input_files
@@ -157,11 +158,11 @@ class _ClassifierTraining(TrainingStage):
         )
         return {"description": description, **held_out}
 
-    def provides(self, output_dir: Path) -> dict[str, Any]:
-        provided = {self.provided_option: str(output_dir / self.model_file)}
+    def provides(self, output_dir: str) -> dict[str, Any]:
+        provided = {self.provided_option: storage.join(output_dir, self.model_file)}
         for option, name in (("keep_model", KEEP_MODEL), ("edu_model", EDU_MODEL)):
-            if (output_dir / name).exists():
-                provided[option] = str(output_dir / name)
+            if storage.exists(storage.join(output_dir, name)):
+                provided[option] = storage.join(output_dir, name)
         return provided
 
 
@@ -295,8 +296,9 @@ class PerplexityTrainingStage(TrainingStage):
             if found == lang and score >= self.config.cutoff_lang_score:
                 yield text
 
-    def provides(self, output_dir: Path) -> dict[str, Any]:
+    def provides(self, output_dir: str) -> dict[str, Any]:
         models = {
-            lang: str(output_dir / perplexity_model_file(lang)) for lang in self.config.references
+            lang: storage.join(output_dir, perplexity_model_file(lang))
+            for lang in self.config.references
         }
         return {"perplexity_models": models}

@@ -23,7 +23,6 @@ The loops are compiled (`kernels.py`); `store.py` says where the steps' files li
 from __future__ import annotations
 
 import math
-import os
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Literal, cast
@@ -31,6 +30,7 @@ from typing import Any, Literal, cast
 import pyarrow as pa
 from pydantic import Field
 
+from core import storage
 from core.exchange import Exchange
 from core.schema import with_fields
 from stages.base import BatchOutput, GlobalStage, StageConfig, Step, StepPlan
@@ -97,7 +97,7 @@ class SubstringStage(GlobalStage):
         shard (the worst case), UNIT_BYTES each in the repeats task that holds it."""
         if self.config.partitions:
             return self.config.partitions
-        units = sum(os.path.getsize(s) for s in shards) / BYTES_PER_TOKEN
+        units = sum(storage.size(s) for s in shards) / BYTES_PER_TOKEN
         target = self.config.partition_mb * 2**20
         return max(len(shards), 1, math.ceil(units * UNIT_BYTES / target))
 

@@ -28,6 +28,7 @@ from contextlib import contextmanager
 import numpy as np
 import pyarrow as pa
 
+from core import storage
 from core.exchange import Exchange
 from stages.substring.kernels import OFFSET_BITS, mark
 
@@ -103,8 +104,9 @@ class ShardTexts:
     def __getitem__(self, shard: int) -> np.ndarray:
         if shard not in self._open:
             path = self.exchange.load_json("windows", f"{shard:05d}")["path"]
-            size = os.path.getsize(path)
-            self._open[shard] = np.memmap(path, np.uint8, "r") if size else np.zeros(0, np.uint8)
+            local = storage.local_copy(path)  # the shard itself, or this node's copy
+            size = os.path.getsize(local)
+            self._open[shard] = np.memmap(local, np.uint8, "r") if size else np.zeros(0, np.uint8)
             if len(self._open) > OPEN_TEXTS:
                 self._open.popitem(last=False)
         self._open.move_to_end(shard)
@@ -149,7 +151,7 @@ def removal_bits(exchange: Exchange, shard: int) -> np.ndarray:
     """A bitmap over the bytes of `shard`'s file: set where a unit to remove starts (from every
     partition, one file at a time)."""
     path = exchange.load_json("windows", f"{shard:05d}")["path"]
-    bits = np.zeros((os.path.getsize(path) + 7) // 8, np.uint8)
+    bits = np.zeros((storage.size(path) + 7) // 8, np.uint8)
     for partition in range(exchange.producers("repeats")):
         locs = _mapped(exchange, "repeats", f"{partition:05d}")
         lo, hi = shard_range(locs, shard)

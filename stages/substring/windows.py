@@ -5,11 +5,11 @@ partition."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from core import storage
 from core.exchange import Exchange
 from stages.substring import kernels
 from stages.substring.spans import WINDOW_BASE
@@ -47,7 +47,7 @@ def write_units(
     find = span_units(width) if mode == "spans" else line_units
     shard_tag(shard)  # raises now for a shard index beyond the locations' bits
     bounds, origins, documents, units = [], [], [], 0
-    with mapped_documents(path) as (text, batches):
+    with mapped_documents(str(storage.local_copy(path))) as (text, batches):
         if len(text) >= 1 << kernels.OFFSET_BITS:
             raise ValueError(f"{path}: substring reads shards of up to 1 TiB")
         arrays = _ChunkArrays()
@@ -68,7 +68,7 @@ def write_units(
     exchange.save("windows", f"{shard:05d}.origins", np.array(origins, dtype=np.int64))
     docs = np.concatenate(documents) if documents else np.zeros(0, np.int64)
     exchange.save("windows", f"{shard:05d}.docs", docs)
-    exchange.save_json("windows", f"{shard:05d}", {"path": os.path.abspath(path)})
+    exchange.save_json("windows", f"{shard:05d}", {"path": storage.absolute(path)})
     release_freed_memory()
     return {"documents": len(docs), "windows": units}
 

@@ -35,6 +35,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
+from core import storage
 from core.exchange import Exchange
 from core.integrity import CHECKSUM_SUFFIX, check_sealed, seal
 from core.labels import labelled_texts, read_labels
@@ -48,7 +49,6 @@ from stages.topics.features import ChineseTokens, ad_words, candidate_tokens
 from stages.topics.sample import FEATURES, Sample, SampleBuilder
 from stages.topics.summary import (
     MODEL_DIR,
-    TOPIC_TABLE,
     TOPIC_TABLE_FILE,
     WITHOUT_TOPIC_COUNTER,
     TopicRow,
@@ -165,24 +165,26 @@ class TrainedModel:
 _MODELS: dict[str, TrainedModel] = {}  # one model per worker process
 
 
-def load_model(stage_dir: Path) -> TrainedModel:
+def load_model(stage_dir: str) -> TrainedModel:
     """The trained model, loaded once per worker process and model: the key includes the
-    topic table's identity, so a retrained model in the same place is reloaded."""
-    table_file = stage_dir / TOPIC_TABLE
+    topic table's identity, so a retrained model in the same place is reloaded. A model
+    on object storage is read from this node's copy (core/storage.py)."""
+    directory = storage.local_tree(storage.join(stage_dir, MODEL_DIR))
+    table_file = directory / TOPIC_TABLE_FILE
     stat = table_file.stat()
     key = f"{table_file}:{stat.st_mtime_ns}:{stat.st_size}:{stat.st_ino}"
     if key not in _MODELS:
         _MODELS.clear()
         from gensim.models import LdaModel
 
-        for part in sorted((stage_dir / MODEL_DIR).iterdir()):  # bytes as they were saved
+        for part in sorted(directory.iterdir()):  # bytes as they were saved
             if not part.name.endswith(CHECKSUM_SUFFIX):
                 check_sealed(part)
         # a BatchLda (stages/topics/lda.py): unpickling imports that module
-        model = LdaModel.load(str(stage_dir / MODEL_DIR / "lda"), mmap="r")
+        model = LdaModel.load(str(directory / "lda"), mmap="r")
         table: TopicTable = json.loads(table_file.read_text())
         weights = np.array([t["weight"] for t in table["topics"]], np.float64)
-        _MODELS[key] = TrainedModel(Inference.of(model), weights, stage_dir / MODEL_DIR)
+        _MODELS[key] = TrainedModel(Inference.of(model), weights, directory)
     return _MODELS[key]
 
 
@@ -387,19 +389,28 @@ class TopicsStage(GlobalStage):
             return cfg.low_weight, "low density"
         return 1.0, "default"
 
-    def _save_model(self, stage_dir: Path, model: Any, dictionary: Any, table: TopicTable) -> None:
-        """Write model/ as a whole: built in a unique temporary directory, then renamed."""
-        tmp = stage_dir / f"{MODEL_DIR}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
-        tmp.mkdir(parents=True)
-        model.save(str(tmp / "lda"))
-        (tmp / "dictionary.txt").write_bytes(_dictionary_text(dictionary).encode())
-        atomic_write_json(tmp / TOPIC_TABLE_FILE, table)
-        for part in list(tmp.iterdir()):
-            seal(part)
-        final = stage_dir / MODEL_DIR
-        if final.exists():
-            shutil.rmtree(final)
-        tmp.rename(final)
+    def _save_model(self, stage_dir: str, model: Any, dictionary: Any, table: TopicTable) -> None:
+        """Write model/ as a whole: built in a unique temporary directory, then renamed (on
+        object storage, each file published; readers come after the step completes)."""
+        remote = storage.is_remote(stage_dir)
+        with storage.scratch_directory("topics-") as scratch:
+            base = scratch if remote else Path(stage_dir)
+            tmp = base / f"{MODEL_DIR}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
+            tmp.mkdir(parents=True)
+            model.save(str(tmp / "lda"))
+            (tmp / "dictionary.txt").write_bytes(_dictionary_text(dictionary).encode())
+            atomic_write_json(tmp / TOPIC_TABLE_FILE, table)
+            for part in list(tmp.iterdir()):
+                seal(part)
+            final = storage.join(stage_dir, MODEL_DIR)
+            if remote:
+                storage.delete_tree(final)
+                for part in sorted(tmp.iterdir()):
+                    storage.publish(part, storage.join(final, part.name))
+                return
+            if os.path.exists(final):
+                shutil.rmtree(final)
+            tmp.rename(final)
 
     def apply_batch(
         self, exchange: Exchange, shard: int, first_row: int, batch: pa.RecordBatch

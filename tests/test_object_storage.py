@@ -1,0 +1,325 @@
+"""A work directory and inputs on object storage (core/storage.py), against a real
+S3-compatible server the tests start themselves on localhost (moto in server mode).
+
+Every location may be an `s3://` URI: shards, markers, step files, models, locks (leases)
+and the export live in the bucket, each process working in its own scratch directory; the
+whole default pipeline run that way gives the same bytes as `make pipeline` on local disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import yaml
+
+from core import storage
+from tests import background
+from tests.pipeline_runs import differences, driver_command, output_files, run_to_completion
+from tests.ray_cluster import Cluster, free_port
+
+REPO = Path(__file__).resolve().parents[1]
+BUCKET = "datapipe-test"
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def _wait_for(port: int, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the S3 server exited with {server.returncode}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise TimeoutError("the S3 server did not start within 60 s")
+
+
+@pytest.fixture(scope="module")
+def s3_env() -> Iterator[dict[str, str]]:
+    """A moto S3 server on a free port with one bucket; this process and its children reach
+    it through the variables a user sets (`DATAPIPE_S3_ENDPOINT` and AWS credentials)."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    env = {storage.ENDPOINT_VARIABLE: f"http://127.0.0.1:{port}", **CREDENTIALS}
+    saved = {key: os.environ.get(key) for key in env}
+    try:
+        _wait_for(port, server)
+        os.environ.update(env)
+        import pyarrow.fs as pafs
+
+        pafs.S3FileSystem(
+            endpoint_override=env[storage.ENDPOINT_VARIABLE], allow_bucket_creation=True
+        ).create_dir(BUCKET)
+        yield env
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        server.terminate()
+        server.wait(30)
+
+
+def _uri(*parts: str) -> str:
+    return "/".join([f"s3://{BUCKET}", *parts])
+
+
+def test_files_round_trip_and_list_like_local_ones(s3_env: dict[str, str], tmp_path: Path) -> None:
+    for root in (str(tmp_path / "files"), _uri("round-trip")):
+        storage.make_dirs(storage.join(root, "a"))  # object storage needs none
+        storage.write_bytes(storage.join(root, "a", "one.json"), b'{"n": 1}')
+        storage.write_bytes(storage.join(root, "two.txt"), b"two")
+        assert storage.read_text(storage.join(root, "a", "one.json")) == '{"n": 1}'
+        assert storage.size(storage.join(root, "two.txt")) == 3
+        assert storage.is_dir(root) and storage.is_file(storage.join(root, "two.txt"))
+        assert not storage.exists(storage.join(root, "three.txt"))
+        assert [storage.name(f) for f in storage.list_files(root)] == ["two.txt"]
+        assert [storage.name(f) for f in storage.list_files(root, recursive=True)] == [
+            "one.json",
+            "two.txt",
+        ]
+        assert storage.read_tail(storage.join(root, "two.txt"), 2) == (3, b"wo")
+        # a name ending in .gz is bytes like any other (Arrow would (de)compress by default)
+        storage.write_bytes(storage.join(root, "three.gz"), b"not gzip")
+        assert storage.read_bytes(storage.join(root, "three.gz")) == b"not gzip"
+        with storage.open_binary(storage.join(root, "three.gz")) as raw:
+            assert raw.read() == b"not gzip"
+        copy = tmp_path / "copy" / "three.gz"
+        storage.download(storage.join(root, "three.gz"), copy)
+        assert copy.read_bytes() == b"not gzip"
+        storage.delete_tree(root)
+        assert storage.list_files(root, recursive=True) == []
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        storage.read_bytes(_uri("round-trip", "gone"))
+
+
+def test_relative_locations_between_directories_of_one_bucket() -> None:
+    model, export = _uri("w", "train-tokenizer", "tokenizer.model"), _uri("w", "export")
+    assert storage.relative(model, export) == "../train-tokenizer/tokenizer.model"
+    assert storage.beside(export, "../train-tokenizer/tokenizer.model") == model
+    assert storage.parent(model) == _uri("w", "train-tokenizer")
+
+
+class _FailingSource:
+    """A local file whose reading fails after its first chunk (a disk error mid-upload)."""
+
+    def __init__(self, path: Any, mode: str = "rb") -> None:
+        self._file = open(path, mode)  # noqa: SIM115 closed in __exit__
+        self._reads = 0
+
+    def __enter__(self) -> _FailingSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
+
+    def read(self, n: int) -> bytes:
+        self._reads += 1
+        if self._reads > 1:
+            raise OSError("read error")
+        return self._file.read(n)
+
+
+def test_a_failed_upload_leaves_no_object_where_readers_look(
+    s3_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local = tmp_path / "big.bin"
+    local.write_bytes(os.urandom(3 * 2**20))
+    monkeypatch.setattr(storage, "_COPY_CHUNK", 2**20)
+    monkeypatch.setattr(storage, "open", _FailingSource, raising=False)
+    target = _uri("uploads", "big.bin")
+    with pytest.raises(OSError, match="read error"):
+        storage.publish(local, target)
+    assert storage.list_files(_uri("uploads")) == []  # neither the object nor its temporary
+    monkeypatch.undo()
+    storage.publish(local, target)
+    assert storage.read_bytes(target) == local.read_bytes()
+
+
+def test_shards_on_object_storage_are_written_read_and_checked_like_local_ones(
+    s3_env: dict[str, str],
+) -> None:
+    from core.shards import RollingShardWriter, read_table, shard_damage, shard_locations
+
+    batch = pa.record_batch({"id": [str(i) for i in range(1000)], "n": list(range(1000))})
+    directory = _uri("shards")
+    writer = RollingShardWriter(directory, batch.schema, lambda n: f"part-{n:05d}.arrow", 1)
+    writer.write(batch)
+    writer.write(batch)
+    written = writer.close()
+    assert sorted(written) == ["part-00000.arrow", "part-00001.arrow"]
+    shards = shard_locations(directory)
+    assert read_table(shards).num_rows == 2000
+    assert all(shard_damage(s, written[storage.name(s)]) is None for s in shards)
+    cut = storage.read_bytes(shards[1])[:-8]
+    storage.write_bytes(shards[1], cut)  # the end-of-stream marker lost
+    assert "cut short" in (shard_damage(shards[1], None) or "")
+    assert "bytes, " in (shard_damage(shards[1], written["part-00001.arrow"]) or "")
+    storage.delete(shards[0])
+    assert shard_damage(shards[0], None) == "part-00000.arrow is missing"
+
+
+def test_step_files_read_a_partition_with_ranged_reads(
+    s3_env: dict[str, str], tmp_path: Path
+) -> None:
+    """What one partition's task reads from every producer is the same in a bucket as on
+    local disk (the remote read is one ranged read per producer file)."""
+    from core.exchange import Exchange
+
+    rng = np.random.default_rng(7)
+    dtype = np.dtype([("key", np.uint64), ("doc", np.int32)])
+    found = {}
+    for root in (str(tmp_path / "stage"), _uri("stage")):
+        exchange = Exchange(root)
+        for task in range(3):
+            records = np.zeros(500, dtype)
+            records["key"] = rng.integers(0, 2**63, 500, dtype=np.uint64)
+            records["doc"] = np.arange(500) + 1000 * task
+            exchange.write_partitioned("hash", task, records, records["key"] % 4, 4)
+        exchange.mark_complete("hash", 3)
+        exchange.save("side", "lengths", np.arange(10, dtype=np.int64))
+        found[root] = [exchange.read_partition("hash", p, dtype) for p in range(4)]
+        assert exchange.load("side", "lengths").tolist() == list(range(10))
+        rng = np.random.default_rng(7)
+    local, remote = found.values()
+    assert all(np.array_equal(a, b) for a, b in zip(local, remote, strict=True))
+    assert sum(len(part) for part in remote) == 1500
+
+
+def test_a_stage_directory_in_a_bucket_has_one_writer(s3_env: dict[str, str]) -> None:
+    """Leases stand in for flock on object storage: a second writer, or a writer while a
+    run reads, is refused naming the holder; a lease its holder stopped renewing expires."""
+    from core.locks import LEASE_SECONDS, StageBusy, stage_locks
+
+    output, read = _uri("locks", "filter"), _uri("locks", "ingest")
+    with stage_locks(output, [read]):
+        busy = r"cannot write .*locks/{}: pid \d+ on "
+        with pytest.raises(StageBusy, match=busy.format("filter")), stage_locks(output, []):
+            pass
+        with pytest.raises(StageBusy, match=busy.format("ingest")), stage_locks(read, []):
+            pass
+        with stage_locks(_uri("locks", "score"), [read]):  # a second reader is welcome
+            pass
+    stale = {"pid": 1, "host": "gone", "since": 0, "renewed": time.time() - LEASE_SECONDS - 1}
+    storage.write_bytes(_uri("locks", ".filter.lock"), json.dumps(stale).encode())
+    with stage_locks(output, []):  # a dead run's lease is taken over
+        pass
+    assert storage.list_files(_uri("locks"), recursive=True) == []
+
+
+def _upload_tree(local: Path, location: str) -> None:
+    for file in sorted(p for p in local.rglob("*") if p.is_file()):
+        storage.publish(file, storage.join(location, *file.relative_to(local).parts))
+
+
+def _download_tree(location: str, local: Path) -> None:
+    base = location.rstrip("/") + "/"
+    for file in storage.list_files(location, recursive=True):
+        storage.download(file, local / file[len(base) :])
+
+
+def comparable_outputs(work: Path) -> dict[str, bytes]:
+    """`output_files`, with each shard's `input_file` (where ingest read the document: a path
+    on local disk, a URI in the bucket) cut to the file's name; every other byte as written."""
+    found = output_files(work)
+    for name, data in found.items():
+        if name.startswith("export/") or not name.endswith(".arrow"):
+            continue
+        table = pa.ipc.open_stream(data).read_all()
+        names = pa.array([storage.name(f) for f in table.column("input_file").to_pylist()])
+        table = table.set_column(table.column_names.index("input_file"), "input_file", names)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        found[name] = sink.getvalue().to_pybytes()
+    return found
+
+
+def run_default_pipeline_in_a_bucket(
+    env: dict[str, str], cluster: Cluster, root: Path
+) -> tuple[Path, dict[str, Any]]:
+    """configs/default.yaml with its inputs uploaded to the bucket and its work directory
+    there (the reference texts it trains on stay local files), run by `datapipe` on the
+    two-node cluster; the bucket's work directory downloaded to `root` for comparison, and
+    where the tasks ran."""
+    inputs = [_uri("inputs", "samples"), _uri("inputs", "wiki")]
+    _upload_tree(REPO / "data_samples/samples", inputs[0])
+    _upload_tree(REPO / "data_samples/wiki", inputs[1])
+    config = yaml.safe_load((REPO / "configs/default.yaml").read_text())
+    config["inputs"] = inputs
+    path = root / "default-in-bucket.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    args = ["run", str(path), "--no-progress", "--work-dir", _uri("work")]
+    args += ["--ray-address", cluster.address, "--max-concurrency", "2"]
+    nodes = root / "nodes.json"
+    command = driver_command("report-nodes", str(nodes), args)
+    run_to_completion(command, root / "run.log", env={**cluster.env, **env})
+    _download_tree(_uri("work"), root / "work")
+    return root / "work", json.loads(nodes.read_text())
+
+
+@pytest.fixture(scope="module")
+def bucket_run(
+    cluster: Cluster, s3_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, Any]]:
+    return run_default_pipeline_in_a_bucket(s3_env, cluster, tmp_path_factory.mktemp("bucket"))
+
+
+@pytest.mark.ray
+def test_the_default_pipeline_in_a_bucket_on_two_nodes_gives_the_bytes_of_the_local_run(
+    bucket_run: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`make pipeline` on local disk (the fresh clone's run, tests/test_fresh_clone.py) and
+    the same config with inputs and work directory in the bucket, on a two-node cluster whose
+    nodes share no directory (each its own working directory and TMPDIR, and neither the
+    store's settings: the driver passes them): every output identical."""
+    from tests.test_fresh_clone import make_pipeline_in_a_fresh_clone
+
+    work, ran = bucket_run
+    node = {resource: n for n, res in ran["nodes"].items() for resource in res}
+    assert set(ran["nodes_used"]) == {node["head_node"], node["worker_node"]}, ran
+    local_work, _ = background.result(
+        "fresh-clone", lambda: make_pipeline_in_a_fresh_clone(tmp_path_factory.mktemp("fresh"))
+    )
+    want = comparable_outputs(local_work)
+    assert any(name.startswith("export/shards/") for name in want)
+    assert differences(comparable_outputs(work), want) == []
+    assert not list(work.glob("*/_steps"))  # step files removed once complete
+    manifest = json.loads((work / "export/manifest.json").read_text())
+    assert manifest["tokenizer"]["path"] == "../train-tokenizer/tokenizer.model"
+
+
+def test_status_report_and_verify_read_a_work_directory_in_the_bucket(
+    bucket_run: tuple[Path, dict[str, Any]],
+) -> None:
+    from core.manifest import verify_export
+    from pipeline.status import work_status
+
+    work, _ = bucket_run
+    statuses = work_status(_uri("work"))
+    assert [s["stage"] for s in statuses][:2] == ["ingest", "train-quality"]
+    assert all(s["state"] == "done" for s in statuses)
+    problems, checked = verify_export(_uri("work", "export"))
+    assert problems == [] and checked["tokenizer_checked"] == 1
+    page = (work / "report.html").read_text()  # written into the bucket by `datapipe run`
+    assert "documents in" in page and "tokens exported" in page
