@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core import storage
+
 CATEGORIES = (
     "good_prose",
     "reference",
@@ -43,7 +45,7 @@ class Label:
 
 def read_labels(path: str | Path, split: str | None = None) -> dict[str, Label]:
     """The labels of `path` (JSON lines), those of one split if `split` is given."""
-    path = Path(path)
+    path = storage.local_copy(path)  # a file on object storage: this node's copy
     labels: dict[str, Label] = {}
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
@@ -73,7 +75,7 @@ def _label(row: dict[str, Any], where: str) -> Label:
 def labelled_texts(pages: str | Path, labels: dict[str, Label]) -> Iterator[tuple[str, Label]]:
     """(text, label) of each page of `pages` (JSON lines, gzip or plain: `id`, `text`) that
     has a label."""
-    path = Path(pages)
+    path = storage.local_copy(pages)
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as lines:
         for line in lines:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -258,15 +259,15 @@ def comparable_outputs(work: Path) -> dict[str, bytes]:
 def run_default_pipeline_in_a_bucket(
     env: dict[str, str], cluster: Cluster, root: Path
 ) -> tuple[Path, dict[str, Any]]:
-    """configs/default.yaml with its inputs uploaded to the bucket and its work directory
-    there (the reference texts it trains on stay local files), run by `datapipe` on the
-    two-node cluster; the bucket's work directory downloaded to `root` for comparison, and
-    where the tasks ran."""
-    inputs = [_uri("inputs", "samples"), _uri("inputs", "wiki")]
-    _upload_tree(REPO / "data_samples/samples", inputs[0])
-    _upload_tree(REPO / "data_samples/wiki", inputs[1])
-    config = yaml.safe_load((REPO / "configs/default.yaml").read_text())
-    config["inputs"] = inputs
+    """configs/default.yaml with every file it names in the bucket (its inputs, the reference
+    texts and labelled pages it trains on) and its work directory there, run by `datapipe` on
+    the two-node cluster; the bucket's work directory downloaded to `root` for comparison,
+    and where the tasks ran."""
+    for part in ("samples", "wiki", "reference", "labels"):
+        _upload_tree(REPO / "data_samples" / part, _uri("data_samples", part))
+    text = (REPO / "configs/default.yaml").read_text()
+    config = yaml.safe_load(re.sub(r"(?<=[\s\[,])data_samples/", f"{_uri('data_samples')}/", text))
+    assert config["inputs"] == [_uri("data_samples", "samples"), _uri("data_samples", "wiki")]
     path = root / "default-in-bucket.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     args = ["run", str(path), "--no-progress", "--work-dir", _uri("work")]

@@ -18,7 +18,6 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import re
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -26,6 +25,7 @@ import pyarrow.compute as pc
 import yaml
 from pydantic import Field, field_validator, model_validator
 
+from core import storage
 from stages.base import StageConfig
 
 SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -118,7 +118,7 @@ def load_mixture(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     try:
-        return yaml.safe_load(Path(value).read_text())
+        return yaml.safe_load(storage.read_text(value))
     except (OSError, yaml.YAMLError) as err:
         raise ValueError(f"cannot read mixture file {value}: {err}") from None
 

@@ -109,7 +109,7 @@ def read_texts(
                     batch = batch.filter(pc.is_in(batch.column("source"), value_set=wanted))
                 yield from batch.column(field).to_pylist()
         return
-    path = Path(path)
+    path = storage.local_copy(path)  # a reference file on object storage: this node's copy
     if ".jsonl" in path.name or path.suffix in (".gz", ".zst"):
         clean = undo_wiki_conversion if "cmrc" in path.name else (lambda text: text)
         cut = cut_to_last_sentence if "cmrc" in path.name else (lambda text: text)
