@@ -6,12 +6,14 @@ Ray is imported only when the Ray executor is built.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from core import storage
@@ -64,10 +66,19 @@ class RaySettings:
 
 
 def _run_on_node(fn: Callable[[Any], Any], spec: Any) -> tuple[str, Any]:
-    """The Ray task: `fn(spec)` on a worker, with the id of the node it ran on."""
+    """The Ray task: `fn(spec)` on a worker, with the id of the node it ran on. The worker's
+    peak-memory mark is reset first, so the peak a task records is its own, not that of an
+    earlier task of the same worker process."""
     import ray
 
+    _reset_peak_rss()
     return ray.get_runtime_context().get_node_id(), fn(spec)
+
+
+def _reset_peak_rss() -> None:
+    """Linux: set this process's VmHWM back to its current resident size (clear_refs 5)."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
 
 
 class TaskTooLarge(ValueError):

@@ -82,9 +82,10 @@ class StageRun:
     resources: ResourceOverride | None = None  # instead of what the stage declares
 
 
-def task_sizer(stage: Stage, override: ResourceOverride | None) -> Sizer:
-    """A task's request: the stage's declared resources for the shard it reads (its size
-    on disk), or the config's override."""
+def task_sizer(stage: Stage, override: ResourceOverride | None, corpus_bytes: int = 0) -> Sizer:
+    """A task's request: the stage's declared resources for what the task reads, or the
+    config's override. A task over one shard reads that shard (its size); a task of a step
+    over P partitions reads about 1/P of the stage's input (`corpus_bytes`)."""
     declared = stage.resources
     cpus = override.cpus if override and override.cpus else declared.cpus
     fixed = override.memory_mb if override and override.memory_mb else None
@@ -93,8 +94,14 @@ def task_sizer(stage: Stage, override: ResourceOverride | None) -> Sizer:
         if fixed is not None:
             return TaskRequest(cpus, int(fixed * 2**20))
         path = getattr(spec, "input_path", None)
-        found = storage.stat(path) if path else None
-        size = found.size if found else 0
+        step = getattr(spec, "step", None)
+        if path:
+            found = storage.stat(path)
+            size = found.size if found else 0
+        elif step is not None and step.over != "shards":
+            size = corpus_bytes // max(step.tasks, 1)
+        else:
+            size = 0
         return TaskRequest(cpus, declared.memory_bytes(size))
 
     return request
@@ -122,6 +129,11 @@ SUMMED_TASK_FIELDS = (
 )
 
 
+def _largest_peak(results: Any) -> float | None:
+    """The largest peak resident memory any task recorded (markers of older runs have none)."""
+    return max((r["peak_rss_mb"] for r in results if "peak_rss_mb" in r), default=None)
+
+
 def _aggregate(tasks: dict[int, dict[str, Any]], step_task_seconds: float) -> dict[str, Any]:
     totals = {key: sum(task[key] for task in tasks.values()) for key in SUMMED_TASK_FIELDS}
     reasons: Counter[str] = Counter()
@@ -134,6 +146,7 @@ def _aggregate(tasks: dict[int, dict[str, Any]], step_task_seconds: float) -> di
         "task_seconds": round(sum(t["seconds"] for t in tasks.values()) + step_task_seconds, 3),
         # markers written before setup was timed apart have none
         "setup_seconds": round(sum(t.get("setup_seconds", 0.0) for t in tasks.values()), 3),
+        "max_task_peak_rss_mb": _largest_peak(tasks.values()),
         "rejected_by_reason": dict(sorted(reasons.items())),
         "counters": dict(sorted(counters.items())),
         "per_input": [
@@ -243,6 +256,7 @@ class _StepRunner:
                 timings[step.name] = {
                     "wall": round(time.perf_counter() - started, 3),
                     "tasks": round(sum(r["seconds"] for r in results), 3),
+                    "max_task_peak_rss_mb": _largest_peak(results),
                 }
                 step = plan.send(results)
         except StopIteration as finished:
@@ -323,7 +337,8 @@ def _run_stage_locked(run: StageRun, executor: Executor, progress: bool) -> dict
         stage_dir.forget_tasks([task for task in stage_dir.damage() if task >= 0])
     if (line := stage.describe()) is not None:
         print(f"{run.name}: {line}", file=sys.stderr)
-    sizer = task_sizer(stage, run.resources)
+    corpus_bytes = sum(storage.size(f) for f in files) if isinstance(stage, GlobalStage) else 0
+    sizer = task_sizer(stage, run.resources, corpus_bytes)
     attempt = _Attempt(ref, files, stage_dir, executor, progress, resumed, sizer)
     if isinstance(stage, TrainingStage):
         outcome = attempt.train(stage)
@@ -441,6 +456,7 @@ class _Attempt:
             "inputs": len(self.files),
             "input_bytes": result["input_bytes"],
             "task_seconds": result["seconds"],
+            "peak_rss_mb": result.get("peak_rss_mb"),
             "model": result["summary"],
             "provides": stage.provides(self.stage_dir.path),
             "resumed_tasks": len(done),

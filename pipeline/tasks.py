@@ -8,6 +8,7 @@ Its last act is the task marker: a task without one is redone on resume, from sc
 
 from __future__ import annotations
 
+import resource
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -249,6 +250,7 @@ def run_task(spec: TaskSpec) -> dict[str, Any]:
         "seconds": round(time.perf_counter() - ready, 3),
         # once per worker process in practice (`Stage.setup`): not the documents' cost
         "setup_seconds": round(ready - started, 3),
+        "peak_rss_mb": peak_rss_mb(),
     }
     _write_marker(spec.marker, result)
     return result
@@ -264,6 +266,7 @@ def run_step_task(spec: StepTaskSpec) -> dict[str, Any]:
         **result,
         "seconds": round(time.perf_counter() - started, 3),
         "step": spec.step.identity(),
+        "peak_rss_mb": peak_rss_mb(),
     }
     _write_marker(spec.marker, result)
     return result
@@ -288,9 +291,23 @@ def run_training_task(spec: TrainingTaskSpec) -> dict[str, Any]:
         "summary": summary,
         "input_bytes": sum(storage.size(path) for path in spec.inputs),
         "seconds": round(time.perf_counter() - started, 3),
+        "peak_rss_mb": peak_rss_mb(),
     }
     _write_marker(spec.marker, result)
     return result
+
+
+def peak_rss_mb() -> float:
+    """The peak resident memory of this process (Linux's VmHWM), in MiB. On Ray the executor
+    resets the mark before each task, so it is the task's own peak (with what the worker
+    held before it); in-process (`--executor local`) it is the run's peak so far."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _write_marker(marker: str, result: dict[str, Any]) -> None:

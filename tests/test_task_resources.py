@@ -42,6 +42,20 @@ def test_a_transform_asks_for_its_base_plus_a_share_of_its_shard(tmp_path: Path)
     assert task_sizer(training, None)(spec(None)).memory_bytes == (2048 * 2**20)
 
 
+def test_a_partition_step_asks_for_its_share_of_the_stage_input() -> None:
+    """A step over P partitions reads about 1/P of what the stage reads: its request grows
+    with the corpus unless the partitions grow too (minhash: one per shard by default)."""
+    from stages.base import Step
+    from stages.minhash.stage import MinhashConfig, MinhashStage
+
+    stage = MinhashStage(MinhashConfig())
+    sizer = task_sizer(stage, None, corpus_bytes=80_000_000)
+    task = SimpleNamespace(input_path=None, step=Step("buckets", 8, {}), label="buckets 0")
+    assert sizer(task).memory_bytes == stage.resources.memory_bytes(10_000_000)
+    over_shards = SimpleNamespace(input_path=None, step=Step("signatures", 8, {}, over="shards"))
+    assert sizer(over_shards).memory_bytes == stage.resources.memory_bytes(0)
+
+
 def test_the_config_overrides_what_a_stage_declares(tmp_path: Path) -> None:
     shard = tmp_path / "part-00000.arrow"
     shard.write_bytes(b"x" * 1000)
