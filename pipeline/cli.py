@@ -30,9 +30,10 @@ from pydantic.fields import FieldInfo
 from core.locks import StageBusy
 from core.manifest import verify_export
 from core.stagedir import NotAStageDirectory
-from pipeline.config import ConfigError, load_config, validate_stage_config
+from pipeline.config import ConfigError, PipelineConfig, load_config, validate_stage_config
+from pipeline.estimate import add_estimate_arguments, estimate_command
 from pipeline.evaluate import add_evaluate_parser
-from pipeline.executor import RaySettings
+from pipeline.executor import Executor, RaySettings
 from pipeline.report import add_report_parser, write_report
 from pipeline.runner import (
     StageFailed,
@@ -173,6 +174,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("output_dir", metavar="OUTPUT_DIR", help="the export stage's directory")
     verify.set_defaults(handler=_verify)
+    estimate = sub.add_parser(
+        "estimate",
+        help="run on a sample of the inputs; predict documents, tokens, time, memory, disk",
+        description="Run the configured pipeline on a deterministic sample of its inputs and "
+        "predict, for the whole input, each stage's documents and text kept, tokens per "
+        "mixture source, core-hours, peak memory per task and disk, with intervals "
+        "(docs/scaling.md).",
+    )
+    add_estimate_arguments(estimate)
+    _add_executor_options(estimate)
+    estimate.set_defaults(handler=_estimate)
     add_status_parser(sub)
     add_report_parser(sub)
     add_evaluate_parser(sub)
@@ -189,15 +201,20 @@ def _ray_settings(args: argparse.Namespace, base: RaySettings) -> RaySettings:
     )
 
 
-def _run_config(args: argparse.Namespace) -> None:
-    config = load_config(args.config)
-    if args.work_dir:
-        config = config.model_copy(update={"work_dir": args.work_dir})
+def _config_executor(args: argparse.Namespace, config: PipelineConfig) -> Executor:
+    """The executor a config names, with the command line's options over it."""
     ex = config.executor
     base = RaySettings(
         ex.ray_address, ex.num_cpus, ex.max_concurrency, ex.max_retries, ex.object_store_mb
     )
-    executor = make_executor(args.executor or ex.kind, _ray_settings(args, base))
+    return make_executor(args.executor or ex.kind, _ray_settings(args, base))
+
+
+def _run_config(args: argparse.Namespace) -> None:
+    config = load_config(args.config)
+    if args.work_dir:
+        config = config.model_copy(update={"work_dir": args.work_dir})
+    executor = _config_executor(args, config)
     try:
         run_pipeline(config, executor, progress=not args.no_progress)
     finally:
@@ -205,6 +222,15 @@ def _run_config(args: argparse.Namespace) -> None:
         # also of a failed run: what finished, and where and why it stopped
         with contextlib.suppress(Exception):
             print(f"report: {write_report(config.work_dir)}", file=sys.stderr)
+
+
+def _estimate(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    executor = _config_executor(args, config)
+    try:
+        return estimate_command(args, config, executor)
+    finally:
+        executor.close()
 
 
 def _run_one_stage(args: argparse.Namespace) -> None:

@@ -1,0 +1,402 @@
+"""`datapipe estimate CONFIG`: run the configured pipeline on a deterministic sample of its
+inputs and predict what the whole run will yield and cost.
+
+* **The sample**: the input files (as ingest lists them) in the order of a hash of their
+  names, the first ones until `--sample` of the bytes (or of the files) is reached. The order
+  does not depend on the run, so a larger sample holds every file of a smaller one.
+* **Documents, text, tokens**: per stage, what the sample kept per byte (or per file) of
+  input, times the whole input: a ratio estimator. The interval is a bootstrap over the
+  sample's files (each stage's kept documents are attributed to the input file they came
+  from, `input_file`): the 5th to 95th percentile of 1,000 resamples.
+* **Near-duplicates grow with the corpus**: a document's copy is found only if the copy is
+  in the run too, so a sample removes a smaller share than the whole run will. The minhash
+  clusters of the sample say, for nested parts of it (an eighth, a quarter, a half, all of
+  its files), how many documents each would have removed; a mix of cluster sizes is fitted
+  to that growth and read at the whole input (`removed_share_at_full_size`). Stages after
+  minhash are scaled by the change of its kept share, their intervals widened by its
+  uncertainty. (Substring's removed spans grow the same way; their bytes are taken at the
+  sample's rate, a lower bound of the cut.)
+* **Time and memory**: task seconds scale with the input (training stages read a sample their
+  config bounds: taken as measured); wall time on N nodes of C cores is the core seconds
+  over N x C, a lower bound (a stage waits for its slowest task). A task's peak memory
+  depends on its shard, not on the corpus: the sample's largest, and the request the stage
+  declares for a full shard (`TaskResources`).
+* **Disk**: each stage directory's bytes, scaled like the documents it holds (training
+  stages' models as measured).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import sys
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow.compute as pc
+
+from core import storage
+from core.manifest import MANIFEST_FILE
+from core.shards import read_shard, shard_locations
+from core.stagedir import REJECTED_DIR
+from pipeline.config import PipelineConfig
+from pipeline.executor import Executor
+from pipeline.runner import run_pipeline
+from stages import stage_class
+from stages.minhash.stage import REASON as MINHASH_DUPLICATE
+
+BOOTSTRAP_RESAMPLES = 1000
+NESTED_PARTS = (0.125, 0.25, 0.5, 1.0)  # of the sample's files, for the duplicate growth fit
+CLUSTER_SIZES = (2, 3, 4, 8, 16, 64, 256)  # the basis of the fitted cluster-size mix
+
+
+def parse_share(text: str) -> float:
+    """`1%`, `0.01` -> 0.01; refused outside (0, 1]."""
+    value = float(text.removesuffix("%")) / (100 if text.endswith("%") else 1)
+    if not 0 < value <= 1:
+        raise ValueError(f"--sample {text}: expected a share in (0, 100%]")
+    return value
+
+
+@dataclass(frozen=True)
+class InputSample:
+    files: list[str]  # every input file
+    sizes: list[int]
+    chosen: list[int]  # indices of the sampled files, in sample order (nested prefixes)
+    by: str  # "bytes" or "files"
+
+    @property
+    def scale(self) -> float:
+        """Whole input / sample, in the unit the sample was drawn by."""
+        if self.by == "files":
+            return len(self.files) / len(self.chosen)
+        return sum(self.sizes) / sum(self.sizes[i] for i in self.chosen)
+
+    def weight(self, index: int) -> float:
+        """A sampled file's measure in the sampling unit."""
+        return 1.0 if self.by == "files" else float(self.sizes[index])
+
+
+def choose_sample(files: list[str], sizes: list[int], share: float, by: str) -> InputSample:
+    """The first files in the order of a hash of their names, up to `share` of the bytes or
+    files (at least one file)."""
+    order = sorted(
+        range(len(files)), key=lambda i: hashlib.sha256(storage.name(files[i]).encode()).digest()
+    )
+    if by == "files":
+        chosen = order[: max(1, math.ceil(share * len(files)))]
+    else:
+        target, total, chosen = share * sum(sizes), 0, []
+        for i in order:
+            if chosen and total >= target:
+                break
+            chosen.append(i)
+            total += sizes[i]
+    return InputSample(files, sizes, chosen, by)
+
+
+def sample_inputs(config: PipelineConfig, share: float, by: str) -> InputSample:
+    ingest = next((e for e in config.stages if e.name == "ingest"), None)
+    if ingest is None:
+        raise ValueError(
+            "estimate samples the input files of an ingest stage; this config has none"
+        )
+    files = stage_class("ingest")(ingest.config).list_inputs(config.inputs)  # type: ignore[attr-defined]
+    return choose_sample(files, [storage.size(f) for f in files], share, by)
+
+
+def kept_per_file(stage_dir: str) -> dict[str, tuple[int, int]]:
+    """Documents and text bytes a stage kept, by the name of the input file they came from."""
+    found: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for shard in shard_locations(stage_dir):
+        for batch in read_shard(shard):
+            names = [storage.name(f) for f in batch.column("input_file").to_pylist()]
+            lengths = pc.binary_length(batch.column("text")).to_numpy(zero_copy_only=False)
+            for name, length in zip(names, lengths.tolist(), strict=True):
+                found[name][0] += 1
+                found[name][1] += length
+    return {name: (docs, size) for name, (docs, size) in found.items()}
+
+
+def duplicate_clusters(stage_dir: str) -> list[list[str]]:
+    """Each minhash cluster of the sample as the input files of its members."""
+    file_of: dict[str, str] = {}
+    members: dict[str, list[str]] = defaultdict(list)
+    keeper: dict[str, str] = {}
+    for shard in shard_locations(stage_dir):
+        for batch in read_shard(shard):
+            ids, files = batch.column("id").to_pylist(), batch.column("input_file").to_pylist()
+            file_of.update(zip(ids, (storage.name(f) for f in files), strict=True))
+    for shard in shard_locations(storage.join(stage_dir, REJECTED_DIR)):
+        for row in read_shard_rows(shard, ("input_file", "reason", "reason_detail")):
+            if row["reason"] != MINHASH_DUPLICATE:
+                continue
+            detail = json.loads(row["reason_detail"])
+            members[detail["cluster_id"]].append(storage.name(row["input_file"]))
+            keeper[detail["cluster_id"]] = detail["keeper_id"]
+    return [[file_of[keeper[c]], *files] for c, files in members.items() if keeper[c] in file_of]
+
+
+def read_shard_rows(shard: str, columns: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [row for batch in read_shard(shard) for row in batch.select(columns).to_pylist()]
+
+
+def removed_share_at_full_size(
+    clusters: list[list[str]], docs_in: dict[str, int], order: list[str], share: float
+) -> tuple[float, Interval]:
+    """The removed share in the sample, and the one predicted for the whole input.
+
+    Model: the copies of a document are spread over the input's files at random, and a cluster
+    of k documents removes k - 1. A sample of share p holds each copy with probability p, so
+    of the documents of k-clusters it holds, it removes 1 - (1 - (1-p)^k) / (k p) (`_seen`),
+    and the whole input 1 - 1/k. The shares of documents in k-clusters (k over CLUSTER_SIZES)
+    are fitted, non-negative, to the removed shares of nested parts of the sample's files
+    (`NESTED_PARTS` of `order`); the prediction is the fit's share at p = 1. A small sample
+    cannot tell many pairs from a few large clusters (both grow linearly at small p), so the
+    interval spans the predictions of every single cluster size that fits the growth about as
+    well as the best one (residual within 2x). With fewer than two distinct parts (a one-file
+    sample) the sample's share is all there is: the interval runs from it to 1."""
+    points = []
+    for part in NESTED_PARTS:
+        files = set(order[: max(1, round(part * len(order)))])
+        total = sum(docs_in.get(f, 0) for f in files)
+        removed = sum(max(sum(f in files for f in c) - 1, 0) for c in clusters)
+        if total:
+            points.append((len(files) / len(order) * share, removed / total))
+    seen = points[-1][1] if points else 0.0
+    if share >= 1:
+        return seen, Interval(seen, seen, seen)
+    if len({p for p, _ in points}) < 2:
+        return seen, Interval(seen, seen, 1.0 if seen else seen)
+    from scipy.optimize import nnls
+
+    sizes = np.array(CLUSTER_SIZES, dtype=np.float64)
+    basis = np.array([_seen(sizes, p) for p, _ in points])
+    observed = np.array([r for _, r in points])
+    weights, _ = nnls(basis, observed)
+    singles = []
+    for column, k in zip(basis.T, sizes, strict=True):
+        w = max(float(column @ observed / (column @ column)), 0.0)
+        singles.append((float(np.sum((column * w - observed) ** 2)), min(w * (1 - 1 / k), 1.0)))
+    best = min(residual for residual, _ in singles)
+    plausible = [full for residual, full in singles if residual <= 2 * best + 1e-12]
+    estimate = min(max(float(weights @ (1 - 1 / sizes)), seen), 1.0)
+    low, high = max(min(plausible), seen), max(plausible)
+    return seen, Interval(estimate, float(min(low, estimate)), float(max(high, estimate)))
+
+
+def _seen(k: np.ndarray, p: float) -> np.ndarray:
+    """The removed share among the sampled documents of k-clusters, at sample share p."""
+    return 1 - (1 - (1 - p) ** k) / (k * p)
+
+
+@dataclass
+class Interval:
+    estimate: float
+    low: float
+    high: float
+
+    def corrected(self, factor: float, within: tuple[float, float]) -> Interval:
+        """The estimate times `factor`, the bounds times the low and high ends of `within`."""
+        return Interval(self.estimate * factor, self.low * within[0], self.high * within[1])
+
+    def as_dict(self) -> dict[str, float]:
+        return {"estimate": self.estimate, "low": self.low, "high": self.high}
+
+
+def ratio_interval(values: np.ndarray, weights: np.ndarray, total: float) -> Interval:
+    """sum(values) / sum(weights) x total, with the 5-95% bootstrap interval over files,
+    narrowed by the finite-population factor sqrt(1 - sampled share): a sample of the whole
+    input has no sampling error left."""
+    estimate = values.sum() / weights.sum() * total
+    rng = np.random.default_rng(0)
+    picks = rng.integers(0, len(values), (BOOTSTRAP_RESAMPLES, len(values)))
+    ratios = values[picks].sum(axis=1) / np.maximum(weights[picks].sum(axis=1), 1e-12) * total
+    low, high = np.percentile(ratios, [5, 95])
+    narrowed = math.sqrt(max(1 - weights.sum() / total, 0.0))
+    return Interval(
+        float(estimate),
+        float(estimate - (estimate - low) * narrowed),
+        float(estimate + (high - estimate) * narrowed),
+    )
+
+
+def predict(
+    config: PipelineConfig,
+    sample: InputSample,
+    results: list[dict[str, Any]],
+    nodes: int,
+    cores: int,
+) -> dict[str, Any]:
+    """What the whole run will yield and cost, from the sample's run in `config.work_dir`."""
+    names = [storage.name(sample.files[i]) for i in sample.chosen]
+    weights = np.array([sample.weight(i) for i in sample.chosen])
+    total = sum(sample.weight(i) for i in range(len(sample.files)))
+    stages: list[dict[str, Any]] = []
+    # the change of the kept share that duplicates found beyond the sample make, from minhash
+    # on: its estimate, and the range its interval allows
+    correction, dedup_range = 1.0, (1.0, 1.0)
+    previous: dict[str, tuple[int, int]] = {}
+    core_seconds = 0.0
+    tokens: dict[str, dict[str, float]] = {}
+    for entry, stats in zip(config.stages, results, strict=True):
+        directory = storage.join(config.work_dir, entry.name)
+        disk = sum(f.size for f in storage.file_stats(directory, recursive=True).values())
+        row: dict[str, Any] = {"stage": entry.name, "peak_rss_mb": _peak(stats)}
+        row["requested_mb"] = round(
+            stage_class(entry.name).resources.memory_bytes(int(config.shard_target_mb * 2**20))
+            / 2**20
+        )
+        if stats.get("kind") == "training":
+            row |= {
+                "disk_bytes": Interval(disk, disk, disk).as_dict(),
+                "task_seconds": stats["task_seconds"],
+            }
+            core_seconds += stats["task_seconds"]
+            stages.append(row)
+            continue
+        writes_rows = stage_class(entry.name).writes_kept_rows  # export writes token shards
+        kept = kept_per_file(directory) if writes_rows else previous
+        if entry.name == "minhash":
+            docs_in = {name: previous.get(name, (0, 0))[0] for name in names}
+            sample_rate, full_rate = removed_share_at_full_size(
+                duplicate_clusters(directory), docs_in, names, 1 / sample.scale
+            )
+            kept_share = max(1 - sample_rate, 1e-12)
+            correction = (1 - full_rate.estimate) / kept_share
+            dedup_range = ((1 - full_rate.high) / kept_share, (1 - full_rate.low) / kept_share)
+            row["duplicates_removed_share"] = {
+                "sample": sample_rate,
+                "whole input": full_rate.as_dict(),
+            }
+        docs = np.array([kept.get(n, (0, 0))[0] for n in names], dtype=np.float64)
+        text = np.array([kept.get(n, (0, 0))[1] for n in names], dtype=np.float64)
+        docs_kept = ratio_interval(docs, weights, total).corrected(correction, dedup_range)
+        text_kept = ratio_interval(text, weights, total).corrected(correction, dedup_range)
+        spread = text_kept.high / text_kept.estimate if text_kept.estimate else 1.0
+        low = text_kept.low / text_kept.estimate if text_kept.estimate else 1.0
+        estimate_disk = disk * sample.scale * correction
+        row |= {
+            "docs_kept": docs_kept.as_dict(),
+            "text_kept_bytes": text_kept.as_dict(),
+            "disk_bytes": Interval(
+                estimate_disk, estimate_disk * low, estimate_disk * spread
+            ).as_dict(),
+            "task_seconds": stats["task_seconds"] * sample.scale * correction,
+        }
+        core_seconds += row["task_seconds"]
+        if entry.name == "export":
+            manifest = json.loads(storage.read_text(storage.join(directory, MANIFEST_FILE)))
+            for source in manifest["sources"]:
+                value = source["tokens"] * sample.scale * correction
+                tokens[source["name"]] = Interval(value, value * low, value * spread).as_dict()
+        previous = kept
+        stages.append(row)
+    return {
+        "sample": {
+            "files": len(sample.chosen),
+            "of_files": len(sample.files),
+            "bytes": sum(sample.sizes[i] for i in sample.chosen),
+            "of_bytes": sum(sample.sizes),
+            "by": sample.by,
+        },
+        "stages": stages,
+        "tokens_per_source": tokens,
+        "core_hours": core_seconds / 3600,
+        "wall_hours_at_least": core_seconds / 3600 / (nodes * cores),
+        "nodes": nodes,
+        "cores": cores,
+    }
+
+
+def _peak(stats: dict[str, Any]) -> float | None:
+    steps = stats.get("step_seconds") or {}
+    peaks = [stats.get("max_task_peak_rss_mb") or stats.get("peak_rss_mb")]
+    peaks += [step.get("max_task_peak_rss_mb") for step in steps.values()]
+    found = [p for p in peaks if p is not None]
+    return max(found) if found else None
+
+
+def format_estimate(found: dict[str, Any]) -> str:
+    sample = found["sample"]
+    lines = [
+        f"sample: {sample['files']:,} of {sample['files'] and sample['of_files']:,} input files, "
+        f"{sample['bytes'] / 1e6:,.1f} of {sample['of_bytes'] / 1e6:,.1f} MB (by {sample['by']})",
+        f"{'stage':<17}{'documents kept (5-95%)':>34}{'text kept MB':>26}{'disk MB':>22}"
+        f"{'core h':>9}{'peak MiB':>10}",
+    ]
+
+    def span(value: dict[str, float] | None, unit: float = 1.0, digits: int = 0) -> str:
+        if value is None:
+            return "-"
+        est, low, high = (value[k] / unit for k in ("estimate", "low", "high"))
+        return f"{est:,.{digits}f} ({low:,.{digits}f}-{high:,.{digits}f})"
+
+    for row in found["stages"]:
+        lines.append(
+            f"{row['stage']:<17}{span(row.get('docs_kept')):>34}"
+            f"{span(row.get('text_kept_bytes'), 1e6, 1):>26}{span(row['disk_bytes'], 1e6, 1):>22}"
+            f"{row['task_seconds'] / 3600:>9.3f}{row['peak_rss_mb'] or 0:>10,.0f}"
+        )
+        if shares := row.get("duplicates_removed_share"):
+            lines.append(
+                f"  near-duplicates removed: {shares['sample']:.1%} of the sample's documents; "
+                f"predicted for the whole input {span(shares['whole input'], 0.01, 1)} %"
+            )
+    for source, value in found["tokens_per_source"].items():
+        lines.append(f"tokens {source}: {span(value)}")
+    lines.append(
+        f"{found['core_hours']:,.2f} core-hours: at least {found['wall_hours_at_least']:,.2f} h "
+        f"on {found['nodes']} node(s) x {found['cores']} cores"
+    )
+    return "\n".join(lines)
+
+
+def estimate(
+    config: PipelineConfig,
+    share: float,
+    by: str,
+    executor: Executor,
+    nodes: int,
+    cores: int,
+    work_dir: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    sample = sample_inputs(config, share, by)
+    work = work_dir or tempfile.mkdtemp(prefix="datapipe-estimate-")
+    run = config.model_copy(
+        update={"inputs": [sample.files[i] for i in sample.chosen], "work_dir": work}
+    )
+    results = run_pipeline(run, executor, progress)
+    return predict(run, sample, results, nodes, cores) | {"work_dir": work}
+
+
+def add_estimate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="pipeline YAML (see configs/default.yaml)")
+    parser.add_argument("--sample", default="1%", help="share of the inputs (default 1%%)")
+    parser.add_argument("--by", choices=("bytes", "files"), default="bytes")
+    parser.add_argument("--nodes", type=int, default=1, help="nodes of the full run")
+    parser.add_argument("--cores", type=int, default=32, help="cores per node")
+    parser.add_argument("--work-dir", help="where the sample runs (default: a new temporary dir)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def estimate_command(args: argparse.Namespace, config: PipelineConfig, executor: Executor) -> int:
+    found = estimate(
+        config,
+        parse_share(args.sample),
+        args.by,
+        executor,
+        args.nodes,
+        args.cores,
+        args.work_dir,
+        progress=not args.no_progress,
+    )
+    print(json.dumps(found, indent=2) if args.json else format_estimate(found))
+    print(f"the sample's run: {found['work_dir']}", file=sys.stderr)
+    return 0
