@@ -159,35 +159,46 @@ def removed_share_at_full_size(
     (`NESTED_PARTS` of `order`); the prediction is the fit's share at p = 1. A small sample
     cannot tell many pairs from a few large clusters (both grow linearly at small p), so the
     interval spans the predictions of every single cluster size that fits the growth about as
-    well as the best one (residual within 2x). With fewer than two distinct parts (a one-file
-    sample) the sample's share is all there is: the interval runs from it to 1."""
+    well as the best one (residual within 2x), widened by the binomial margin of the sample's
+    share. With fewer than two distinct parts (a one-file sample) the sample's share is all
+    there is: the interval runs from it to 1."""
     points = []
     for part in NESTED_PARTS:
         files = set(order[: max(1, round(part * len(order)))])
         total = sum(docs_in.get(f, 0) for f in files)
         removed = sum(max(sum(f in files for f in c) - 1, 0) for c in clusters)
-        if total:
-            points.append((len(files) / len(order) * share, removed / total))
+        if total and (not points or points[-1][0] < len(files) / len(order) * share):
+            points.append((len(files) / len(order) * share, removed / total, total))
     seen = points[-1][1] if points else 0.0
     if share >= 1:
         return seen, Interval(seen, seen, seen)
-    if len({p for p, _ in points}) < 2:
+    if len(points) < 2:
         return seen, Interval(seen, seen, 1.0 if seen else seen)
     from scipy.optimize import nnls
 
     sizes = np.array(CLUSTER_SIZES, dtype=np.float64)
-    basis = np.array([_seen(sizes, p) for p, _ in points])
-    observed = np.array([r for _, r in points])
+    # a part's removed share is a mean over its documents: weighted by their number
+    scale = np.sqrt([n for _, _, n in points])
+    basis = np.array([_seen(sizes, p) for p, _, _ in points]) * scale[:, None]
+    observed = np.array([r for _, r, _ in points]) * scale
     weights, _ = nnls(basis, observed)
+    if weights.sum() > 1:  # shares of documents: at most all of them (a heavy extra row)
+        heavy = 1e3 * float(np.abs(basis).max())
+        rows = np.vstack([basis, np.full(len(sizes), heavy)])
+        weights, _ = nnls(rows, np.append(observed, heavy))
     singles = []
     for column, k in zip(basis.T, sizes, strict=True):
-        w = max(float(column @ observed / (column @ column)), 0.0)
-        singles.append((float(np.sum((column * w - observed) ** 2)), min(w * (1 - 1 / k), 1.0)))
+        w = min(max(float(column @ observed / (column @ column)), 0.0), 1.0)
+        singles.append((float(np.sum((column * w - observed) ** 2)), w * (1 - 1 / k)))
     best = min(residual for residual, _ in singles)
     plausible = [full for residual, full in singles if residual <= 2 * best + 1e-12]
     estimate = min(max(float(weights @ (1 - 1 / sizes)), seen), 1.0)
-    low, high = max(min(plausible), seen), max(plausible)
-    return seen, Interval(estimate, float(min(low, estimate)), float(max(high, estimate)))
+    # the sample's own noise: a binomial 90% margin of its removed share, scaled up with it
+    documents = points[-1][2]
+    margin = 1.645 * math.sqrt(seen * (1 - seen) / documents) * (estimate / seen if seen else 1)
+    low = max(min(min(plausible), estimate) - margin, seen)
+    high = min(max(max(plausible), estimate) + margin, 1.0)
+    return seen, Interval(estimate, float(low), float(high))
 
 
 def _seen(k: np.ndarray, p: float) -> np.ndarray:
@@ -260,6 +271,9 @@ def predict(
             core_seconds += stats["task_seconds"]
             stages.append(row)
             continue
+        # a stage directory holds its input's documents, kept or rejected: it scales like
+        # the input (the correction of the stages before it)
+        input_correction = correction
         writes_rows = stage_class(entry.name).writes_kept_rows  # export writes token shards
         kept = kept_per_file(directory) if writes_rows else previous
         if entry.name == "minhash":
@@ -280,14 +294,14 @@ def predict(
         text_kept = ratio_interval(text, weights, total).corrected(correction, dedup_range)
         spread = text_kept.high / text_kept.estimate if text_kept.estimate else 1.0
         low = text_kept.low / text_kept.estimate if text_kept.estimate else 1.0
-        estimate_disk = disk * sample.scale * correction
+        estimate_disk = disk * sample.scale * input_correction
         row |= {
             "docs_kept": docs_kept.as_dict(),
             "text_kept_bytes": text_kept.as_dict(),
             "disk_bytes": Interval(
                 estimate_disk, estimate_disk * low, estimate_disk * spread
             ).as_dict(),
-            "task_seconds": stats["task_seconds"] * sample.scale * correction,
+            "task_seconds": stats["task_seconds"] * sample.scale * input_correction,
         }
         core_seconds += row["task_seconds"]
         if entry.name == "export":

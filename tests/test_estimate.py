@@ -55,7 +55,7 @@ def test_the_near_duplicate_share_is_read_at_the_whole_input() -> None:
     seen, predicted = removed_share_at_full_size(in_sample, per_file, sample, 16 / 64)
     assert seen < 0.5 * whole  # what the sample alone says
     assert predicted.low <= whole <= predicted.high
-    assert predicted.estimate == pytest.approx(whole, rel=0.05)
+    assert predicted.estimate == pytest.approx(whole, rel=0.1)
     everything = removed_share_at_full_size(in_sample, per_file, sample, 1.0)[1]
     assert everything.low == everything.estimate == everything.high == seen
 
