@@ -32,9 +32,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from core import storage
 from core.labels import CATEGORIES, SPLITS, Label, LabelError, read_labels
 from core.schema import DOCUMENT_SCHEMA
-from core.shards import atomic_write_json, list_shards, read_shard
+from core.shards import atomic_write_json, read_shard, shard_locations
+from core.stagedir import REJECTED_DIR
 from pipeline.report.run import EVALUATION_FILE, StageInfo, discover_stages
 
 QUALITY_STAGES = ("filter", "score", "topics")
@@ -72,8 +74,11 @@ def _rows(stage: StageInfo) -> list[_Row]:
     """(document id, native id, scores, rejection reason or None, reasons it would be
     rejected for in annotate mode) of every row of a stage."""
     rows = []
-    for rejected, directory in ((False, stage.path), (True, stage.path / "rejected")):
-        for shard in list_shards(directory):
+    for rejected, directory in (
+        (False, stage.path),
+        (True, storage.join(stage.path, REJECTED_DIR)),
+    ):
+        for shard in shard_locations(directory):
             for batch in read_shard(shard):
                 scores = _score_columns(batch.schema)
                 wanted = ["id", "meta", *scores, "reason", ANNOTATIONS]
@@ -92,9 +97,13 @@ def _rows(stage: StageInfo) -> list[_Row]:
     return rows
 
 
-def collect_fates(work_dir: Path, labels: dict[str, Label]) -> tuple[dict[str, Fate], list[str]]:
+def collect_fates(work_dir: str, labels: dict[str, Label]) -> tuple[dict[str, Fate], list[str]]:
     """Each labelled page's fate in the run, and the document stages in order."""
-    stages = [s for s in discover_stages(work_dir) if s.stats and not (s.trains or s.leftover)]
+    stages = [
+        s
+        for s in discover_stages(storage.absolute(work_dir))
+        if s.stats and not (s.trains or s.leftover)
+    ]
     stages = [s for s in stages if s.kind not in ("ingest", "export", "train-tokenizer")]
     fates: dict[str, Fate] = {}
     for stage in stages:
@@ -147,7 +156,7 @@ def _share(values: list[bool]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def evaluate(work_dir: Path, labels: dict[str, Label]) -> dict[str, Any]:
+def evaluate(work_dir: str, labels: dict[str, Label]) -> dict[str, Any]:
     fates, stages = collect_fates(work_dir, labels)
     found = {key: labels[key] for key in fates}
     report: dict[str, Any] = {
@@ -318,7 +327,7 @@ def add_evaluate_parser(sub: Any) -> None:
         "ROC AUC of each score column and decisions by category, against a labels file "
         "(docs/rubric.md). Writes WORK_DIR/evaluation.json, which the HTML report shows.",
     )
-    parser.add_argument("work_dir", type=Path, metavar="WORK_DIR", help="the pipeline's work_dir")
+    parser.add_argument("work_dir", metavar="WORK_DIR", help="the pipeline's work_dir")
     parser.add_argument(
         "--labels", type=Path, required=True, metavar="FILE", help="labels, JSON lines"
     )
@@ -335,7 +344,7 @@ def _run(args: argparse.Namespace) -> int:
     except (OSError, LabelError, json.JSONDecodeError, KeyError) as err:
         print(f"datapipe evaluate: cannot read labels: {err}", file=sys.stderr)
         return 2
-    if not args.work_dir.is_dir():
+    if not storage.is_dir(args.work_dir):
         print(f"datapipe evaluate: {args.work_dir} is not a work directory", file=sys.stderr)
         return 2
     report = evaluate(args.work_dir, labels)
@@ -347,6 +356,6 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    atomic_write_json(args.work_dir / EVALUATION_FILE, report)
+    atomic_write_json(storage.join(args.work_dir, EVALUATION_FILE), report)
     print(json.dumps(report, indent=2) if args.json else format_evaluation(report))
     return 0
