@@ -308,6 +308,17 @@ def test_a_rule_on_a_column_the_input_lacks_fails_before_any_work(
         export(inputs, model, tmp_path / "out", mixture=topics)
 
 
+def test_a_shard_no_source_takes_is_exported_as_rejections(
+    corpus: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A mixture that takes none of a shard's documents (here: of any shard) rejects them
+    all, with their reason, instead of failing on an empty selection."""
+    inputs, model = corpus
+    german = {"sources": [{"name": "de", "ratio": 1, "lang": ["de"]}]}
+    stats = export(inputs, model, tmp_path / "out", mixture=german)
+    assert stats["docs_kept"] == 0 and stats["docs_rejected"] == stats["docs_in"] > 0
+
+
 def test_cli_export_with_a_mixture_file_then_verify(
     corpus: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

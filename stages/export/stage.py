@@ -172,10 +172,12 @@ class ExportStage(GlobalStage):
         for batch in read_shard(path):
             routes = self.router.route(batch)
             rows = [i for i, route in enumerate(routes) if isinstance(route, str)]
-            texts = batch.column("text").take(rows).to_pylist()
+            # typed: an empty list would be a null array, which `take` refuses
+            taken = pa.array(rows, pa.int64())
+            texts = batch.column("text").take(taken).to_pylist()
             flat, lengths = tokenizer.encode_documents(texts, self.config.append_eos)
             ends = np.cumsum(lengths)
-            doc_ids = batch.column("id").take(rows).to_pylist()
+            doc_ids = batch.column("id").take(taken).to_pylist()
             for row, doc_id, end, length in zip(rows, doc_ids, ends, lengths, strict=True):
                 source = routes[row]
                 assert isinstance(source, str)  # noqa: S101 type narrowing: rows are the str routes
