@@ -258,9 +258,18 @@ class _StepRunner:
                     "tasks": round(sum(r["seconds"] for r in results), 3),
                     "max_task_peak_rss_mb": _largest_peak(results),
                 }
-                step = plan.send(results)
+                step = plan.send([_stage_result(r) for r in results])
         except StopIteration as finished:
             return finished.value, timings
+
+
+# What a step task's marker holds besides the stage's own result (pipeline/tasks.py).
+RUNNER_KEYS = ("seconds", "step", "peak_rss_mb")
+
+
+def _stage_result(marker: dict[str, Any]) -> dict[str, Any]:
+    """A step task's result as the stage returned it, without the runner's bookkeeping."""
+    return {key: value for key, value in marker.items() if key not in RUNNER_KEYS}
 
 
 def _resolved(location: str) -> str:

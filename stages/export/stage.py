@@ -131,7 +131,7 @@ class ExportStage(GlobalStage):
         shard_keys = ("source", "path", "sha256", "documents", "tokens", "bytes")
         listed = [{k: r[k] for k in shard_keys} for r in written]
         [summary] = yield Step("manifest", 1, {"sources": sources, "shards": listed})
-        return {k: v for k, v in summary.items() if k not in ("seconds", "step")}
+        return summary
 
     def _source_totals(self, encoded: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Per source (in mixture order, or by name without a mixture): its configured ratio

@@ -107,7 +107,7 @@ class SubstringStage(GlobalStage):
         reduced = yield Step("repeats", partitions, {"shards": len(shards)})
         totals: Counter[str] = Counter()
         for result in [*mapped, *reduced]:
-            totals.update({k: v for k, v in result.items() if k not in ("seconds", "step")})
+            totals.update(result)
         # The keys are the steps' results: documents, windows, repeated_window_occurrences...
         return cast(SubstringSummary, {"partitions": partitions, **dict(sorted(totals.items()))})
 
