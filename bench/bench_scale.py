@@ -29,7 +29,14 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from common import OUT_DIR, REPO, machine_description, software_description, update_docs_section
+from common import (
+    OUT_DIR,
+    REPO,
+    command_line,
+    machine_description,
+    software_description,
+    update_docs_section,
+)
 
 sys.path.insert(0, str(REPO))
 
@@ -49,6 +56,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--base", type=int, default=4, help="copies in the 1x corpus (default 4)")
     parser.add_argument("--scale", type=int, default=16, help="the large corpus, x base (16)")
     parser.add_argument("--shard-mb", type=float, default=4.0, help="shard size (default 4)")
+    parser.add_argument(
+        "--changed",
+        type=float,
+        default=0.0,
+        help="share of tokens changed per copy (default 0: one token, near-duplicates)",
+    )
+    parser.add_argument("--stages", nargs="+", default=list(STAGES), help="stages to run")
     parser.add_argument("--update-docs", action="store_true", help="write docs/benchmarks.md")
     return parser.parse_args(argv)
 
@@ -72,18 +86,20 @@ def source_documents(configs: dict[str, Any]) -> tuple[list[dict[str, Any]], pa.
     return [row for b in batches for row in b.to_pylist()], batches[0].schema
 
 
-def one_token_changed(text: str, rng: random.Random) -> str:
-    """`text` with one whitespace-separated token (or one character of a text without
-    spaces) replaced by another of the same text: a near-duplicate, not a copy."""
+def changed(text: str, rng: random.Random, share: float) -> str:
+    """`text` with `share` of its whitespace-separated tokens (or characters, in a text
+    without spaces; at least one) replaced by another of the same text: one token makes a
+    near-duplicate, a third of them a document minhash no longer pairs with the original."""
     tokens = text.split(" ") if " " in text else list(text)
     if len(tokens) < 2:
         return text + " x"
-    tokens[rng.randrange(len(tokens))] = tokens[rng.randrange(len(tokens))] + "x"
+    for _ in range(max(1, round(share * len(tokens)))):
+        tokens[rng.randrange(len(tokens))] = tokens[rng.randrange(len(tokens))] + "x"
     return (" " if " " in text else "").join(tokens)
 
 
 def write_corpus(
-    rows: list[dict[str, Any]], schema: pa.Schema, scale: int, shard_mb: float
+    rows: list[dict[str, Any]], schema: pa.Schema, scale: int, shard_mb: float, share: float
 ) -> tuple[Path, int]:
     """`scale` copies of `rows` (the first as is) as shards; the directory and text bytes."""
     directory = WORK / f"x{scale}" / "corpus"
@@ -97,7 +113,7 @@ def write_corpus(
         for start in range(0, len(rows), BATCH_ROWS):
             batch = []
             for row in rows[start : start + BATCH_ROWS]:
-                text = row["text"] if copy == 0 else one_token_changed(row["text"], rng)
+                text = row["text"] if copy == 0 else changed(row["text"], rng, share)
                 batch.append({**row, "id": f"{row['id']}-{copy}", "text": text})
                 text_bytes += len(text.encode())
             writer.write(pa.RecordBatch.from_pylist(batch, schema=schema))
@@ -105,13 +121,13 @@ def write_corpus(
     return directory, text_bytes
 
 
-def run_stages(corpus: Path, configs: dict[str, Any]) -> dict[str, Any]:
+def run_stages(corpus: Path, configs: dict[str, Any], names: list[str]) -> dict[str, Any]:
     """Each stage on the corpus, on an embedded Ray of its own (fresh workers: nothing
     another stage loaded stays resident); per stage: its largest task peak, wall seconds,
     tasks."""
     root = corpus.parent
     found: dict[str, Any] = {}
-    for name in STAGES:
+    for name in names:
         config = configs[name]
         if name == "export":
             tokenizer = str(root / "train-tokenizer" / "tokenizer.model")
@@ -143,7 +159,7 @@ def table(corpora: dict[int, int], runs: dict[int, dict[str, Any]], scale: int) 
         f"| stage | largest task peak, 1x (MiB) | {scale}x (MiB) | ratio | tasks 1x / {scale}x |",
         "|---|---:|---:|---:|---:|",
     ]
-    for name in STAGES:
+    for name in small:
         ratio = large[name]["peak_mb"] / small[name]["peak_mb"]
         lines.append(
             f"| {name} | {small[name]['peak_mb']:,.0f} | {large[name]['peak_mb']:,.0f} | "
@@ -160,8 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     corpora, runs = {}, {}
     for scale in (1, args.scale):
         copies = args.base * scale
-        corpus, corpora[scale] = write_corpus(rows, schema, copies, args.shard_mb)
-        runs[scale] = run_stages(corpus, configs)
+        corpus, corpora[scale] = write_corpus(rows, schema, copies, args.shard_mb, args.changed)
+        runs[scale] = run_stages(corpus, configs, args.stages)
     text = table(corpora, runs, args.scale)
     print(text)
     (WORK / "results.json").write_text(json.dumps({"corpora": corpora, "runs": runs}, indent=2))
@@ -170,11 +186,15 @@ def main(argv: list[str] | None = None) -> int:
             f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n"
             f"- Machine: {machine_description()}; embedded Ray, every core\n"
             f"- Software: {software_description(('pyarrow', 'ray'))}\n"
-            f"- Command: `python bench/bench_scale.py --base {args.base} --scale {args.scale} "
-            f"--shard-mb {args.shard_mb:g} --update-docs`\n\n"
+            f"- Command: `{command_line()}`\n\n"
         )
-        body = "## Peak memory per task at 1x and 16x (`bench/bench_scale.py`)\n\n"
-        update_docs_section("bench_scale", body + header + text)
+        if args.changed:  # copies that are not near-duplicates: a section of their own
+            title = f"copies with {args.changed:.0%} of their tokens changed"
+            section = "bench_scale_distinct"
+        else:
+            title, section = "near-copies (one token changed)", "bench_scale"
+        body = f"## Peak memory per task at 1x and 16x, {title} (`bench/bench_scale.py`)\n\n"
+        update_docs_section(section, body + header + text)
     return 0
 
 
