@@ -15,7 +15,8 @@ that records its size (core/stagedir.py), on every filesystem.
 
 Native libraries (fastText, sentencepiece, numpy memory maps) need local files: `local_copy`
 gives one, downloaded once per node into the scratch directory (`DATAPIPE_SCRATCH`, default
-under the system's temporary directory).
+under the system's temporary directory), whose copies are kept under
+`DATAPIPE_SCRATCH_COPIES_GB` (default 20) by removing the least recently used.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ import pyarrow.fs as pafs
 REMOTE_SCHEMES = ("s3", "gs", "gcs")
 ENDPOINT_VARIABLE = "DATAPIPE_S3_ENDPOINT"
 SCRATCH_VARIABLE = "DATAPIPE_SCRATCH"
+COPIES_LIMIT_VARIABLE = "DATAPIPE_SCRATCH_COPIES_GB"
+DEFAULT_COPIES_GB = 20.0
 _COPY_CHUNK = 8 << 20
 
 
@@ -377,9 +380,38 @@ def local_copy(location: str | Path) -> Path:
         raise FileNotFoundError(f"{location} does not exist")
     key = hashlib.sha256(f"{location}|{found.size}|{found.mtime_ns}".encode()).hexdigest()[:24]
     copy = scratch_root() / "copies" / key / name(location)
-    if not copy.exists():
+    if copy.exists():
+        _used(copy.parent)
+    else:
         download(location, copy)
+        _prune_copies(keep=copy.parent)
     return copy
+
+
+def _used(entry: Path) -> None:
+    """Mark a copy as just used: pruning removes the least recently used first."""
+    with contextlib.suppress(OSError):
+        os.utime(entry)
+
+
+def _prune_copies(keep: Path) -> None:
+    """Keep this node's copies under `$DATAPIPE_SCRATCH_COPIES_GB` (default 20): remove the
+    least recently used ones (never `keep`, the one just made). A copy removed while another
+    task of the node still maps it stays readable to that task (the file lives until
+    unmapped); a task that looks it up afterwards downloads it again."""
+    limit = float(os.environ.get(COPIES_LIMIT_VARIABLE) or DEFAULT_COPIES_GB) * 2**30
+    entries = []
+    for entry in (scratch_root() / "copies").iterdir():
+        with contextlib.suppress(OSError):
+            size = sum(f.stat().st_size for f in entry.rglob("*") if f.is_file())
+            entries.append((entry.stat().st_mtime_ns, entry, size))
+    total = sum(size for _, _, size in entries)
+    for _, entry, size in sorted(entries, key=lambda e: e[0]):
+        if total <= limit:
+            return
+        if entry != keep:
+            shutil.rmtree(entry, ignore_errors=True)
+            total -= size
 
 
 def local_tree(directory: str | Path) -> Path:
@@ -401,15 +433,18 @@ def local_tree(directory: str | Path) -> Path:
     )
     key = hashlib.sha256(f"{directory}|{listing}".encode()).hexdigest()[:24]
     copy = scratch_root() / "copies" / key / name(directory)
-    if not copy.exists():
-        staging = Path(temporary_name(copy))
-        for info in infos:
-            relative = info.path[len(path) :].lstrip("/")
-            download(join(str(directory), *relative.split("/")), staging / relative)
-        try:
-            staging.rename(copy)
-        except OSError:  # another task of this node made the same copy first
-            shutil.rmtree(staging, ignore_errors=True)
+    if copy.exists():
+        _used(copy.parent)
+        return copy
+    staging = Path(temporary_name(copy))
+    for info in infos:
+        relative = info.path[len(path) :].lstrip("/")
+        download(join(str(directory), *relative.split("/")), staging / relative)
+    try:
+        staging.rename(copy)
+    except OSError:  # another task of this node made the same copy first
+        shutil.rmtree(staging, ignore_errors=True)
+    _prune_copies(keep=copy.parent)
     return copy
 
 

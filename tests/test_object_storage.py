@@ -114,6 +114,25 @@ def test_files_round_trip_and_list_like_local_ones(s3_env: dict[str, str], tmp_p
         storage.read_bytes(_uri("round-trip", "gone"))
 
 
+def test_node_copies_stay_under_their_limit_least_recently_used_first(
+    s3_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Models and step files are copied to a node once; the copies are pruned, least
+    recently used first, when they pass `DATAPIPE_SCRATCH_COPIES_GB`."""
+    monkeypatch.setenv(storage.SCRATCH_VARIABLE, str(tmp_path / "scratch"))
+    monkeypatch.setenv(storage.COPIES_LIMIT_VARIABLE, str(2.5 * 1000 / 2**30))  # 2.5 kB
+    files = [_uri("copies", f"model-{i}.bin") for i in range(3)]
+    for i, location in enumerate(files):
+        storage.write_bytes(location, bytes([i]) * 1000)
+    first, second = storage.local_copy(files[0]), storage.local_copy(files[1])
+    assert storage.local_copy(files[0]) == first and first.read_bytes() == b"\0" * 1000
+    time.sleep(0.01)
+    storage.local_copy(files[0])  # used again: the second is now the least recently used
+    third = storage.local_copy(files[2])
+    assert first.exists() and third.exists() and not second.exists()
+    assert storage.local_copy(files[1]).read_bytes() == b"\1" * 1000  # fetched again
+
+
 def test_relative_locations_between_directories_of_one_bucket() -> None:
     model, export = _uri("w", "train-tokenizer", "tokenizer.model"), _uri("w", "export")
     assert storage.relative(model, export) == "../train-tokenizer/tokenizer.model"
