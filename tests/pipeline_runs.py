@@ -52,7 +52,9 @@ def driver_command(driver: str, argument: str, args: list[str]) -> list[str]:
     return [sys.executable, str(Path(__file__)), driver, argument, *args]
 
 
-def run_to_completion(command: list[str], log: Path, env: dict[str, str] | None = None) -> None:
+def run_to_completion(
+    command: list[str], log: Path, env: dict[str, str] | None = None, timeout: float = 600
+) -> None:
     """Run `command` from the repository, its output appended to `log`; it must succeed."""
     with log.open("ab") as out:
         done = subprocess.run(
@@ -61,7 +63,7 @@ def run_to_completion(command: list[str], log: Path, env: dict[str, str] | None 
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
-            timeout=600,
+            timeout=timeout,
             check=False,
         )
     assert done.returncode == 0, f"{' '.join(command)} failed:\n{log.read_text()[-4000:]}"

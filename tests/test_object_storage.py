@@ -8,6 +8,7 @@ whole default pipeline run that way gives the same bytes as `make pipeline` on l
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -50,8 +51,8 @@ def _wait_for(port: int, server: subprocess.Popen[bytes]) -> None:
     raise TimeoutError("the S3 server did not start within 60 s")
 
 
-@pytest.fixture(scope="module")
-def s3_env() -> Iterator[dict[str, str]]:
+@contextlib.contextmanager
+def moto_server() -> Iterator[dict[str, str]]:
     """A moto S3 server on a free port with one bucket; this process and its children reach
     it through the variables a user sets (`DATAPIPE_S3_ENDPOINT` and AWS credentials)."""
     port = free_port()
@@ -79,6 +80,12 @@ def s3_env() -> Iterator[dict[str, str]]:
                 os.environ[key] = value
         server.terminate()
         server.wait(30)
+
+
+@pytest.fixture(scope="module")
+def s3_env() -> Iterator[dict[str, str]]:
+    with moto_server() as env:
+        yield env
 
 
 def _uri(*parts: str) -> str:
@@ -275,13 +282,11 @@ def comparable_outputs(work: Path) -> dict[str, bytes]:
     return found
 
 
-def run_default_pipeline_in_a_bucket(
-    env: dict[str, str], cluster: Cluster, root: Path
-) -> tuple[Path, dict[str, Any]]:
+def run_default_pipeline_in_a_bucket(env: dict[str, str], cluster: Cluster, root: Path) -> None:
     """configs/default.yaml with every file it names in the bucket (its inputs, the reference
     texts and labelled pages it trains on) and its work directory there, run by `datapipe` on
-    the two-node cluster; the bucket's work directory downloaded to `root` for comparison,
-    and where the tasks ran."""
+    the two-node cluster; the bucket's work directory downloaded to ROOT/work, and in
+    ROOT/result.json where the tasks ran and what `status` and `verify` said of the bucket."""
     for part in ("samples", "wiki", "reference", "labels"):
         _upload_tree(REPO / "data_samples" / part, _uri("data_samples", part))
     text = (REPO / "configs/default.yaml").read_text()
@@ -295,14 +300,42 @@ def run_default_pipeline_in_a_bucket(
     command = driver_command("report-nodes", str(nodes), args)
     run_to_completion(command, root / "run.log", env={**cluster.env, **env})
     _download_tree(_uri("work"), root / "work")
-    return root / "work", json.loads(nodes.read_text())
+
+    from core.manifest import verify_export
+    from pipeline.status import work_status
+
+    problems, checked = verify_export(_uri("work", "export"))
+    result = {
+        "nodes": json.loads(nodes.read_text()),
+        "status": work_status(_uri("work")),
+        "verify": {"problems": problems, "checked": checked},
+    }
+    (root / "result.json").write_text(json.dumps(result))
+
+
+def bucket_run_job(root: Path) -> tuple[Path, dict[str, Any]]:
+    """`run_default_pipeline_in_a_bucket` in a process of its own, with its own S3 server and
+    cluster (this module run as a script): a background job (tests/background.py) that runs
+    while the rest of the suite does."""
+    root.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "tests.test_object_storage", str(root)]
+    # none of another store's settings: the job starts its own server
+    env = {k: v for k, v in os.environ.items() if k not in storage.environment()}
+    run_to_completion(command, root / "job.log", env, timeout=1800)
+    return root / "work", json.loads((root / "result.json").read_text())
+
+
+def start_background(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Called when the session's tests are collected (tests/conftest.py)."""
+    root = tmp_path_factory.mktemp("bucket")
+    background.submit("bucket-run", bucket_run_job, root, lane="bucket")
 
 
 @pytest.fixture(scope="module")
-def bucket_run(
-    cluster: Cluster, s3_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Path, dict[str, Any]]:
-    return run_default_pipeline_in_a_bucket(s3_env, cluster, tmp_path_factory.mktemp("bucket"))
+def bucket_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    return background.result(
+        "bucket-run", lambda: bucket_run_job(tmp_path_factory.mktemp("bucket"))
+    )
 
 
 @pytest.mark.ray
@@ -315,7 +348,8 @@ def test_the_default_pipeline_in_a_bucket_on_two_nodes_gives_the_bytes_of_the_lo
     store's settings: the driver passes them): every output identical."""
     from tests.test_fresh_clone import make_pipeline_in_a_fresh_clone
 
-    work, ran = bucket_run
+    work, result = bucket_run
+    ran = result["nodes"]
     node = {resource: n for n, res in ran["nodes"].items() for resource in res}
     assert set(ran["nodes_used"]) == {node["head_node"], node["worker_node"]}, ran
     local_work, _ = background.result(
@@ -332,14 +366,17 @@ def test_the_default_pipeline_in_a_bucket_on_two_nodes_gives_the_bytes_of_the_lo
 def test_status_report_and_verify_read_a_work_directory_in_the_bucket(
     bucket_run: tuple[Path, dict[str, Any]],
 ) -> None:
-    from core.manifest import verify_export
-    from pipeline.status import work_status
-
-    work, _ = bucket_run
-    statuses = work_status(_uri("work"))
+    work, result = bucket_run
+    statuses = result["status"]
     assert [s["stage"] for s in statuses][:2] == ["ingest", "train-quality"]
     assert all(s["state"] == "done" for s in statuses)
-    problems, checked = verify_export(_uri("work", "export"))
-    assert problems == [] and checked["tokenizer_checked"] == 1
+    assert result["verify"]["problems"] == [] and result["verify"]["checked"]["tokenizer_checked"]
     page = (work / "report.html").read_text()  # written into the bucket by `datapipe run`
     assert "documents in" in page and "tokens exported" in page
+
+
+if __name__ == "__main__":
+    from tests.ray_cluster import two_node_cluster
+
+    with moto_server() as store_env, two_node_cluster() as nodes:
+        run_default_pipeline_in_a_bucket(store_env, nodes, Path(sys.argv[1]))
