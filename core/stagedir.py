@@ -83,12 +83,17 @@ def stage_of(file: str | Path) -> StageDir | None:
 
 def read_markers(directory: str | Path) -> dict[int, dict[str, Any]]:
     """Finished tasks' markers (`NNNNN.json`) in `directory`, by task index."""
-    markers = {}
+    found = {}
     for location in storage.list_files(directory):
         stem, _, suffix = storage.name(location).partition(".")
         if suffix == "json" and stem.isdigit():
-            markers[int(stem)] = _read_json(location)
-    return markers
+            found[int(stem)] = location
+    contents = storage.map_locations(_read_json, list(found.values()), _remote(directory))
+    return dict(zip(found, contents, strict=True))
+
+
+def _remote(location: str | Path) -> bool:
+    return storage.is_remote(str(location))
 
 
 class DamagedStage(ValueError):
@@ -199,17 +204,23 @@ class StageDir:
         problems: dict[int, str] = {}
         tasks = self.finished_tasks()
         shards = shard_locations(self.path) + shard_locations(self.file(REJECTED_DIR))
+        remote = _remote(self.path)
         if not tasks or any("files" not in marker for marker in tasks.values()):
-            for shard in shards:
-                if why := shard_damage(shard, None):
+            unchecked = storage.map_locations(lambda s: shard_damage(s, None), shards, remote)
+            for why in unchecked:
+                if why:
                     problems[-1] = why
             return problems
-        recorded: set[str] = set()
-        for index, marker in tasks.items():
-            for name, size in marker["files"].items():
-                recorded.add(self.file(*name.split("/")))
-                if why := shard_damage(self.file(*name.split("/")), size):
-                    problems.setdefault(index, why)
+        written = [
+            (index, self.file(*name.split("/")), size)
+            for index, marker in tasks.items()
+            for name, size in marker["files"].items()
+        ]
+        checked = storage.map_locations(lambda w: shard_damage(w[1], w[2]), written, remote)
+        for (index, _, _), why in zip(written, checked, strict=True):
+            if why:
+                problems.setdefault(index, why)
+        recorded = {location for _, location, _ in written}
         if strays := [shard for shard in shards if shard not in recorded]:
             stray = strays[0][len(self.path) :].lstrip("/" + os.sep).replace(os.sep, "/")
             problems[-1] = f"{stray} was written by no task"

@@ -28,16 +28,19 @@ import posixpath
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 
+T = TypeVar("T")
+R = TypeVar("R")
 REMOTE_SCHEMES = ("s3", "gs", "gcs")
 ENDPOINT_VARIABLE = "DATAPIPE_S3_ENDPOINT"
 SCRATCH_VARIABLE = "DATAPIPE_SCRATCH"
@@ -360,6 +363,18 @@ def make_dirs(directory: str | Path) -> None:
     """Create a local directory (object storage needs none)."""
     if not is_remote(directory):
         Path(local_path(directory)).mkdir(parents=True, exist_ok=True)
+
+
+REQUESTS_IN_FLIGHT = 16  # concurrent requests when many small objects are read
+
+
+def map_locations(fn: Callable[[T], R], items: Sequence[T], remote: bool) -> list[R]:
+    """`[fn(item) for item in items]`, in order; on object storage (`remote`) with
+    REQUESTS_IN_FLIGHT requests at a time, since each is a round trip, not a disk read."""
+    if not remote or len(items) < 2:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(REQUESTS_IN_FLIGHT) as pool:
+        return list(pool.map(fn, items))
 
 
 def scratch_root() -> Path:

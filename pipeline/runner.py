@@ -327,7 +327,7 @@ def _run_stage_locked(run: StageRun, executor: Executor, progress: bool) -> dict
         "version": __version__,
         "code": code_digest(stage, run.plugins),
         "shard_target_bytes": None if isinstance(stage, TrainingStage) else run.shard_target_bytes,
-        "inputs": [file_identity(f) for f in files],
+        "inputs": storage.map_locations(file_identity, files, any(map(storage.is_remote, files))),
         "tasks": 1 if isinstance(stage, TrainingStage) else len(files),
         "dependencies": [file_identity(f) for f in stage.dependencies()],
     }
