@@ -321,7 +321,9 @@ def bucket_run_job(root: Path) -> tuple[Path, dict[str, Any]]:
     command = [sys.executable, "-m", "tests.test_object_storage", str(root)]
     # none of another store's settings: the job starts its own server
     env = {k: v for k, v in os.environ.items() if k not in storage.environment()}
-    run_to_completion(command, root / "job.log", env, timeout=1800)
+    # background.run: stopped with everything it started if the session ends first
+    done = background.run(command, REPO, 1800, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
     return root / "work", json.loads((root / "result.json").read_text())
 
 
