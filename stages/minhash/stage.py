@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -39,6 +39,7 @@ from stages.base import (
     GlobalStage,
     Step,
     StepPlan,
+    TaskResources,
     node_ids,
     split_by_rejections,
 )
@@ -56,6 +57,10 @@ class MinhashStage(GlobalStage):
     name = "minhash"
     summary = "remove near-duplicate documents across the corpus (MinHash LSH, exact options)"
     config_class = MinhashConfig
+    # A buckets task keeps every pair it verified (up to 64 per band record where buckets
+    # hold near copies): bench/bench_scale.py measured 561 MiB for a 4 MB share of input
+    # with 64 near-copies per document, more than the transforms' 512 MiB + 3 B/B.
+    resources: ClassVar[TaskResources] = TaskResources(base_mb=768, bytes_per_input_byte=4)
 
     def __init__(self, config: MinhashConfig) -> None:
         super().__init__(config)
