@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import OUT_DIR, REPO, machine_description, update_docs_section
+from common import OUT_DIR, REPO, machine_description, tokens_changed, update_docs_section
 
 sys.path.insert(0, str(REPO))
 
@@ -48,12 +48,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def one_token_changed(text: str, rng: random.Random) -> str:
-    tokens = text.split(" ") if " " in text else list(text)
-    tokens[rng.randrange(len(tokens))] += "x"
-    return (" " if " " in text else "").join(tokens)
-
-
 def build_corpus(config: PipelineConfig, copies: int, files: int) -> Path:
     """The corpus's JSONL files, written once per (copies, files)."""
     directory = WORK / f"corpus-{copies}x-{files}"
@@ -67,7 +61,7 @@ def build_corpus(config: PipelineConfig, copies: int, files: int) -> Path:
     rng = random.Random(0)
     documents = [
         {
-            "text": row["text"] if copy == 0 else one_token_changed(row["text"], rng),
+            "text": row["text"] if copy == 0 else tokens_changed(row["text"], rng, 0.0),
             "url": row["url"],
         }
         for copy in range(copies)

@@ -35,6 +35,7 @@ from common import (
     command_line,
     machine_description,
     software_description,
+    tokens_changed,
     update_docs_section,
 )
 
@@ -86,18 +87,6 @@ def source_documents(configs: dict[str, Any]) -> tuple[list[dict[str, Any]], pa.
     return [row for b in batches for row in b.to_pylist()], batches[0].schema
 
 
-def changed(text: str, rng: random.Random, share: float) -> str:
-    """`text` with `share` of its whitespace-separated tokens (or characters, in a text
-    without spaces; at least one) replaced by another of the same text: one token makes a
-    near-duplicate, a third of them a document minhash no longer pairs with the original."""
-    tokens = text.split(" ") if " " in text else list(text)
-    if len(tokens) < 2:
-        return text + " x"
-    for _ in range(max(1, round(share * len(tokens)))):
-        tokens[rng.randrange(len(tokens))] = tokens[rng.randrange(len(tokens))] + "x"
-    return (" " if " " in text else "").join(tokens)
-
-
 def write_corpus(
     rows: list[dict[str, Any]], schema: pa.Schema, scale: int, shard_mb: float, share: float
 ) -> tuple[Path, int]:
@@ -113,7 +102,7 @@ def write_corpus(
         for start in range(0, len(rows), BATCH_ROWS):
             batch = []
             for row in rows[start : start + BATCH_ROWS]:
-                text = row["text"] if copy == 0 else changed(row["text"], rng, share)
+                text = row["text"] if copy == 0 else tokens_changed(row["text"], rng, share)
                 batch.append({**row, "id": f"{row['id']}-{copy}", "text": text})
                 text_bytes += len(text.encode())
             writer.write(pa.RecordBatch.from_pylist(batch, schema=schema))

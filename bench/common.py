@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import pstats
+import random
 import re
 import shlex
 import statistics
@@ -242,6 +243,21 @@ def report_header(context: Mapping[str, str]) -> str:
 - Machine: {context["machine"]}; benchmark process {context["pinning"]}
 - Software: {context["software"]}
 - Command: `{context["command"]}`"""
+
+
+# --- corpora ---------------------------------------------------------------------------------
+
+
+def tokens_changed(text: str, rng: random.Random, share: float) -> str:
+    """`text` with `share` of its whitespace-separated tokens (or characters, in a text
+    without spaces; at least one) replaced by another of the same text: one token makes a
+    near-duplicate, a third of them a document minhash no longer pairs with the original."""
+    tokens = text.split(" ") if " " in text else list(text)
+    if len(tokens) < 2:
+        return text + " x"
+    for _ in range(max(1, round(share * len(tokens)))):
+        tokens[rng.randrange(len(tokens))] = tokens[rng.randrange(len(tokens))] + "x"
+    return (" " if " " in text else "").join(tokens)
 
 
 # --- timing ---------------------------------------------------------------------------------

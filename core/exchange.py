@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from core import storage
-from core.shards import atomic_file, atomic_write_json
+from core.shards import atomic_write_json
 from core.stagedir import STEPS_DIR
 
 COMPLETE_FILE = "_COMPLETE"
@@ -50,7 +50,7 @@ def _save(location: str, array: np.ndarray) -> None:
         np.save(buffer, array, allow_pickle=False)
         storage.write_bytes(location, buffer.getvalue())
         return
-    with atomic_file(Path(location)) as out:
+    with storage.atomic_file(Path(location)) as out:
         np.save(out, array, allow_pickle=False)
 
 

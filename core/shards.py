@@ -9,12 +9,10 @@ leaves a file that looks finished. Shards are read and listed wherever they are.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import pyarrow as pa
 
@@ -76,22 +74,6 @@ def temporary_path(path: Path) -> Path:
     """A name for `path` while it is written: unique per writer, so two attempts of one task
     (a Ray retry while the first still runs) never truncate each other's file."""
     return Path(storage.temporary_name(path))
-
-
-@contextlib.contextmanager
-def atomic_file(path: Path) -> Iterator[BinaryIO]:
-    """A file that appears under `path` complete (written under a temporary name, flushed to
-    disk, renamed) or not at all: on an error (a full disk) the temporary file is removed."""
-    tmp = temporary_path(path)
-    try:
-        with tmp.open("wb") as out:
-            yield out
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from stat import S_ISREG
 from typing import BinaryIO, TypeVar
 from urllib.parse import urlsplit
 
@@ -173,9 +174,7 @@ def stat(location: str | Path) -> FileStat | None:
             st = os.stat(local_path(location))
         except FileNotFoundError:
             return None
-        return (
-            FileStat(st.st_size, st.st_mtime_ns) if os.path.isfile(local_path(location)) else None
-        )
+        return FileStat(st.st_size, st.st_mtime_ns) if S_ISREG(st.st_mode) else None
     fs, path = filesystem(location)
     info = fs.get_file_info(path)
     if info.type != pafs.FileType.File:
@@ -261,14 +260,22 @@ def write_bytes(location: str | Path, data: bytes) -> None:
         with fs.open_output_stream(path, compression=None) as out:
             out.write(data)
         return
-    target = Path(local_path(location))
-    tmp = Path(temporary_name(target))
+    with atomic_file(Path(local_path(location))) as out:
+        out.write(data)
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A local file that appears under `path` complete (written under a temporary name,
+    flushed to disk, renamed) or not at all: on an error (a full disk) the temporary file is
+    removed."""
+    tmp = Path(temporary_name(path))
     try:
         with tmp.open("wb") as out:
-            out.write(data)
+            yield out
             out.flush()
             os.fsync(out.fileno())
-        os.replace(tmp, target)
+        os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
