@@ -48,7 +48,6 @@ from pipeline.config import PipelineConfig
 from pipeline.executor import Executor
 from pipeline.runner import run_pipeline
 from stages import stage_class
-from stages.minhash.stage import REASON as MINHASH_DUPLICATE
 
 BOOTSTRAP_RESAMPLES = 1000
 NESTED_PARTS = (0.125, 0.25, 0.5, 1.0)  # of the sample's files, for the duplicate growth fit
@@ -129,6 +128,8 @@ def kept_per_file(stage_dir: str) -> dict[str, tuple[int, int]]:
 
 def duplicate_clusters(stage_dir: str) -> list[list[str]]:
     """Each minhash cluster of the sample as the input files of its members."""
+    from stages.minhash.stage import REASON as MINHASH_DUPLICATE  # only when estimating
+
     file_of: dict[str, str] = {}
     members: dict[str, list[str]] = defaultdict(list)
     keeper: dict[str, str] = {}
