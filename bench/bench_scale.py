@@ -3,13 +3,15 @@ the corpus.
 
 The corpora: the documents of data_samples/ (samples and Wikipedia) that the default ingest and
 filter keep, copied `--base` times (1x) and `--base` x `--scale` times, each copy but the first
-with one token changed (ids suffixed), written as shards of `--shard-mb`. The 1x corpus has
-several copies so that the stages whose memory a config bounds by a sample (topics' training
-documents, the tokenizer's `training_mb`) already reach that bound. Each stage then runs on
+with one token changed (ids suffixed), written as shards of `--shard-mb`. Each stage runs on
 the corpus itself, not chained (so every global stage meets the whole corpus: chained, minhash
 would hand a fraction of it on), on an embedded Ray of its own with every core (fresh
-workers), its defaults otherwise: filter, minhash, substring, topics, train-tokenizer, and
-export with that tokenizer. The executor resets each worker's peak-memory mark before a task,
+workers), with configs/default.yaml's settings but for the bounds of the training samples,
+set below the 1x corpus (`TRAINING_BOUNDS`: the claim is that the config bounds a task, so
+both corpora must reach the bound): filter, minhash, substring, topics, train-tokenizer, and
+export, at both scales with the tokenizer trained at 1x (a tokenizer is export's input, like
+its config: trained on other text it is another model of another size).
+The executor resets each worker's peak-memory mark before a task,
 so the peak each task records (`peak_rss_mb` in its marker) is its own: the table shows the
 largest over a stage's tasks and steps at 1x and at the scale, and their ratio (the aim:
 under 1.25).
@@ -45,11 +47,12 @@ from core.shards import RollingShardWriter, list_shards, read_shard
 from pipeline.config import load_config
 from pipeline.executor import LocalExecutor, RayExecutor, RaySettings
 from pipeline.runner import StageRun, run_stage
-from stages import stage_class
 
 WORK = OUT_DIR / "scale"
 BATCH_ROWS = 200  # rows per record batch written: a shard rolls over between batches
 STAGES = ("filter", "minhash", "substring", "topics", "train-tokenizer", "export")
+# The training stages' sample bounds, below the 1x corpus (~6,000 documents, ~20 MB of text).
+TRAINING_BOUNDS = {"topics": {"sample_docs": 2_000}, "train-tokenizer": {"training_mb": 8}}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -69,9 +72,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def default_configs() -> dict[str, Any]:
-    """Each stage's config in configs/default.yaml (ingest's too)."""
+    """Each stage's config in configs/default.yaml (ingest's too), with `TRAINING_BOUNDS`."""
     config = load_config(REPO / "configs/default.yaml")
-    return {entry.name: entry.config for entry in config.stages}
+    return {
+        entry.name: with_fields(entry.config, TRAINING_BOUNDS.get(entry.name, {}))
+        for entry in config.stages
+    }
+
+
+def with_fields(config: Any, fields: dict[str, Any]) -> Any:
+    return type(config).model_validate({**config.model_dump(), **fields})
 
 
 def source_documents(configs: dict[str, Any]) -> tuple[list[dict[str, Any]], pa.Schema]:
@@ -110,19 +120,18 @@ def write_corpus(
     return directory, text_bytes
 
 
-def run_stages(corpus: Path, configs: dict[str, Any], names: list[str]) -> dict[str, Any]:
-    """Each stage on the corpus, on an embedded Ray of its own (fresh workers: nothing
-    another stage loaded stays resident); per stage: its largest task peak, wall seconds,
-    tasks."""
+def run_stages(
+    corpus: Path, configs: dict[str, Any], names: list[str], tokenizer: Path
+) -> dict[str, Any]:
+    """Each stage on the corpus (export with `tokenizer`), on an embedded Ray of its own
+    (fresh workers: nothing another stage loaded stays resident); per stage: its largest task
+    peak, wall seconds, tasks."""
     root = corpus.parent
     found: dict[str, Any] = {}
     for name in names:
         config = configs[name]
         if name == "export":
-            tokenizer = str(root / "train-tokenizer" / "tokenizer.model")
-            config = stage_class(name).config_class.model_validate(
-                {**config.model_dump(), "tokenizer": tokenizer}
-            )
+            config = with_fields(config, {"tokenizer": str(tokenizer)})
         started = time.perf_counter()
         shards = [str(shard) for shard in list_shards(corpus)]
         executor = RayExecutor(RaySettings())
@@ -166,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     for scale in (1, args.scale):
         copies = args.base * scale
         corpus, corpora[scale] = write_corpus(rows, schema, copies, args.shard_mb, args.changed)
-        runs[scale] = run_stages(corpus, configs, args.stages)
+        tokenizer = WORK / f"x{args.base}" / "train-tokenizer" / "tokenizer.model"
+        runs[scale] = run_stages(corpus, configs, args.stages, tokenizer)
     text = table(corpora, runs, args.scale)
     print(text)
     (WORK / "results.json").write_text(json.dumps({"corpora": corpora, "runs": runs}, indent=2))

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -163,3 +164,32 @@ class Exchange:
         if len(self._maps) > OPEN_MAPS:
             self._maps.popitem(last=False)
         return array
+
+    def read_ranges(
+        self,
+        step: str,
+        name: str,
+        starts: np.ndarray,
+        stops: np.ndarray,
+        out: np.ndarray,
+        at: np.ndarray,
+    ) -> None:
+        """`out[at[i]:at[i] + stops[i] - starts[i]] = array[starts[i]:stops[i]]` for every i,
+        of a saved one-dimensional array, read and not mapped: pages touched through a map stay
+        in the task's resident memory, and the kernel maps the pages around each one touched,
+        so gathering many small ranges of many shards' arrays through maps held ~8 times the
+        bytes gathered (docs/scaling.md)."""
+        local = storage.local_copy(self._file(step, f"{name}.npy"))
+        with open(local, "rb") as file:
+            shape, stored = _npy_header(file)
+            if stored != out.dtype or len(shape) != 1:
+                raise ExchangeError(f"{local}: {stored}{list(shape)}, expected {out.dtype}[n]")
+            if len(starts) and (starts.min() < 0 or stops.max() > shape[0]):
+                raise ExchangeError(f"{local}: a range outside its {shape[0]} rows")
+            base, size, target = file.tell(), stored.itemsize, memoryview(out).cast("B")
+            ranges = zip(starts.tolist(), stops.tolist(), at.tolist(), strict=True)
+            for start, stop, where in ranges:
+                length = (stop - start) * size
+                piece = target[where * size : where * size + length]
+                if os.preadv(file.fileno(), [piece], base + start * size) != length:
+                    raise ExchangeError(f"{local}: shorter than its header says")

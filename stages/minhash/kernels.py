@@ -1,8 +1,7 @@
 """Compiled loops of the minhash stage: shingle hashes and the per-permutation minima of
 MinHash signatures (signatures.py), and verification (verify.py): each document's sorted
 shingle set, exact Jaccard of two, the bucket linking of `verify.verified_edges`, the split of
-a partition's buckets into chunks of bounded shingle memory, and the gather of shingle sets
-into one array.
+a partition's buckets into chunks of bounded shingle memory.
 
 `link_buckets` is the linking rule documented in `verify.verified_edges`, member by member and
 group by group in the same order, so it makes the same comparisons and finds the same edges
@@ -447,12 +446,3 @@ def _new_cost(
             counted[member] = stamp
             cost += sizes[member]
     return cost
-
-
-@numba.njit(cache=True, nogil=True)
-def gather_ranges(
-    source: np.ndarray, starts: np.ndarray, ends: np.ndarray, out: np.ndarray, at: np.ndarray
-) -> None:
-    """`out[at[i]:at[i] + ends[i] - starts[i]] = source[starts[i]:ends[i]]` for every i."""
-    for i in range(len(starts)):
-        out[at[i] : at[i] + ends[i] - starts[i]] = source[starts[i] : ends[i]]

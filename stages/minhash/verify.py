@@ -19,7 +19,7 @@ from stages.text import fmix64_np
 # documents (LSH false positives); a bucket that reaches it is counted in the stats.
 MAX_COMPARISONS = 64
 # Shingles of the sets one call of the verification loop reads (4 bytes each): its memory.
-CHUNK_SHINGLES = 1 << 24
+CHUNK_SHINGLES = 1 << 22
 _STEP = "signatures"  # the step whose side arrays these are
 
 
@@ -81,28 +81,37 @@ class ShardAttributes:
                 out[i] = text[start:end]
         return out
 
-    def set_sizes(self, nodes: np.ndarray) -> np.ndarray:
-        """The shingle-set size of every node."""
+    def set_ranges(self, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(starts, sizes): where each node's shingle set lies in its shard's `shingles`."""
         shards, rows = node_shard_row(nodes)
-        out = np.zeros(len(nodes), dtype=np.int64)
+        starts = np.zeros(len(nodes), dtype=np.int64)
+        sizes = np.zeros(len(nodes), dtype=np.int64)
         for shard in np.unique(shards).tolist():
             mask = shards == shard
             offsets = self.get(shard, "offsets")
-            out[mask] = offsets[rows[mask] + 1] - offsets[rows[mask]]
-        return out
+            starts[mask] = offsets[rows[mask]]
+            sizes[mask] = offsets[rows[mask] + 1] - starts[mask]
+        return starts, sizes
 
-    def shingle_sets(self, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(offsets, shingles): node i's sorted shingle set is `shingles[offsets[i]:offsets[i
-        + 1]]`, all gathered into one array."""
-        sizes = self.set_sizes(nodes)
+    def shingle_sets(
+        self, nodes: np.ndarray, starts: np.ndarray, sizes: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(offsets, shingles): node i's sorted shingle set (at `starts[i]`, `sizes[i]`
+        long: `set_ranges`) is `shingles[offsets[i]:offsets[i + 1]]`, all read into one
+        array."""
         offsets = np.r_[0, np.cumsum(sizes)].astype(np.int64)
         out = np.empty(offsets[-1], dtype=np.uint32)
-        shards, rows = node_shard_row(nodes)
+        shards = node_shard_row(nodes)[0]
         for shard in np.unique(shards).tolist():
             mask = np.flatnonzero(shards == shard)
-            starts = self.get(shard, "offsets")[rows[mask]]
-            source = self.get(shard, "shingles")
-            kernels.gather_ranges(source, starts, starts + sizes[mask], out, offsets[mask])
+            self.exchange.read_ranges(
+                _STEP,
+                f"{shard:05d}.shingles",
+                starts[mask],
+                starts[mask] + sizes[mask],
+                out,
+                offsets[mask],
+            )
         return offsets, out
 
 
@@ -148,19 +157,20 @@ def verified_edges(
     bounds, members = bucket_members(keys, nodes)
     candidates = unique_values(members)
     index = np.searchsorted(candidates, members)
-    sizes = attributes.set_sizes(candidates)
+    starts, sizes = attributes.set_ranges(candidates)
+    digests = attributes.column(candidates, "digest").view(np.int64)
     chunks = kernels.chunk_starts(bounds, index, sizes, CHUNK_SHINGLES)
     edges, pair_keys, pair_similar, passed, limited = [], [], [], 0, 0
     for first, last in itertools.pairwise(chunks.tolist()):
         lo, hi = bounds[first], bounds[last]
         local = unique_values(index[lo:hi])  # the chunk's candidates
-        offsets, shingles = attributes.shingle_sets(candidates[local])
+        offsets, shingles = attributes.shingle_sets(candidates[local], starts[local], sizes[local])
         found, keys_found, similar, same, over = kernels.link_buckets(
             bounds[first : last + 1] - lo,
             np.searchsorted(local, index[lo:hi]),
             local,
             len(candidates),
-            attributes.column(candidates[local], "digest").view(np.int64),
+            digests[local],
             offsets,
             shingles,
             threshold,
