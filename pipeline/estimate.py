@@ -48,6 +48,8 @@ from pipeline.config import PipelineConfig
 from pipeline.executor import Executor
 from pipeline.runner import run_pipeline
 from stages import stage_class
+from stages.export.routing import Router
+from stages.ingest.stage import id_share
 
 BOOTSTRAP_RESAMPLES = 1000
 NESTED_PARTS = (0.125, 0.25, 0.5, 1.0)  # of the sample's files, for the duplicate growth fit
@@ -56,6 +58,7 @@ CLUSTER_SIZES = (2, 3, 4, 8, 16, 64, 256)  # the basis of the fitted cluster-siz
 # the predicted duplicate share then reaches 1 (bench/bench_estimate.py: a 4-file sample's
 # fitted interval missed the full run's share by 40 points).
 MIN_FIT_FILES = 8
+DOCUMENT_PARTS = 32  # by documents: bands of the id hashes taken, the sample's units
 
 
 def parse_share(text: str) -> float:
@@ -70,24 +73,50 @@ def parse_share(text: str) -> float:
 class InputSample:
     files: list[str]  # every input file
     sizes: list[int]
-    chosen: list[int]  # indices of the sampled files, in sample order (nested prefixes)
-    by: str  # "bytes" or "files"
+    chosen: list[int]  # indices of the files read, in sample order (nested prefixes)
+    by: str  # "bytes", "files" or "documents"
+    share: float = 1.0  # by documents: the share of every file's documents taken
 
     @property
     def scale(self) -> float:
         """Whole input / sample, in the unit the sample was drawn by."""
+        if self.by == "documents":
+            return 1 / self.share
         if self.by == "files":
             return len(self.files) / len(self.chosen)
         return sum(self.sizes) / sum(self.sizes[i] for i in self.chosen)
 
-    def weight(self, index: int) -> float:
-        """A sampled file's measure in the sampling unit."""
-        return 1.0 if self.by == "files" else float(self.sizes[index])
+    @property
+    def units(self) -> list[str]:
+        """The parts of the sample its intervals resample and its duplicate growth is fitted
+        over, nested in this order: the sampled files, or by documents `DOCUMENT_PARTS`
+        equal bands of the id hashes taken."""
+        if self.by == "documents":
+            return [f"part-{band}" for band in range(DOCUMENT_PARTS)]
+        return [storage.name(self.files[i]) for i in self.chosen]
+
+    def unit_of(self, input_file: str, document: str) -> str:
+        """The unit a document of the sample belongs to."""
+        if self.by == "documents":
+            band = int(id_share(document) / self.share * DOCUMENT_PARTS)
+            return f"part-{min(band, DOCUMENT_PARTS - 1)}"
+        return storage.name(input_file)
+
+    def weights(self) -> tuple[np.ndarray, float]:
+        """Each unit's measure in the sampling unit, and the whole input's."""
+        if self.by == "documents":
+            return np.ones(DOCUMENT_PARTS), DOCUMENT_PARTS / self.share
+        if self.by == "files":
+            return np.ones(len(self.chosen)), float(len(self.files))
+        return np.array([float(self.sizes[i]) for i in self.chosen]), float(sum(self.sizes))
 
 
 def choose_sample(files: list[str], sizes: list[int], share: float, by: str) -> InputSample:
-    """The first files in the order of a hash of their names, up to `share` of the bytes or
-    files (at least one file)."""
+    """By files or bytes: the first files in the order of a hash of their names, up to
+    `share` of the bytes or files (at least one file). By documents: every file, and `share`
+    of its documents (ingest's `sample_share`)."""
+    if by == "documents":
+        return InputSample(files, sizes, list(range(len(files))), by, share)
     order = sorted(
         range(len(files)), key=lambda i: hashlib.sha256(storage.name(files[i]).encode()).digest()
     )
@@ -113,38 +142,82 @@ def sample_inputs(config: PipelineConfig, share: float, by: str) -> InputSample:
     return choose_sample(files, [storage.size(f) for f in files], share, by)
 
 
-def kept_per_file(stage_dir: str) -> dict[str, tuple[int, int]]:
-    """Documents and text bytes a stage kept, by the name of the input file they came from."""
-    found: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+@dataclass
+class KeptText:
+    """What a stage kept of the sample, per unit (`InputSample.units`, in order)."""
+
+    docs: np.ndarray
+    text: np.ndarray  # bytes of text, weighted by their input file's `text_weights`
+    plain: float  # bytes of text, unweighted, all units
+
+    @property
+    def per_byte(self) -> float:
+        """Weighted over plain text: what disk and tokens, which follow the text, scale by."""
+        return float(self.text.sum()) / self.plain if self.plain else 1.0
+
+
+def kept_per_unit(
+    stage_dir: str,
+    sample: InputSample,
+    text_weights: dict[str, float],
+    router: Router | None = None,
+) -> dict[str, KeptText]:
+    """Documents and text a stage kept, per unit of the sample, by the mixture source the
+    router sends them to (all under "" without one)."""
+    index = {unit: i for i, unit in enumerate(sample.units)}
+    found: dict[str, KeptText] = {}
     for shard in shard_locations(stage_dir):
         for batch in read_shard(shard):
-            names = [storage.name(f) for f in batch.column("input_file").to_pylist()]
+            files, ids = batch.column("input_file").to_pylist(), batch.column("id").to_pylist()
             lengths = pc.binary_length(batch.column("text")).to_numpy(zero_copy_only=False)
-            for name, length in zip(names, lengths.tolist(), strict=True):
-                found[name][0] += 1
-                found[name][1] += length
-    return {name: (docs, size) for name, (docs, size) in found.items()}
+            routes = router.route(batch) if router else [""] * batch.num_rows
+            for file, document, length, route in zip(files, ids, lengths, routes, strict=True):
+                if not isinstance(route, str):  # not exported
+                    continue
+                if route not in found:
+                    found[route] = KeptText(np.zeros(len(index)), np.zeros(len(index)), 0.0)
+                kept, unit = found[route], index[sample.unit_of(file, document)]
+                kept.docs[unit] += 1
+                kept.text[unit] += length * text_weights.get(storage.name(file), 1.0)
+                kept.plain += length
+    return found
 
 
-def duplicate_clusters(stage_dir: str) -> list[list[str]]:
-    """Each minhash cluster of the sample as the input files of its members."""
+def text_weights(sample: InputSample, ingest_stats: dict[str, Any]) -> dict[str, float]:
+    """By documents: each input file's raw record bytes over those of its records taken,
+    times the share taken. A text total scaled by 1/share alone swings with the few long
+    documents a sample holds or misses; weighted so, it is a ratio estimator of the text per
+    raw byte, file by file (a file's records are alike: a JSONL line is its text, a WARC
+    record its HTML). Other samples take whole files: no weights."""
+    weights = {}
+    if sample.by == "documents":
+        for entry in ingest_stats.get("per_input", []):
+            counters = entry.get("counters", {})
+            if taken := counters.get("sampled_bytes", 0):
+                whole = taken + counters.get("sampled_out_bytes", 0)
+                weights[storage.name(entry["input"])] = whole / taken * sample.share
+    return weights
+
+
+def duplicate_clusters(stage_dir: str, sample: InputSample) -> list[list[str]]:
+    """Each minhash cluster of the sample as the units of its members."""
     from stages.minhash.stage import REASON as MINHASH_DUPLICATE  # only when estimating
 
-    file_of: dict[str, str] = {}
+    unit_of: dict[str, str] = {}
     members: dict[str, list[str]] = defaultdict(list)
     keeper: dict[str, str] = {}
     for shard in shard_locations(stage_dir):
         for batch in read_shard(shard):
             ids, files = batch.column("id").to_pylist(), batch.column("input_file").to_pylist()
-            file_of.update(zip(ids, (storage.name(f) for f in files), strict=True))
+            unit_of.update((i, sample.unit_of(f, i)) for i, f in zip(ids, files, strict=True))
     for shard in shard_locations(storage.join(stage_dir, REJECTED_DIR)):
-        for row in read_shard_rows(shard, ("input_file", "reason", "reason_detail")):
+        for row in read_shard_rows(shard, ("id", "input_file", "reason", "reason_detail")):
             if row["reason"] != MINHASH_DUPLICATE:
                 continue
             detail = json.loads(row["reason_detail"])
-            members[detail["cluster_id"]].append(storage.name(row["input_file"]))
+            members[detail["cluster_id"]].append(sample.unit_of(row["input_file"], row["id"]))
             keeper[detail["cluster_id"]] = detail["keeper_id"]
-    return [[file_of[keeper[c]], *files] for c, files in members.items() if keeper[c] in file_of]
+    return [[unit_of[keeper[c]], *units] for c, units in members.items() if keeper[c] in unit_of]
 
 
 def read_shard_rows(shard: str, columns: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -166,7 +239,9 @@ def removed_share_at_full_size(
     interval spans the predictions of every single cluster size that fits the growth about as
     well as the best one (residual within 2x), widened by the binomial margin of the sample's
     share. With fewer than MIN_FIT_FILES sampled files its upper end is 1, and with fewer than
-    two distinct parts (a one-file sample) the sample's share is all there is."""
+    two distinct parts (a one-file sample) the sample's share is all there is. A sample with
+    no duplicate at all allows up to 3 / (share x its documents) in the whole input: pairs
+    that many would leave none in the sample 5% of the time."""
     points = []
     for part in NESTED_PARTS:
         files = set(order[: max(1, round(part * len(order)))])
@@ -204,6 +279,8 @@ def removed_share_at_full_size(
     margin = 1.645 * math.sqrt(seen * (1 - seen) / documents) * (estimate / seen if seen else 1)
     low = max(min(min(plausible), estimate) - margin, seen)
     high = 1.0 if few_files else min(max(max(plausible), estimate) + margin, 1.0)
+    if not seen:  # no pair seen: whole-input pairs would show ~share^2 each (rule of three)
+        high = max(high, min(3 / (share * documents), 1.0))
     return seen, Interval(estimate, float(low), float(high))
 
 
@@ -251,14 +328,15 @@ def predict(
     cores: int,
 ) -> dict[str, Any]:
     """What the whole run will yield and cost, from the sample's run in `config.work_dir`."""
-    names = [storage.name(sample.files[i]) for i in sample.chosen]
-    weights = np.array([sample.weight(i) for i in sample.chosen])
-    total = sum(sample.weight(i) for i in range(len(sample.files)))
+    names = sample.units
+    weights, total = sample.weights()
     stages: list[dict[str, Any]] = []
     # the change of the kept share that duplicates found beyond the sample make, from minhash
     # on: its estimate, and the range its interval allows
     correction, dedup_range = 1.0, (1.0, 1.0)
-    previous: dict[str, tuple[int, int]] = {}
+    weights_of_text = text_weights(sample, results[0])
+    nothing = KeptText(np.zeros(len(names)), np.zeros(len(names)), 0.0)
+    previous, previous_dir = nothing, ""
     core_seconds = 0.0
     tokens: dict[str, dict[str, float]] = {}
     for entry, stats in zip(config.stages, results, strict=True):
@@ -270,22 +348,25 @@ def predict(
             / 2**20
         )
         if stats.get("kind") == "training":
-            row |= {
-                "disk_bytes": Interval(disk, disk, disk).as_dict(),
-                "task_seconds": stats["task_seconds"],
-            }
+            row |= {"disk_bytes": training_disk(disk, entry.config, stats).as_dict()}
+            row["task_seconds"] = stats["task_seconds"]
             core_seconds += stats["task_seconds"]
             stages.append(row)
             continue
         # a stage directory holds its input's documents, kept or rejected: it scales like
         # the input (the correction of the stages before it)
         input_correction = correction
+        input_per_byte = previous.per_byte
         writes_rows = stage_class(entry.name).writes_kept_rows  # export writes token shards
-        kept = kept_per_file(directory) if writes_rows else previous
+        kept = (
+            kept_per_unit(directory, sample, weights_of_text).get("", nothing)
+            if writes_rows
+            else previous
+        )
         if entry.name == "minhash":
-            docs_in = {name: previous.get(name, (0, 0))[0] for name in names}
+            docs_in = dict(zip(names, previous.docs.tolist(), strict=True))
             sample_rate, full_rate = removed_share_at_full_size(
-                duplicate_clusters(directory), docs_in, names, 1 / sample.scale
+                duplicate_clusters(directory, sample), docs_in, names, 1 / sample.scale
             )
             kept_share = max(1 - sample_rate, 1e-12)
             correction = (1 - full_rate.estimate) / kept_share
@@ -294,13 +375,13 @@ def predict(
                 "sample": sample_rate,
                 "whole input": full_rate.as_dict(),
             }
-        docs = np.array([kept.get(n, (0, 0))[0] for n in names], dtype=np.float64)
-        text = np.array([kept.get(n, (0, 0))[1] for n in names], dtype=np.float64)
-        docs_kept = ratio_interval(docs, weights, total).corrected(correction, dedup_range)
-        text_kept = ratio_interval(text, weights, total).corrected(correction, dedup_range)
+        docs_kept = ratio_interval(kept.docs, weights, total).corrected(correction, dedup_range)
+        text_kept = ratio_interval(kept.text, weights, total).corrected(correction, dedup_range)
         spread = text_kept.high / text_kept.estimate if text_kept.estimate else 1.0
         low = text_kept.low / text_kept.estimate if text_kept.estimate else 1.0
-        estimate_disk = disk * sample.scale * input_correction
+        if not previous.plain:  # ingest: its input is what it kept and rejected
+            input_per_byte = kept.per_byte
+        estimate_disk = disk * sample.scale * input_correction * input_per_byte
         row |= {
             "docs_kept": docs_kept.as_dict(),
             "text_kept_bytes": text_kept.as_dict(),
@@ -311,11 +392,22 @@ def predict(
         }
         core_seconds += row["task_seconds"]
         if entry.name == "export":
+            routed = kept_per_unit(
+                previous_dir, sample, weights_of_text, Router(entry.config.mixture)
+            )
             manifest = json.loads(storage.read_text(storage.join(directory, MANIFEST_FILE)))
             for source in manifest["sources"]:
-                value = source["tokens"] * sample.scale * correction
-                tokens[source["name"]] = Interval(value, value * low, value * spread).as_dict()
-        previous = kept
+                text = routed.get(source["name"], nothing)
+                per_text_byte = source["tokens"] / text.plain if text.plain else 0.0
+                tokens[source["name"]] = (
+                    ratio_interval(text.text, weights, total)
+                    .corrected(
+                        correction * per_text_byte,
+                        (dedup_range[0] * per_text_byte, dedup_range[1] * per_text_byte),
+                    )
+                    .as_dict()
+                )
+        previous, previous_dir = kept, directory
         stages.append(row)
     return {
         "sample": {
@@ -324,6 +416,7 @@ def predict(
             "bytes": sum(sample.sizes[i] for i in sample.chosen),
             "of_bytes": sum(sample.sizes),
             "by": sample.by,
+            "documents_share": sample.share,
         },
         "stages": stages,
         "tokens_per_source": tokens,
@@ -332,6 +425,16 @@ def predict(
         "nodes": nodes,
         "cores": cores,
     }
+
+
+def training_disk(disk: int, config: Any, stats: dict[str, Any]) -> Interval:
+    """A trained model's size as measured; a tokenizer that the sample's text allowed fewer
+    pieces than configured (`allow_smaller_vocabulary`) grows up to the configured count."""
+    trained = (stats.get("model") or {}).get("vocab_size")
+    configured = getattr(config, "vocab_size", None)
+    if trained and configured and trained < configured:
+        return Interval(disk, disk, disk * configured / trained)
+    return Interval(disk, disk, disk)
 
 
 def _peak(stats: dict[str, Any]) -> float | None:
@@ -389,8 +492,20 @@ def estimate(
 ) -> dict[str, Any]:
     sample = sample_inputs(config, share, by)
     work = work_dir or tempfile.mkdtemp(prefix="datapipe-estimate-")
+    stages = [
+        entry.model_copy(
+            update={"config": entry.config.model_copy(update={"sample_share": sample.share})}
+        )
+        if entry.name == "ingest"
+        else entry
+        for entry in config.stages
+    ]
     run = config.model_copy(
-        update={"inputs": [sample.files[i] for i in sample.chosen], "work_dir": work}
+        update={
+            "inputs": [sample.files[i] for i in sample.chosen],
+            "work_dir": work,
+            "stages": stages,
+        }
     )
     results = run_pipeline(run, executor, progress)
     return predict(run, sample, results, nodes, cores) | {"work_dir": work}
@@ -399,7 +514,14 @@ def estimate(
 def add_estimate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="pipeline YAML (see configs/default.yaml)")
     parser.add_argument("--sample", default="1%", help="share of the inputs (default 1%%)")
-    parser.add_argument("--by", choices=("bytes", "files"), default="bytes")
+    parser.add_argument(
+        "--by",
+        choices=("bytes", "files", "documents"),
+        default="bytes",
+        help="sample whole files by bytes or by count (cheap: the rest is never read), or "
+        "a share of every file's documents (every file read, only those extracted and run: "
+        "for inputs of a few, unlike files)",
+    )
     parser.add_argument("--nodes", type=int, default=1, help="nodes of the full run")
     parser.add_argument("--cores", type=int, default=32, help="cores per node")
     parser.add_argument("--work-dir", help="where the sample runs (default: a new temporary dir)")

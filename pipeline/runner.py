@@ -149,11 +149,14 @@ def _aggregate(tasks: dict[int, dict[str, Any]], step_task_seconds: float) -> di
         "max_task_peak_rss_mb": _largest_peak(tasks.values()),
         "rejected_by_reason": dict(sorted(reasons.items())),
         "counters": dict(sorted(counters.items())),
-        "per_input": [
-            {key: task[key] for key in ("input", "docs_in", "docs_kept", "docs_rejected")}
-            for _, task in sorted(tasks.items())
-        ],
+        "per_input": [_per_input(task) for _, task in sorted(tasks.items())],
     }
+
+
+def _per_input(task: dict[str, Any]) -> dict[str, Any]:
+    """One input's counts, and what its task counted (if anything)."""
+    found = {key: task[key] for key in ("input", "docs_in", "docs_kept", "docs_rejected")}
+    return found | ({"counters": task["counters"]} if task["counters"] else {})
 
 
 def _run_tasks(

@@ -106,3 +106,34 @@ def test_warc_1_0_angle_bracketed_uris_are_unwrapped(real_data: Path) -> None:
         for u in b.kept.column("url").to_pylist()
     ]
     assert urls and all(u.startswith("http") for u in urls)
+
+
+def ingested_ids(path: Path, share: float) -> tuple[set[str], Counter[str]]:
+    ids: set[str] = set()
+    counters: Counter[str] = Counter()
+    for out in IngestStage(IngestConfig(sample_share=share)).read_file(str(path)):
+        ids.update(out.kept.column("id").to_pylist() + out.rejected.column("id").to_pylist())
+        counters.update(out.counters)
+    return ids, counters
+
+
+@pytest.mark.parametrize(
+    "name", ["dolma_CC-MAIN-2019-30_00140.jsonl.gz", "resiliparse_CC-MAIN-2020-34_00395.warc.gz"]
+)
+def test_a_document_sample_is_nested_and_counts_what_it_leaves(name: str) -> None:
+    """`sample_share` (what `datapipe estimate --by documents` sets): a share of the records
+    by a hash of their id, a smaller share's inside a larger one's; the records left are
+    counted, and the raw bytes of records taken and left add up to the whole file's."""
+    path = SAMPLES / "samples" / "cc" / name
+    everything, _ = ingested_ids(path, 1.0)
+    half, counted = ingested_ids(path, 0.5)
+    quarter, _ = ingested_ids(path, 0.25)
+    assert quarter < half < everything
+    assert len(half) + counted["sampled_out"] == len(everything)
+    assert 0.25 < len(half) / len(everything) < 0.75
+    if name.endswith(".jsonl.gz"):  # the raw bytes are the decompressed file's
+        with gzip.open(path, "rb") as file:
+            size = len(file.read())
+        assert counted["sampled_bytes"] + counted["sampled_out_bytes"] == size
+    else:
+        assert counted["sampled_bytes"] > 0 and counted["sampled_out_bytes"] > 0

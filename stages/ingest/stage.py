@@ -12,7 +12,7 @@ import fnmatch
 import hashlib
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,14 @@ class IngestConfig(StageConfig):
     batch_bytes: int = Field(
         64 * 2**20, gt=0, description="Text per output record batch, at most about this much."
     )
+    sample_share: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="share of the records read that become rows, taken by a hash of their "
+        "id (the rest are counted as `sampled_out`, not extracted): `datapipe estimate "
+        "--by documents` sets it; 1 reads everything",
+    )
 
 
 def _is_input_file(relative: str) -> bool:
@@ -138,6 +146,12 @@ def document_id(input_name: str, offset: int) -> str:
     # UnicodeEncodeError; a UTF-8 name encodes to the same bytes as before.
     key = f"{input_name}:{offset}".encode("utf-8", "surrogateescape")
     return hashlib.blake2b(key, digest_size=16).hexdigest()
+
+
+def id_share(document: str) -> float:
+    """Where a document id falls in [0, 1): uniform, so the ids under a share are a sample of
+    that share, and a smaller share's sample lies within a larger one's."""
+    return int(document[:16], 16) / 2**64
 
 
 def _printable(value: str) -> str:
@@ -205,15 +219,22 @@ class IngestStage(SourceStage):
         except InputFormatError as err:
             yield rejected(0, "unreadable_file", f"{path}: {err}")
             return
+        taken = self._sample_test(path)
         if kind == "parquet":
-            yield from self._guarded(iter_parquet(path, self._json_fields(), 1024), path, None)
+            records = self._guarded(iter_parquet(path, self._json_fields(), 1024), path, None)
+            yield from self._sampled(records, taken, counters, lambda: 0)
             return
         reader = open_decompressed(path)
         try:
             if kind == "warc":
-                records = self._warc_documents(reader, counters)
+                records = self._warc_documents(reader, taken, counters)
             else:
-                records = iter_jsonl(reader, self._json_fields(), self.config.max_record_bytes)
+                records = self._sampled(
+                    iter_jsonl(reader, self._json_fields(), self.config.max_record_bytes),
+                    taken,
+                    counters,
+                    lambda: reader.position,
+                )
             produced = False
             for record in self._guarded(records, path, reader):
                 produced = True
@@ -239,14 +260,56 @@ class IngestStage(SourceStage):
         cfg = self.config
         return JsonFields(text=cfg.text_fields, url=cfg.url_fields, date=cfg.date_fields)
 
-    def _warc_documents(self, reader: Any, counters: Counter[str]) -> Iterator[Record]:
-        for item in iter_warc_records(reader, self.config.max_record_bytes):
-            if isinstance(item, MalformedRecord):
-                yield rejected(item.offset, "malformed_warc_record", item.detail)
-            elif item.record_type in DOCUMENT_RECORD_TYPES:
-                yield self._warc_document(item)
+    def _sample_test(self, path: str) -> Callable[[int], bool] | None:
+        """Whether the record at an offset of `path` is in the sample (`sample_share`); None
+        when every record is."""
+        share, input_name = self.config.sample_share, os.path.basename(path)
+        if share >= 1:
+            return None
+        return lambda offset: id_share(document_id(input_name, offset)) < share
+
+    @staticmethod
+    def _sampled(
+        records: Iterable[Record],
+        taken: Callable[[int], bool] | None,
+        counters: Counter[str],
+        position: Callable[[], int],
+    ) -> Iterator[Record]:
+        """The records in the sample; the raw bytes of those taken and left (from one offset
+        to the next; a Parquet row's offset is its index: rows then) are counted, so that an
+        estimate can scale text by the bytes a sample holds, not only by its documents."""
+        if taken is None:
+            yield from records
+            return
+        previous: tuple[int, str] | None = None
+        for record in records:
+            if previous is not None:
+                counters[previous[1]] += record.offset - previous[0]
+            kind = "sampled_bytes" if taken(record.offset) else "sampled_out_bytes"
+            previous = (record.offset, kind)
+            if kind == "sampled_bytes":
+                yield record
             else:
+                counters["sampled_out"] += 1
+        if previous is not None:
+            counters[previous[1]] += max(position() - previous[0], 1)
+
+    def _warc_documents(
+        self, reader: Any, taken: Callable[[int], bool] | None, counters: Counter[str]
+    ) -> Iterator[Record]:
+        for item in iter_warc_records(reader, self.config.max_record_bytes):
+            malformed = isinstance(item, MalformedRecord)
+            if not malformed and item.record_type not in DOCUMENT_RECORD_TYPES:
                 counters[f"skipped_record:{item.record_type or 'unknown'}"] += 1
+            elif taken is not None and not taken(item.offset):
+                counters["sampled_out"] += 1  # before its payload is parsed and extracted
+                counters["sampled_out_bytes"] += 0 if malformed else item.content_length
+            elif malformed:
+                yield rejected(item.offset, "malformed_warc_record", item.detail)
+            else:
+                if taken is not None:
+                    counters["sampled_bytes"] += item.content_length
+                yield self._warc_document(item)
 
     def _warc_document(self, record: WarcRecord) -> Record:
         headers = record.headers
