@@ -6,11 +6,11 @@ data_samples/wiki, `--copies` times (every copy but the first with one token cha
 minhash has near-duplicates to find, more of them the more of the corpus a run sees),
 shuffled into `--files` gzipped JSONL files. The pipeline: configs/shared-samples.yaml (no
 score models) on it, run whole, then estimated from samples of 1/16 and 1/4 of its files
-(`--by files`), all in-process. The table: per stage the documents kept, the disk used and
-(export) the tokens, full run against each estimate, the error and whether the full run's
-figure lies in the estimate's interval.
+(`--by files`) or of every file's documents (`--by documents`), all in-process. The table:
+per stage the documents kept, the disk used and (export) the tokens, full run against each
+estimate, the error and whether the full run's figure lies in the estimate's interval.
 
-    python bench/bench_estimate.py [--copies 4] [--files 64] [--update-docs]
+    python bench/bench_estimate.py [--copies 4] [--files 64] [--by files] [--update-docs]
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--copies", type=int, default=4, help="copies of each document (4)")
     parser.add_argument("--files", type=int, default=64, help="input files (64)")
+    parser.add_argument("--by", choices=("files", "documents"), default="files")
     parser.add_argument("--update-docs", action="store_true", help="write docs/benchmarks.md")
     return parser.parse_args(argv)
 
@@ -151,10 +152,10 @@ def main(argv: list[str] | None = None) -> int:
         work = WORK / f"sample-{round(1 / share)}"
         shutil.rmtree(work, ignore_errors=True)
         predictions[share] = estimate(
-            config, share, "files", LocalExecutor(), 1, 32, str(work), progress=False
+            config, share, args.by, LocalExecutor(), 1, 32, str(work), progress=False
         )
     docs = sum(1 for _ in corpus.iterdir())
-    (WORK / "results.json").write_text(
+    (WORK / f"results-{args.by}.json").write_text(
         json.dumps(
             {"full": full, "predictions": {str(k): v for k, v in predictions.items()}}, indent=2
         )
@@ -166,13 +167,17 @@ def main(argv: list[str] | None = None) -> int:
             f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n"
             f"- Machine: {machine_description()}; in-process executor\n"
             f"- Command: `python bench/bench_estimate.py --copies {args.copies} "
-            f"--files {args.files} --update-docs`\n"
+            f"--files {args.files} --by {args.by} --update-docs`\n"
             f"- Corpus: the default ingest of data_samples/samples and wiki, {args.copies} copies "
             f"(one token changed per copy), shuffled into {docs} gzipped JSONL files; pipeline: "
-            "configs/shared-samples.yaml; samples by files.\n\n"
+            f"configs/shared-samples.yaml; samples by {args.by}.\n\n"
         )
-        body = "## `datapipe estimate` against the full run (`bench/bench_estimate.py`)\n\n"
-        update_docs_section("bench_estimate", body + header + text)
+        body = (
+            f"## `datapipe estimate --by {args.by}` against the full run "
+            "(`bench/bench_estimate.py`)\n\n"
+        )
+        section = "bench_estimate" if args.by == "files" else f"bench_estimate_{args.by}"
+        update_docs_section(section, body + header + text)
     return 0
 
 
