@@ -1,13 +1,17 @@
 """`datapipe estimate CONFIG`: run the configured pipeline on a deterministic sample of its
 inputs and predict what the whole run will yield and cost.
 
-* **The sample**: the input files (as ingest lists them) in the order of a hash of their
-  names, the first ones until `--sample` of the bytes (or of the files) is reached. The order
-  does not depend on the run, so a larger sample holds every file of a smaller one.
-* **Documents, text, tokens**: per stage, what the sample kept per byte (or per file) of
-  input, times the whole input: a ratio estimator. The interval is a bootstrap over the
-  sample's files (each stage's kept documents are attributed to the input file they came
-  from, `input_file`): the 5th to 95th percentile of 1,000 resamples.
+* **The sample**: by bytes or files, the input files (as ingest lists them) in the order of
+  a hash of their names, the first ones until `--sample` of the bytes (or of the files) is
+  reached. The order does not depend on the run, so a larger sample holds every file of a
+  smaller one. By documents, every file, and of its records those whose id hashes under the
+  share (ingest's `sample_share`): nested the same way.
+* **Documents, text, tokens**: per stage, what the sample kept per unit of input, times the
+  whole input: a ratio estimator. The units are the sampled files, or (by documents) 32
+  bands of the id hash; each stage's kept documents are attributed to theirs (`input_file`,
+  `id`), and the interval is a bootstrap over them: the 5th to 95th percentile of 1,000
+  resamples. By documents, text (and the disk and tokens that follow it) is weighted file by
+  file by the raw bytes of all its records over those taken (`text_weights`).
 * **Near-duplicates grow with the corpus**: a document's copy is found only if the copy is
   in the run too, so a sample removes a smaller share than the whole run will. The minhash
   clusters of the sample say, for nested parts of it (an eighth, a quarter, a half, all of
