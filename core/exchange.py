@@ -7,9 +7,11 @@ wrote and writes its own files under the stage directory's `_steps/<step>/`:
   by destination partition and writes one `.npy` file plus its partition offsets; the task of
   the next step that owns partition p copies slice p out of every producer's file, one file
   open at a time, and holds only its partition.
-* **side arrays** (`save` / `load`): per-shard arrays that later steps read by random access,
-  memory-mapped (at most `OPEN_MAPS` open at once), e.g. each document's shingle set; and
-  small JSON documents (`save_json` / `load_json`), e.g. a shard's sample of documents.
+* **side arrays** (`save` / `load`, `read_ranges`): per-shard arrays that later steps read by
+  random access, memory-mapped (at most `OPEN_MAPS` open at once), e.g. each document's
+  score; or, for many small ranges of large arrays (each document's shingle set), read into
+  one array; and small JSON documents (`save_json` / `load_json`), e.g. a shard's sample of
+  documents.
 
 Files are written under a name unique to the writer, flushed to disk and renamed (on object
 storage: published, core/storage.py), so a crashed or duplicated attempt never leaves a
@@ -177,8 +179,8 @@ class Exchange:
         """`out[at[i]:at[i] + stops[i] - starts[i]] = array[starts[i]:stops[i]]` for every i,
         of a saved one-dimensional array, read and not mapped: pages touched through a map stay
         in the task's resident memory, and the kernel maps the pages around each one touched,
-        so gathering many small ranges of many shards' arrays through maps held ~8 times the
-        bytes gathered (docs/scaling.md)."""
+        so gathering small ranges of many shards' arrays through maps holds many times the
+        bytes gathered (measured: docs/scaling.md)."""
         local = storage.local_copy(self._file(step, f"{name}.npy"))
         with open(local, "rb") as file:
             shape, stored = _npy_header(file)

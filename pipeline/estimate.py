@@ -175,7 +175,8 @@ def kept_per_unit(
             files, ids = batch.column("input_file").to_pylist(), batch.column("id").to_pylist()
             lengths = pc.binary_length(batch.column("text")).to_numpy(zero_copy_only=False)
             routes = router.route(batch) if router else [""] * batch.num_rows
-            for file, document, length, route in zip(files, ids, lengths, routes, strict=True):
+            rows = zip(files, ids, lengths.tolist(), routes, strict=True)
+            for file, document, length, route in rows:
                 if not isinstance(route, str):  # not exported
                     continue
                 if route not in found:
@@ -303,6 +304,9 @@ class Interval:
         """The estimate times `factor`, the bounds times the low and high ends of `within`."""
         return Interval(self.estimate * factor, self.low * within[0], self.high * within[1])
 
+    def scaled(self, factor: float) -> Interval:
+        return Interval(self.estimate * factor, self.low * factor, self.high * factor)
+
     def as_dict(self) -> dict[str, float]:
         return {"estimate": self.estimate, "low": self.low, "high": self.high}
 
@@ -360,7 +364,6 @@ def predict(
         # a stage directory holds its input's documents, kept or rejected: it scales like
         # the input (the correction of the stages before it)
         input_correction = correction
-        input_per_byte = previous.per_byte
         writes_rows = stage_class(entry.name).writes_kept_rows  # export writes token shards
         kept = (
             kept_per_unit(directory, sample, weights_of_text).get("", nothing)
@@ -383,8 +386,8 @@ def predict(
         text_kept = ratio_interval(kept.text, weights, total).corrected(correction, dedup_range)
         spread = text_kept.high / text_kept.estimate if text_kept.estimate else 1.0
         low = text_kept.low / text_kept.estimate if text_kept.estimate else 1.0
-        if not previous.plain:  # ingest: its input is what it kept and rejected
-            input_per_byte = kept.per_byte
+        # ingest's input is what it kept and rejected
+        input_per_byte = previous.per_byte if previous.plain else kept.per_byte
         estimate_disk = disk * sample.scale * input_correction * input_per_byte
         row |= {
             "docs_kept": docs_kept.as_dict(),
@@ -401,14 +404,12 @@ def predict(
             )
             manifest = json.loads(storage.read_text(storage.join(directory, MANIFEST_FILE)))
             for source in manifest["sources"]:
+                # the source's tokens follow its text: the sample's tokens per byte of it
                 text = routed.get(source["name"], nothing)
-                per_text_byte = source["tokens"] / text.plain if text.plain else 0.0
                 tokens[source["name"]] = (
                     ratio_interval(text.text, weights, total)
-                    .corrected(
-                        correction * per_text_byte,
-                        (dedup_range[0] * per_text_byte, dedup_range[1] * per_text_byte),
-                    )
+                    .corrected(correction, dedup_range)
+                    .scaled(source["tokens"] / text.plain if text.plain else 0.0)
                     .as_dict()
                 )
         previous, previous_dir = kept, directory
