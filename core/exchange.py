@@ -95,6 +95,7 @@ class Exchange:
         self.stage_dir = storage.absolute(stage_dir)
         self.root = storage.join(self.stage_dir, STEPS_DIR)
         self._maps: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._copies: dict[str, Path] = {}
 
     def _file(self, step: str, name: str) -> str:
         return storage.join(self.root, step, name)
@@ -157,7 +158,7 @@ class Exchange:
         if path in self._maps:
             self._maps.move_to_end(path)
             return self._maps[path]
-        local = storage.local_copy(path)
+        local = self._local_copy(path)
         try:
             array = np.load(local, mmap_mode="r")
         except ValueError:  # an empty array cannot be memory-mapped
@@ -166,6 +167,15 @@ class Exchange:
         if len(self._maps) > OPEN_MAPS:
             self._maps.popitem(last=False)
         return array
+
+    def _local_copy(self, path: str) -> Path:
+        """`storage.local_copy`, looked up once per task: on object storage each lookup is a
+        request, and a step reads the same shards' arrays chunk after chunk. (A copy that
+        the node's pruning removed meanwhile is looked up again.)"""
+        known = self._copies.get(path)
+        if known is None or not known.exists():
+            known = self._copies[path] = storage.local_copy(path)
+        return known
 
     def read_ranges(
         self,
@@ -181,7 +191,7 @@ class Exchange:
         in the task's resident memory, and the kernel maps the pages around each one touched,
         so gathering small ranges of many shards' arrays through maps holds many times the
         bytes gathered (measured: docs/scaling.md)."""
-        local = storage.local_copy(self._file(step, f"{name}.npy"))
+        local = self._local_copy(self._file(step, f"{name}.npy"))
         with open(local, "rb") as file:
             shape, stored = _npy_header(file)
             if stored != out.dtype or len(shape) != 1:
