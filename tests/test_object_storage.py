@@ -227,6 +227,9 @@ def test_step_files_read_a_partition_with_ranged_reads(
         exchange.save("side", "lengths", np.arange(10, dtype=np.int64))
         found[root] = [exchange.read_partition("hash", p, dtype) for p in range(4)]
         assert exchange.load("side", "lengths").tolist() == list(range(10))
+        gathered = np.zeros(5, dtype=np.int64)
+        exchange.read_ranges("side", "lengths", np.r_[7, 1], np.r_[9, 4], gathered, np.r_[0, 2])
+        assert gathered.tolist() == [7, 8, 1, 2, 3]
         rng = np.random.default_rng(7)
     local, remote = found.values()
     assert all(np.array_equal(a, b) for a, b in zip(local, remote, strict=True))
