@@ -4,7 +4,10 @@ Every path a user gives (inputs, the work directory, models, an export) is a *lo
 plain string. Local paths keep their plain POSIX meaning; a URI is reached through Arrow's
 filesystems (`pyarrow.fs`: S3 and S3-compatible stores, Google Cloud Storage, no extra
 dependency). An S3-compatible store is named by `DATAPIPE_S3_ENDPOINT` (or Arrow's own
-`AWS_ENDPOINT_URL`); credentials come from the usual AWS variables or files.
+`AWS_ENDPOINT_URL`); credentials come from the usual AWS variables or files. Google Cloud
+Storage takes its credentials the usual way (`GOOGLE_APPLICATION_CREDENTIALS`, the metadata
+server); `DATAPIPE_GCS_ENDPOINT` names another server that speaks its API (an emulator such
+as the tests' `gcp-storage-emulator`: an `http://` endpoint is reached without credentials).
 
 Object stores have no rename and no partial visibility rules of their own, so writes follow
 one rule: **an object under its final name is complete**. Small files (markers, JSON) are one
@@ -44,6 +47,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 REMOTE_SCHEMES = ("s3", "gs", "gcs")
 ENDPOINT_VARIABLE = "DATAPIPE_S3_ENDPOINT"
+GCS_ENDPOINT_VARIABLE = "DATAPIPE_GCS_ENDPOINT"
 SCRATCH_VARIABLE = "DATAPIPE_SCRATCH"
 COPIES_LIMIT_VARIABLE = "DATAPIPE_SCRATCH_COPIES_GB"
 DEFAULT_COPIES_GB = 20.0
@@ -126,7 +130,15 @@ def _remote_filesystem(scheme: str, endpoint: str | None) -> pafs.FileSystem:
     if scheme == "s3":
         options = {"endpoint_override": endpoint} if endpoint else {}
         return pafs.S3FileSystem(**options)
-    return pafs.GcsFileSystem()
+    if endpoint is None:
+        return pafs.GcsFileSystem()
+    server = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+    return pafs.GcsFileSystem(
+        endpoint_override=server.netloc,
+        scheme=server.scheme,
+        anonymous=server.scheme == "http",  # an emulator; a TLS endpoint gets credentials
+        project_id=os.environ.get("GOOGLE_CLOUD_PROJECT"),
+    )
 
 
 def filesystem(location: str | Path) -> tuple[pafs.FileSystem, str]:
@@ -134,7 +146,8 @@ def filesystem(location: str | Path) -> tuple[pafs.FileSystem, str]:
     if not is_remote(location):
         return pafs.LocalFileSystem(use_mmap=True), os.path.abspath(local_path(location))
     parts = urlsplit(str(location))
-    endpoint = os.environ.get(ENDPOINT_VARIABLE) or None
+    variable = ENDPOINT_VARIABLE if parts.scheme == "s3" else GCS_ENDPOINT_VARIABLE
+    endpoint = os.environ.get(variable) or None
     try:
         fs = _remote_filesystem(parts.scheme, endpoint)
     except (OSError, pa.ArrowException) as err:
@@ -152,7 +165,9 @@ _STORAGE_VARIABLES = (
     "AWS_DEFAULT_REGION",
     "AWS_REGION",
     "AWS_PROFILE",
+    GCS_ENDPOINT_VARIABLE,
     "GOOGLE_APPLICATION_CREDENTIALS",
+    "GOOGLE_CLOUD_PROJECT",
 )
 
 
@@ -344,6 +359,17 @@ def file_stats(directory: str | Path, recursive: bool = False) -> dict[str, File
 
 def subdirectories(directory: str | Path) -> list[str]:
     """The directories directly in `directory` (on object storage: the common prefixes)."""
+    if urlsplit(str(directory)).scheme in ("gs", "gcs"):
+        # Arrow lists a GCS prefix's objects, not its prefixes: they are read off every
+        # object below (a listing request per 1,000 objects).
+        base = str(directory).rstrip("/")
+        return sorted(
+            {
+                join(base, found[len(base) + 1 :].split("/")[0])
+                for found, info in _entries(directory, True)
+                if "/" in found[len(base) + 1 :] or info.type == pafs.FileType.Directory
+            }
+        )
     return [
         found for found, info in _entries(directory, False) if info.type == pafs.FileType.Directory
     ]
@@ -362,8 +388,17 @@ def delete(location: str | Path) -> None:
 def delete_tree(directory: str | Path) -> None:
     """Remove a directory and everything in it, if it is there."""
     fs, path = filesystem(directory)
-    if fs.get_file_info(path).type == pafs.FileType.Directory:
+    if fs.get_file_info(path).type != pafs.FileType.Directory:
+        return
+    if not is_remote(directory):
         fs.delete_dir(path)
+        return
+    fs.delete_dir_contents(path, missing_dir_ok=True)
+    # A store may keep an object for the directory itself; most (GCS's emulator) keep none,
+    # and Arrow's `delete_dir` on GCS fails where there is none to delete.
+    with contextlib.suppress(FileNotFoundError):
+        if fs.get_file_info(path).type == pafs.FileType.Directory:
+            fs.delete_dir(path)
 
 
 def make_dirs(directory: str | Path) -> None:

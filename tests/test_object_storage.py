@@ -1,5 +1,6 @@
-"""A work directory and inputs on object storage (core/storage.py), against a real
-S3-compatible server the tests start themselves on localhost (moto in server mode).
+"""A work directory and inputs on object storage (core/storage.py), against real servers the
+tests start themselves on localhost: an S3-compatible one (moto in server mode) and a Google
+Cloud Storage emulator (gcp-storage-emulator), both from PyPI.
 
 Every location may be an `s3://` URI: shards, markers, step files, models, locks (leases)
 and the export live in the bucket, each process working in its own scratch directory; the
@@ -16,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,12 @@ import yaml
 
 from core import storage
 from tests import background
-from tests.pipeline_runs import differences, driver_command, output_files, run_to_completion
+from tests.pipeline_runs import (
+    differences,
+    driver_command,
+    output_files,
+    run_to_completion,
+)
 from tests.ray_cluster import Cluster, free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,34 +49,26 @@ def _wait_for(port: int, server: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError(f"the S3 server exited with {server.returncode}")
+            raise RuntimeError(f"the storage server exited with {server.returncode}")
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.2)
-    raise TimeoutError("the S3 server did not start within 60 s")
+    raise TimeoutError("the storage server did not start within 60 s")
 
 
 @contextlib.contextmanager
-def moto_server() -> Iterator[dict[str, str]]:
-    """A moto S3 server on a free port with one bucket; this process and its children reach
-    it through the variables a user sets (`DATAPIPE_S3_ENDPOINT` and AWS credentials)."""
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    env = {storage.ENDPOINT_VARIABLE: f"http://127.0.0.1:{port}", **CREDENTIALS}
+def _serving(
+    command: list[str], port: int, env: dict[str, str], create_bucket: Callable[[], None]
+) -> Iterator[dict[str, str]]:
+    """A storage server started with `command` on `port`, with one bucket; this process and
+    its children reach it through `env`, the variables a user sets."""
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     saved = {key: os.environ.get(key) for key in env}
     try:
         _wait_for(port, server)
         os.environ.update(env)
-        import pyarrow.fs as pafs
-
-        pafs.S3FileSystem(
-            endpoint_override=env[storage.ENDPOINT_VARIABLE], allow_bucket_creation=True
-        ).create_dir(BUCKET)
+        create_bucket()
         yield env
     finally:
         for key, value in saved.items():
@@ -82,18 +80,53 @@ def moto_server() -> Iterator[dict[str, str]]:
         server.wait(30)
 
 
-@pytest.fixture(scope="module")
-def s3_env() -> Iterator[dict[str, str]]:
-    with moto_server() as env:
-        yield env
+def moto_server() -> contextlib.AbstractContextManager[dict[str, str]]:
+    """A moto S3 server (`DATAPIPE_S3_ENDPOINT` and AWS credentials)."""
+    port = free_port()
+    env = {storage.ENDPOINT_VARIABLE: f"http://127.0.0.1:{port}", **CREDENTIALS}
+
+    def create_bucket() -> None:
+        import pyarrow.fs as pafs
+
+        endpoint = env[storage.ENDPOINT_VARIABLE]
+        pafs.S3FileSystem(endpoint_override=endpoint, allow_bucket_creation=True).create_dir(BUCKET)
+
+    command = [sys.executable, "-m", "moto.server", "-p", str(port)]
+    return _serving(command, port, env, create_bucket)
+
+
+def gcs_server() -> contextlib.AbstractContextManager[dict[str, str]]:
+    """A Google Cloud Storage emulator (`DATAPIPE_GCS_ENDPOINT`, a project for the bucket)."""
+    port = free_port()
+    env = {
+        storage.GCS_ENDPOINT_VARIABLE: f"http://127.0.0.1:{port}",
+        "GOOGLE_CLOUD_PROJECT": "datapipe-test",
+    }
+    command = [sys.executable, "-m", "gcp_storage_emulator", "start", "--in-memory"]
+    command += ["--host=127.0.0.1", f"--port={port}"]
+    return _serving(
+        command, port, env, lambda: storage.filesystem(f"gs://{BUCKET}")[0].create_dir(BUCKET)
+    )
+
+
+@pytest.fixture(scope="module", params=["s3", "gs"])
+def bucket(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The test bucket's URI, on each kind of store in turn."""
+    serving = moto_server if request.param == "s3" else gcs_server
+    with serving():
+        yield f"{request.param}://{BUCKET}"
 
 
 def _uri(*parts: str) -> str:
     return "/".join([f"s3://{BUCKET}", *parts])
 
 
-def test_files_round_trip_and_list_like_local_ones(s3_env: dict[str, str], tmp_path: Path) -> None:
-    for root in (str(tmp_path / "files"), _uri("round-trip")):
+def _in(bucket: str, *parts: str) -> str:
+    return "/".join([bucket, *parts])
+
+
+def test_files_round_trip_and_list_like_local_ones(bucket: str, tmp_path: Path) -> None:
+    for root in (str(tmp_path / "files"), _in(bucket, "round-trip")):
         storage.make_dirs(storage.join(root, "a"))  # object storage needs none
         storage.write_bytes(storage.join(root, "a", "one.json"), b'{"n": 1}')
         storage.write_bytes(storage.join(root, "two.txt"), b"two")
@@ -102,6 +135,7 @@ def test_files_round_trip_and_list_like_local_ones(s3_env: dict[str, str], tmp_p
         assert storage.is_dir(root) and storage.is_file(storage.join(root, "two.txt"))
         assert not storage.exists(storage.join(root, "three.txt"))
         assert [storage.name(f) for f in storage.list_files(root)] == ["two.txt"]
+        assert storage.subdirectories(root) == [storage.join(root, "a")]
         assert [storage.name(f) for f in storage.list_files(root, recursive=True)] == [
             "one.json",
             "two.txt",
@@ -118,17 +152,17 @@ def test_files_round_trip_and_list_like_local_ones(s3_env: dict[str, str], tmp_p
         storage.delete_tree(root)
         assert storage.list_files(root, recursive=True) == []
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        storage.read_bytes(_uri("round-trip", "gone"))
+        storage.read_bytes(_in(bucket, "round-trip", "gone"))
 
 
 def test_node_copies_stay_under_their_limit_least_recently_used_first(
-    s3_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Models and step files are copied to a node once; the copies are pruned, least
     recently used first, when they pass `DATAPIPE_SCRATCH_COPIES_GB`."""
     monkeypatch.setenv(storage.SCRATCH_VARIABLE, str(tmp_path / "scratch"))
     monkeypatch.setenv(storage.COPIES_LIMIT_VARIABLE, str(2.5 * 1000 / 2**30))  # 2.5 kB
-    files = [_uri("copies", f"model-{i}.bin") for i in range(3)]
+    files = [_in(bucket, "copies", f"model-{i}.bin") for i in range(3)]
     for i, location in enumerate(files):
         storage.write_bytes(location, bytes([i]) * 1000)
     first, second = storage.local_copy(files[0]), storage.local_copy(files[1])
@@ -168,28 +202,28 @@ class _FailingSource:
 
 
 def test_a_failed_upload_leaves_no_object_where_readers_look(
-    s3_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     local = tmp_path / "big.bin"
     local.write_bytes(os.urandom(3 * 2**20))
     monkeypatch.setattr(storage, "_COPY_CHUNK", 2**20)
     monkeypatch.setattr(storage, "open", _FailingSource, raising=False)
-    target = _uri("uploads", "big.bin")
+    target = _in(bucket, "uploads", "big.bin")
     with pytest.raises(OSError, match="read error"):
         storage.publish(local, target)
-    assert storage.list_files(_uri("uploads")) == []  # neither the object nor its temporary
+    assert storage.list_files(_in(bucket, "uploads")) == []  # neither the object nor its temporary
     monkeypatch.undo()
     storage.publish(local, target)
     assert storage.read_bytes(target) == local.read_bytes()
 
 
 def test_shards_on_object_storage_are_written_read_and_checked_like_local_ones(
-    s3_env: dict[str, str],
+    bucket: str,
 ) -> None:
     from core.shards import RollingShardWriter, read_table, shard_damage, shard_locations
 
     batch = pa.record_batch({"id": [str(i) for i in range(1000)], "n": list(range(1000))})
-    directory = _uri("shards")
+    directory = _in(bucket, "shards")
     writer = RollingShardWriter(directory, batch.schema, lambda n: f"part-{n:05d}.arrow", 1)
     writer.write(batch)
     writer.write(batch)
@@ -206,9 +240,7 @@ def test_shards_on_object_storage_are_written_read_and_checked_like_local_ones(
     assert shard_damage(shards[0], None) == "part-00000.arrow is missing"
 
 
-def test_step_files_read_a_partition_with_ranged_reads(
-    s3_env: dict[str, str], tmp_path: Path
-) -> None:
+def test_step_files_read_a_partition_with_ranged_reads(bucket: str, tmp_path: Path) -> None:
     """What one partition's task reads from every producer is the same in a bucket as on
     local disk (the remote read is one ranged read per producer file)."""
     from core.exchange import Exchange
@@ -216,7 +248,7 @@ def test_step_files_read_a_partition_with_ranged_reads(
     rng = np.random.default_rng(7)
     dtype = np.dtype([("key", np.uint64), ("doc", np.int32)])
     found = {}
-    for root in (str(tmp_path / "stage"), _uri("stage")):
+    for root in (str(tmp_path / "stage"), _in(bucket, "stage")):
         exchange = Exchange(root)
         for task in range(3):
             records = np.zeros(500, dtype)
@@ -236,25 +268,25 @@ def test_step_files_read_a_partition_with_ranged_reads(
     assert sum(len(part) for part in remote) == 1500
 
 
-def test_a_stage_directory_in_a_bucket_has_one_writer(s3_env: dict[str, str]) -> None:
+def test_a_stage_directory_in_a_bucket_has_one_writer(bucket: str) -> None:
     """Leases stand in for flock on object storage: a second writer, or a writer while a
     run reads, is refused naming the holder; a lease its holder stopped renewing expires."""
     from core.locks import LEASE_SECONDS, StageBusy, stage_locks
 
-    output, read = _uri("locks", "filter"), _uri("locks", "ingest")
+    output, read = _in(bucket, "locks", "filter"), _in(bucket, "locks", "ingest")
     with stage_locks(output, [read]):
         busy = r"cannot write .*locks/{}: pid \d+ on "
         with pytest.raises(StageBusy, match=busy.format("filter")), stage_locks(output, []):
             pass
         with pytest.raises(StageBusy, match=busy.format("ingest")), stage_locks(read, []):
             pass
-        with stage_locks(_uri("locks", "score"), [read]):  # a second reader is welcome
+        with stage_locks(_in(bucket, "locks", "score"), [read]):  # a second reader is welcome
             pass
     stale = {"pid": 1, "host": "gone", "since": 0, "renewed": time.time() - LEASE_SECONDS - 1}
-    storage.write_bytes(_uri("locks", ".filter.lock"), json.dumps(stale).encode())
+    storage.write_bytes(_in(bucket, "locks", ".filter.lock"), json.dumps(stale).encode())
     with stage_locks(output, []):  # a dead run's lease is taken over
         pass
-    assert storage.list_files(_uri("locks"), recursive=True) == []
+    assert storage.list_files(_in(bucket, "locks"), recursive=True) == []
 
 
 def _upload_tree(local: Path, location: str) -> None:
@@ -283,6 +315,53 @@ def comparable_outputs(work: Path) -> dict[str, bytes]:
             writer.write_table(table)
         found[name] = sink.getvalue().to_pybytes()
     return found
+
+
+GCS_RUN_FILES = (
+    "cc/whirlwind.warc.gz",
+    "cc/resiliparse_CC-MAIN-2020-34_00395.warc.gz",
+    "cc/ccnet_en_head_CC-MAIN-2020-16_0091.jsonl.gz",
+    "cc/datajuicer_redpajama-c4-refined.jsonl",
+)
+
+
+def _local_run(config: Path, work: str) -> list[str]:
+    """`datapipe run CONFIG --work-dir WORK` in one process (WORK may be a URI)."""
+    args = ["run", str(config), "--work-dir", work, "--no-progress", "--executor", "local"]
+    return [sys.executable, "-m", "pipeline", *args]
+
+
+def test_a_run_with_inputs_and_work_dir_in_a_gcs_bucket_gives_the_bytes_of_the_local_run(
+    tmp_path: Path,
+) -> None:
+    """ingest, filter, minhash and substring (configs/default.yaml's settings) on four
+    samples, once on local disk and once with inputs and work directory on the GCS emulator:
+    the same bytes; a second run in the bucket finds every stage done."""
+    default = yaml.safe_load((REPO / "configs/default.yaml").read_text())
+    wanted = ("ingest", "filter", "minhash", "substring")
+    stages = [entry for entry in default["stages"] if next(iter(entry)) in wanted]
+    local_inputs = [str(REPO / "data_samples/samples" / name) for name in GCS_RUN_FILES]
+    bucket_inputs = [f"gs://{BUCKET}/samples/{name}" for name in GCS_RUN_FILES]
+    works = {"local": str(tmp_path / "work"), "bucket": f"gs://{BUCKET}/work"}
+    with gcs_server() as env:
+        for local, remote in zip(local_inputs, bucket_inputs, strict=True):
+            storage.publish(Path(local), remote)
+        for where, inputs in (("local", local_inputs), ("bucket", bucket_inputs)):
+            config = tmp_path / f"{where}.yaml"
+            config.write_text(yaml.safe_dump({"inputs": inputs, "stages": stages}))
+            run_to_completion(_local_run(config, works[where]), tmp_path / f"{where}.log", env=env)
+        run_to_completion(_local_run(config, works["bucket"]), tmp_path / "again.log", env=env)
+        from pipeline.status import work_status
+
+        statuses = work_status(works["bucket"])
+        _download_tree(works["bucket"], tmp_path / "downloaded")
+    assert [s["stage"] for s in statuses] == list(wanted)
+    assert all(s["state"] == "done" for s in statuses)
+    rerun = (tmp_path / "again.log").read_text()
+    assert rerun.count("[already complete, skipped]") == len(wanted), rerun[-2000:]
+    want = comparable_outputs(Path(works["local"]))
+    assert any(name.startswith("substring/") for name in want)
+    assert differences(comparable_outputs(tmp_path / "downloaded"), want) == []
 
 
 def run_default_pipeline_in_a_bucket(env: dict[str, str], cluster: Cluster, root: Path) -> None:
