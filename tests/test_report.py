@@ -277,6 +277,19 @@ def test_missing_stages_are_noted_never_fatal(shared_samples_run: Path, tmp_path
         write_report(tmp_path / "missing")
 
 
+def test_a_retrained_tokenizer_is_noted_in_a_moved_work_directory(
+    shared_samples_run: Path, tmp_path: Path
+) -> None:
+    """The tokenizer section compares the model beside its report with the one the export
+    used, wherever the work directory now is (or was trained: a bucket run's scratch)."""
+    moved = tmp_path / "moved"
+    shutil.copytree(shared_samples_run, moved, ignore=shutil.ignore_patterns("*.arrow"))
+    note = "export predates a retraining"
+    assert note not in render_report(moved)
+    (moved / "train-tokenizer/tokenizer.model").write_bytes(b"another model")
+    assert note in render_report(moved)
+
+
 def test_cli_subcommand(
     shared_samples_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

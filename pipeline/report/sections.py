@@ -537,7 +537,7 @@ def tokenizer_view(run: Run) -> View | Note:
         "sample": _training_sample(sample),
         "token_ids": [(k, fmt_int(v)) for k, v in ids.items()] if isinstance(ids, dict) else [],
         "warnings": sample.get("warnings") or [],
-        "stale": _stale_model_note(run, report.get("model")),
+        "stale": _stale_model_note(run, path, report.get("model")),
     }
 
 
@@ -590,10 +590,15 @@ def _training_sample(sample: dict[str, Any]) -> Table | None:
     return Table.of(["source", "text", "sampled", "rate"], rows)
 
 
-def _stale_model_note(run: Run, model: Any) -> Note | None:
-    """A warning when the export used another model than the one this report describes."""
+def _stale_model_note(run: Run, report_path: str, trained: Any) -> Note | None:
+    """A warning when the export used another model than the one this report describes. The
+    model is the file of that name beside the report: the report names the path where it was
+    trained, which a moved work directory or a task's scratch directory no longer has."""
     manifest_sha = ((run.manifest or {}).get("tokenizer") or {}).get("sha256")
-    if not (isinstance(manifest_sha, str) and isinstance(model, str) and storage.is_file(model)):
+    if not (isinstance(manifest_sha, str) and isinstance(trained, str)):
+        return None
+    model = storage.join(storage.parent(report_path), storage.name(trained))
+    if not storage.is_file(model):
         return None
     if sha256_file(model) == manifest_sha:
         return None
