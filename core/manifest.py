@@ -6,12 +6,17 @@
      "token_budget": N, "max_epochs": E, "documents": D, "tokens": T,
      "sources": [{"name", "ratio", "documents", "tokens", "target_tokens", "epochs",
                   "shards": [{"path", "sha256", "documents", "tokens", "bytes"}]}],
+     "phases": [{"name", "tokens",                                  (only with phases)
+                 "sources": [{"name", "ratio", "target_tokens", "epochs", "epochs_after"}]}],
      "warnings": ["..."]}
 
 `epochs` is how often a trainer must repeat a source for it to make up `ratio` of
-`token_budget` tokens. A source that would need more than `max_epochs` (or has no documents)
-is named in `warnings`, never clipped: the trainer decides. Shard paths are relative to the
-manifest's directory. Importing this module does not import Ray.
+`token_budget` tokens. With training phases, a source's `ratio` is its share of all phases'
+tokens, `token_budget` their sum, and each phase lists what it draws from each source: its
+`epochs` in that phase and `epochs_after`, counted from the start of training. A source that
+would need more than `max_epochs` (or has no documents) is named in `warnings` (with phases,
+also the phase in which it passes them), never clipped: the trainer decides. Shard paths
+are relative to the manifest's directory. Importing this module does not import Ray.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 import pyarrow as pa
@@ -62,8 +67,23 @@ class ManifestSource(TypedDict):
     shards: list[ManifestShard]
 
 
+class PhaseSource(TypedDict):
+    name: str
+    ratio: float
+    target_tokens: int
+    epochs: float | None  # None: the source has no documents
+    epochs_after: float | None  # epochs drawn from the start of training to this phase's end
+
+
+class ManifestPhase(TypedDict):
+    name: str
+    tokens: int
+    sources: list[PhaseSource]
+
+
 class Manifest(TypedDict):
-    """What `build_manifest` returns and `manifest.json` holds."""
+    """What `build_manifest` returns and `manifest.json` holds (`phases` only when the
+    mixture has training phases)."""
 
     format: str
     format_version: int
@@ -75,6 +95,7 @@ class Manifest(TypedDict):
     documents: int
     tokens: int
     sources: list[ManifestSource]
+    phases: NotRequired[list[ManifestPhase]]
     warnings: list[str]
 
 
@@ -110,6 +131,63 @@ def token_shard_schema(id_type: pa.DataType) -> pa.Schema:
             pa.field("num_tokens", pa.int32(), nullable=False),
         ]
     )
+
+
+def mixture_ratios(mixture: dict[str, Any]) -> dict[str, float | None]:
+    """Each configured source's share of all training tokens (a mixture config as JSON): its
+    ratio, or with phases the phases' ratios weighted by their tokens."""
+    phases = mixture.get("phases") or []
+    if not phases:
+        return {s["name"]: s.get("ratio") for s in mixture.get("sources", [])}
+    total = sum(p["tokens"] for p in phases)
+    return {
+        s["name"]: sum(p["tokens"] * p["ratios"].get(s["name"], 0.0) for p in phases) / total
+        for s in mixture.get("sources", [])
+    }
+
+
+def mixture_budget(mixture: dict[str, Any]) -> int | None:
+    """The configured token budget; with phases, the sum of their tokens."""
+    phases = mixture.get("phases") or []
+    return sum(p["tokens"] for p in phases) if phases else mixture.get("token_budget")
+
+
+def plan_phases(
+    sources: Sequence[dict[str, Any]], phases: Sequence[dict[str, Any]], max_epochs: float
+) -> tuple[list[ManifestPhase], list[str]]:
+    """Per phase (name, tokens, ratios), what it draws from each source (name, tokens) and
+    the epochs that implies, in the phase and from the start of training; a warning where a
+    source first passes `max_epochs`, or is asked for tokens it does not have."""
+    drawn = dict.fromkeys((s["name"] for s in sources), 0.0)
+    planned: list[ManifestPhase] = []
+    warnings = []
+    for phase in phases:
+        rows: list[PhaseSource] = []
+        for source in sources:
+            name, tokens = source["name"], source["tokens"]
+            ratio = float(phase["ratios"].get(name, 0.0))
+            target = ratio * phase["tokens"]
+            before, drawn[name] = drawn[name], drawn[name] + target
+            epochs = target / tokens if tokens else None
+            after = drawn[name] / tokens if tokens else None
+            rows.append(
+                {
+                    "name": name,
+                    "ratio": ratio,
+                    "target_tokens": round(target),
+                    "epochs": epochs,
+                    "epochs_after": after,
+                }
+            )
+            where = f"phase {phase['name']}: source {name}"
+            if ratio and not tokens:
+                warnings.append(f"{where}: no documents, its ratio {ratio:g} cannot be met")
+            elif after is not None and after > max_epochs >= before / tokens:
+                warnings.append(
+                    f"{where} reaches {after:.2f} epochs, more than max_epochs {max_epochs:g}"
+                )
+        planned.append({"name": phase["name"], "tokens": phase["tokens"], "sources": rows})
+    return planned, warnings
 
 
 def plan_mixture(
@@ -149,16 +227,18 @@ def build_manifest(
     shards: Sequence[dict[str, Any]],
     token_budget: int | None,
     max_epochs: float,
+    phases: Sequence[dict[str, Any]] = (),
 ) -> Manifest:
     """The manifest for `sources` (name, ratio, documents, tokens) and the written `shards`
-    (each with its source, path, sha256, documents, tokens, bytes)."""
+    (each with its source, path, sha256, documents, tokens, bytes); with `phases` (name,
+    tokens, ratios), each phase's plan."""
     budget, planned, warnings = plan_mixture(sources, token_budget, max_epochs)
     by_source: dict[str, list[dict[str, Any]]] = {s["name"]: [] for s in sources}
     for shard in shards:
         by_source[shard["source"]].append({k: v for k, v in shard.items() if k != "source"})
     for source in planned:
         source["shards"] = sorted(by_source[source["name"]], key=lambda s: s["path"])
-    return {
+    manifest: Manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "tokenizer": tokenizer,
@@ -171,6 +251,10 @@ def build_manifest(
         "sources": planned,
         "warnings": warnings,
     }
+    if phases:
+        manifest["phases"], phase_warnings = plan_phases(sources, phases, max_epochs)
+        manifest["warnings"] = warnings + phase_warnings
+    return manifest
 
 
 # The manifest's fields and their JSON types, checked before any figure is recomputed.
@@ -243,7 +327,7 @@ def _plan_problems(manifest: dict[str, Any]) -> list[str]:
     if abs(sum(s["ratio"] for s in sources) - 1) > 1e-6:
         problems.append(f"ratios sum to {sum(s['ratio'] for s in sources):g}, not 1")
     mixture = manifest["config"].get("mixture") or {}
-    configured = {s.get("name"): s.get("ratio") for s in mixture.get("sources", [])}
+    configured = mixture_ratios(mixture)
     if mixture and set(configured) != set(names):
         problems.append(f"sources {sorted(names)} differ from the config's {sorted(configured)}")
         return problems
@@ -258,7 +342,7 @@ def _plan_problems(manifest: dict[str, Any]) -> list[str]:
         for s in sources
     ]
     budget, planned, warnings = plan_mixture(
-        counts, mixture.get("token_budget"), manifest["max_epochs"]
+        counts, mixture_budget(mixture), manifest["max_epochs"]
     )
     if budget != manifest["token_budget"]:
         problems.append(f"token_budget {manifest['token_budget']:,} is not the planned {budget:,}")
@@ -269,8 +353,41 @@ def _plan_problems(manifest: dict[str, Any]) -> list[str]:
                     f"source {source['name']}: {key} {source.get(key)!r} is not the planned "
                     f"{plan[key]!r}"
                 )
-    if manifest["warnings"] != warnings:
+    phases, phase_warnings = plan_phases(
+        counts, mixture.get("phases") or [], manifest["max_epochs"]
+    )
+    problems += _phase_problems(manifest.get("phases"), phases)
+    if manifest["warnings"] != warnings + phase_warnings:
         problems.append("warnings differ from the ones the mixture implies")
+    return problems
+
+
+def _phase_problems(recorded: Any, planned: list[ManifestPhase]) -> list[str]:
+    """The manifest's phases against the ones its config and counts imply."""
+    if not planned:
+        return [] if recorded is None else ["phases: listed, but the config has none"]
+    if not isinstance(recorded, list) or len(recorded) != len(planned):
+        return [f"phases: not the {len(planned)} phases of the config"]
+    problems = []
+    for phase, plan in zip(recorded, planned, strict=True):
+        where = f"phase {plan['name']}"
+        rows = phase.get("sources") if isinstance(phase, dict) else None
+        if (
+            not isinstance(phase, dict)
+            or (phase.get("name"), phase.get("tokens")) != (plan["name"], plan["tokens"])
+            or not isinstance(rows, list)
+            or [r.get("name") if isinstance(r, dict) else None for r in rows]
+            != [r["name"] for r in plan["sources"]]
+        ):
+            problems.append(f"{where}: name, tokens or sources are not the config's")
+            continue
+        for row, want in zip(rows, plan["sources"], strict=True):
+            for key in ("ratio", "target_tokens", "epochs", "epochs_after"):
+                if not _same(row.get(key), want[key]):
+                    problems.append(
+                        f"{where}: source {want['name']}: {key} {row.get(key)!r} is not the "
+                        f"planned {want[key]!r}"
+                    )
     return problems
 
 

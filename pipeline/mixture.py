@@ -20,8 +20,14 @@ of the samples it returns):
   are packed (no padding), ranks never share a slice, and within an epoch no two samples
   share a token. All ranks run the same schedule, so together they consume each source's
   slices in order, without gaps.
-* **Resume**: `state_dict()` holds the rank's next sample and per-source counts; a sampler
-  built with it continues exactly where the saved one stopped.
+* **Phases**: when the manifest has training phases, each phase holds
+  ceil(tokens / (seq_len * world_size)) samples of every rank, drawn at the phase's ratios
+  (the shares above count from the phase's first sample), one phase after the other; the
+  sources' streams run on across a boundary, so no slice is drawn twice. The iteration ends
+  after the last phase. Without phases it is one endless phase at the sources' ratios.
+* **Resume**: `state_dict()` holds the rank's next sample, its phase and per-source counts
+  (in all and in the phase); a sampler built with it continues exactly where the saved one
+  stopped, across a phase boundary too.
 
 Memory per source: three integers per document (which batch, where, how long) plus the
 current epoch's order, not the tokens.
@@ -42,7 +48,7 @@ import pyarrow as pa
 
 from core.manifest import MANIFEST_FILE, ManifestError, load_manifest, manifest_problems, shard_path
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 1: without phases (accepted for a manifest without phases)
 # Longer samples are refused up front (one sample is read into memory: 2**27 uint16 tokens is
 # 256 MiB; longer contexts are built from several samples).
 MAX_SEQ_LEN = 2**27
@@ -54,6 +60,17 @@ class Sample:
     source: str
     position: int  # first token's position in the source's stream (epochs concatenated)
     tokens: np.ndarray
+    phase: str | None = None  # the training phase (None: the manifest has none)
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A stretch of each rank's samples, [start, end), drawn at `ratios` (one per stream)."""
+
+    name: str | None
+    ratios: np.ndarray
+    start: int
+    end: int | None  # None: endless
 
 
 class SourceStream:
@@ -150,12 +167,17 @@ class MixtureSampler:
         if not sources:
             raise ValueError(f"{root}: the export holds no tokens")
         self.streams = [SourceStream(root, s, seed) for s in sources]
-        ratios = np.array([s["ratio"] for s in sources], np.float64)
-        self.ratios = ratios / ratios.sum()
-        self.next_index = 0
+        self.phases = _phases(manifest, [s["name"] for s in sources], seq_len * world_size)
+        self.next_index = self.phase = 0
         self.taken = np.zeros(len(sources), np.int64)
+        self.phase_taken = np.zeros(len(sources), np.int64)  # in the current phase
         if state is not None:
             self._load_state(state)
+
+    @property
+    def samples(self) -> int | None:
+        """This rank's samples in all phases (None: endless)."""
+        return self.phases[-1].end
 
     def _identity(self) -> dict[str, Any]:
         return {
@@ -173,40 +195,95 @@ class MixtureSampler:
             **self._identity(),
             "next_index": self.next_index,
             "taken": self.taken.tolist(),
+            "phase": self.phase,
+            "phase_taken": self.phase_taken.tolist(),
         }
 
     def _load_state(self, state: dict[str, Any]) -> None:
+        if state.get("version") == 1 and self.phases[0].name is None:
+            state = {**state, "version": 2, "phase": 0, "phase_taken": state.get("taken")}
         expected = {"version": STATE_VERSION, **self._identity()}
         differ = {k: (state.get(k), v) for k, v in expected.items() if state.get(k) != v}
         if differ:
             raise ValueError(f"saved sampler state does not match this sampler: {differ}")
-        index, taken = state.get("next_index"), state.get("taken")
-        counts = taken if isinstance(taken, list) else []
+        index, phase = state.get("next_index"), state.get("phase")
+        taken, phase_taken = _counts(state.get("taken")), _counts(state.get("phase_taken"))
         valid = (
             _count(index)
-            and len(counts) == len(self.streams)
-            and all(map(_count, counts))
-            and sum(counts) == index
+            and _count(phase)
+            and phase < len(self.phases)
+            and len(taken) == len(phase_taken) == len(self.streams)
+            and sum(taken) == index
+            and all(t >= p for t, p in zip(taken, phase_taken, strict=True))
+            and sum(phase_taken) == index - self.phases[phase].start
+            and (self.phases[phase].end is None or index <= self.phases[phase].end)
         )
         if not valid:
             raise ValueError(
                 f"saved sampler state is malformed: next_index {index!r} must be the sum of "
-                f"taken {taken!r}, one count >= 0 per source ({len(self.streams)})"
+                f"taken {state.get('taken')!r}, one count >= 0 per source "
+                f"({len(self.streams)}), and phase {phase!r} with phase_taken "
+                f"{state.get('phase_taken')!r} the samples since that phase began"
             )
-        self.next_index = index
-        self.taken = np.array(counts, np.int64)
+        self.next_index, self.phase = index, phase
+        self.taken = np.array(taken, np.int64)
+        self.phase_taken = np.array(phase_taken, np.int64)
+
+    def _enter_phase(self) -> bool:
+        """Move on to the phase of sample `next_index`; False once every phase is drawn."""
+        while (end := self.phases[self.phase].end) is not None and self.next_index >= end:
+            if self.phase + 1 == len(self.phases):
+                return False
+            self.phase += 1
+            self.phase_taken[:] = 0
+        return True
 
     def _choose(self) -> int:
-        """The source of this rank's sample `next_index` (the furthest below its share)."""
-        deficit = self.ratios * (self.next_index + 1) - self.taken
+        """The source of this rank's sample `next_index` (the furthest below its share of
+        the phase so far)."""
+        phase = self.phases[self.phase]
+        deficit = phase.ratios * (self.next_index - phase.start + 1) - self.phase_taken
         return int(np.argmax(deficit))
 
     def __iter__(self) -> Iterator[Sample]:
-        while True:
+        while self._enter_phase():
             source = self._choose()
             index, taken = self.next_index, int(self.taken[source])
             self.taken[source] += 1
+            self.phase_taken[source] += 1
             self.next_index += 1
             stream = self.streams[source]
             position = (taken * self.world_size + self.rank) * self.seq_len
-            yield Sample(index, stream.name, position, stream.read(position, self.seq_len))
+            tokens = stream.read(position, self.seq_len)
+            yield Sample(index, stream.name, position, tokens, self.phases[self.phase].name)
+
+
+def _counts(value: Any) -> list[int]:
+    """A list of counts >= 0, or an empty list when `value` is not one."""
+    if isinstance(value, list) and all(map(_count, value)):
+        return value
+    return []
+
+
+def _phases(manifest: dict[str, Any], names: list[str], tokens_per_sample: int) -> list[Phase]:
+    """The manifest's phases over the sources with tokens (`names`), each as many samples per
+    rank as its tokens fill; without phases, one endless phase at the sources' ratios."""
+    if "phases" not in manifest:
+        ratios = {s["name"]: s["ratio"] for s in manifest["sources"]}
+        return [Phase(None, _normalized(ratios, names, "the mixture"), 0, None)]
+    phases, start = [], 0
+    for phase in manifest["phases"]:
+        ratios = {row["name"]: row["ratio"] for row in phase["sources"]}
+        end = start + -(-phase["tokens"] // tokens_per_sample)  # ceil
+        phases.append(
+            Phase(phase["name"], _normalized(ratios, names, f"phase {phase['name']}"), start, end)
+        )
+        start = end
+    return phases
+
+
+def _normalized(ratios: dict[str, float], names: list[str], where: str) -> np.ndarray:
+    found = np.array([ratios.get(name, 0.0) for name in names], np.float64)
+    if not found.sum() > 0:
+        raise ValueError(f"{where} draws only from sources without tokens")
+    return found / found.sum()

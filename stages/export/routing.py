@@ -1,8 +1,9 @@
 """Which mixture source (bucket) a document belongs to: the rules of a mixture config.
 
-A mixture lists sources in order, each with its target share of the training tokens and the
-conditions a document must meet (input file patterns, the ingest `source` column, language,
-topic, perplexity bucket, a quality-score range). The first source whose conditions all hold
+A mixture lists sources in order, each with its target share of the training tokens (or,
+with `phases`, a share per training phase) and the conditions a document must meet (input
+file patterns, the ingest `source` column, language, topic, perplexity bucket, a
+quality-score range). The first source whose conditions all hold
 takes the document; a source with no conditions takes everything left. A document no source
 takes is rejected (`export_no_source`), never dropped silently.
 
@@ -36,12 +37,21 @@ RATIO_TOLERANCE = 1e-6
 DEFAULT_MAX_EPOCHS = 4.0
 
 
+def checked_name(name: str) -> str:
+    """A source or phase name, refused unless it is safe as a directory name."""
+    if not SOURCE_NAME.match(name):
+        raise ValueError(f"{name!r}: use 1-64 characters from [A-Za-z0-9_.-], not starting '.'")
+    return name
+
+
 class SourceRule(StageConfig):
     """One mixture source: its share of the training tokens and which documents it takes.
     Every condition given must hold; a list condition holds when the value is in it."""
 
     name: str = Field(description="directory name under shards/ ([A-Za-z0-9_.-], 1-64 chars)")
-    ratio: float = Field(gt=0, le=1, description="share of the training tokens")
+    ratio: float | None = Field(
+        None, gt=0, le=1, description="share of the training tokens (not with phases)"
+    )
     input_file: list[str] = Field(
         default_factory=list, description="glob patterns on the document's input_file"
     )
@@ -54,12 +64,7 @@ class SourceRule(StageConfig):
     min_quality: float | None = Field(None, description="quality_score at least (score stage)")
     max_quality: float | None = Field(None, description="quality_score below (score stage)")
 
-    @field_validator("name")
-    @classmethod
-    def _safe_name(cls, name: str) -> str:
-        if not SOURCE_NAME.match(name):
-            raise ValueError(f"{name!r}: use 1-64 characters from [A-Za-z0-9_.-], not starting '.'")
-        return name
+    _safe_name = field_validator("name")(checked_name)
 
     def columns(self) -> set[str]:
         """The document columns this rule reads."""
@@ -87,18 +92,45 @@ class SourceRule(StageConfig):
         return self.max_quality is None or (quality is not None and quality < self.max_quality)
 
 
+def _check_distribution(ratios: dict[str, float], where: str) -> None:
+    if bad := {name: r for name, r in ratios.items() if not 0 <= r <= 1}:
+        raise ValueError(f"{where}: ratios must be in [0, 1], got {bad}")
+    if abs((total := sum(ratios.values())) - 1) > RATIO_TOLERANCE:
+        raise ValueError(f"{where}: ratios must sum to 1, they sum to {total:g}")
+
+
+class PhaseConfig(StageConfig):
+    """One training phase: how many tokens a trainer draws in it and each source's share of
+    them (e.g. Yi-9B's second stage, heavier in code and math; MiniCPM's decay phase)."""
+
+    name: str = Field(description="the phase's name ([A-Za-z0-9_.-], 1-64 chars)")
+    tokens: int = Field(gt=0, description="training tokens drawn in this phase")
+    ratios: dict[str, float] = Field(
+        min_length=1, description="source -> share of the phase's tokens (sources left out: 0)"
+    )
+
+    _safe_name = field_validator("name")(checked_name)
+
+
 class MixtureConfig(StageConfig):
-    """The training mixture: sources with target ratios (summing to 1), the token budget a
-    trainer will draw and how often any source may be repeated to meet its ratio."""
+    """The training mixture: sources with target ratios (summing to 1), or training phases
+    each with its own ratios; the token budget a trainer will draw (with phases: the sum of
+    theirs) and how often any source may be repeated to meet its ratio."""
 
     sources: list[SourceRule] = Field(min_length=1)
     token_budget: int | None = Field(
         None,
         gt=0,
-        description="training tokens to plan for (default: the most no source has to repeat for)",
+        description="training tokens to plan for (default: the most no source has to repeat "
+        "for; with phases: the sum of the phases' tokens)",
     )
     max_epochs: float = Field(
         DEFAULT_MAX_EPOCHS, gt=0, description="repetitions beyond this are warned about"
+    )
+    phases: list[PhaseConfig] = Field(
+        default_factory=list,
+        description="training phases in order, each with its tokens and ratios; a trainer's "
+        "sampler follows them one after the other",
     )
 
     @model_validator(mode="after")
@@ -106,10 +138,26 @@ class MixtureConfig(StageConfig):
         names = [source.name for source in self.sources]
         if len(set(names)) != len(names):
             raise ValueError(f"source names must be unique, got {names}")
-        total = sum(source.ratio for source in self.sources)
-        if abs(total - 1) > RATIO_TOLERANCE:
-            raise ValueError(f"source ratios must sum to 1, they sum to {total:g}")
+        if self.phases:
+            self._check_phases(names)
+            return self
+        if missing := [s.name for s in self.sources if s.ratio is None]:
+            raise ValueError(f"sources {missing} need a ratio (or give the mixture phases)")
+        _check_distribution({s.name: s.ratio or 0.0 for s in self.sources}, "sources")
         return self
+
+    def _check_phases(self, names: list[str]) -> None:
+        if given := [s.name for s in self.sources if s.ratio is not None]:
+            raise ValueError(f"with phases, ratios are given per phase: remove {given}'s ratio")
+        if self.token_budget is not None:
+            raise ValueError("with phases, the token budget is the sum of their tokens")
+        phases = [phase.name for phase in self.phases]
+        if len(set(phases)) != len(phases):
+            raise ValueError(f"phase names must be unique, got {phases}")
+        for phase in self.phases:
+            if unknown := sorted(set(phase.ratios) - set(names)):
+                raise ValueError(f"phase {phase.name}: {unknown} are not sources ({names})")
+            _check_distribution(phase.ratios, f"phase {phase.name}")
 
 
 def load_mixture(value: Any) -> Any:

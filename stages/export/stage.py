@@ -37,6 +37,8 @@ from core.manifest import (
     MANIFEST_FILE,
     SHARDS_DIR,
     build_manifest,
+    mixture_budget,
+    mixture_ratios,
     sha256_file,
     token_shard_schema,
 )
@@ -100,12 +102,12 @@ class ExportStage(GlobalStage):
 
     def describe(self) -> str:
         mixture = self.config.mixture
-        sources = (
-            ", ".join(f"{s.name} {s.ratio:g}" for s in mixture.sources)
-            if mixture
-            else "one per `source` value at its natural share"
-        )
-        return f"tokenizer {self.tokenizer_path}; sources: {sources}"
+        if mixture is None:
+            return f"tokenizer {self.tokenizer_path}; sources: one per `source` value"
+        ratios = mixture_ratios(mixture.model_dump())
+        sources = ", ".join(f"{name} {ratio:.3g}" for name, ratio in ratios.items())
+        phases = "".join(f"; phase {p.name}: {p.tokens:,} tokens" for p in mixture.phases)
+        return f"tokenizer {self.tokenizer_path}; sources: {sources}{phases}"
 
     def _tokenizer(self) -> Tokenizer:
         return Tokenizer.load(self.tokenizer_path)
@@ -141,9 +143,7 @@ class ExportStage(GlobalStage):
             for name, counts in result["sources"].items():
                 totals[name].update(counts)
         mixture = self.config.mixture
-        ratios: dict[str, float | None] = (
-            {s.name: s.ratio for s in mixture.sources} if mixture else dict.fromkeys(sorted(totals))
-        )
+        ratios = mixture_ratios(mixture.model_dump()) if mixture else dict.fromkeys(sorted(totals))
         return [
             {"name": name, "ratio": ratio, **{k: totals[name][k] for k in ("documents", "tokens")}}
             for name, ratio in ratios.items()
@@ -282,8 +282,9 @@ class ExportStage(GlobalStage):
             config={**self.config.model_dump(mode="json"), "tokenizer": tokenizer_path},
             sources=params["sources"],
             shards=params["shards"],
-            token_budget=mixture.token_budget if mixture else None,
+            token_budget=mixture_budget(mixture.model_dump()) if mixture else None,
             max_epochs=mixture.max_epochs if mixture else DEFAULT_MAX_EPOCHS,
+            phases=[p.model_dump() for p in mixture.phases] if mixture else [],
         )
         atomic_write_json(storage.join(exchange.stage_dir, MANIFEST_FILE), manifest)
         return {
