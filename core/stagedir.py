@@ -70,6 +70,26 @@ def file_identity(path: str) -> list[Any]:
     return [path, found.size, found.mtime_ns]
 
 
+def _is_stage_directory(location: str) -> bool:
+    return any(storage.exists(storage.join(location, f)) for f in (CONFIG_FILE, STATS_FILE))
+
+
+def stage_directories(work_dir: str | Path) -> list[tuple[str, str]]:
+    """The stage directories of a work directory as (name, location): `<stage>`, and in a
+    directory that is not a stage's (a source's chain) `<source>/<stage>`."""
+    found = []
+    for location in storage.subdirectories(work_dir):
+        if _is_stage_directory(location):
+            found.append((storage.name(location), location))
+            continue
+        found += [
+            (f"{storage.name(location)}/{storage.name(inner)}", inner)
+            for inner in storage.subdirectories(location)
+            if _is_stage_directory(inner)
+        ]
+    return found
+
+
 def stage_of(file: str | Path) -> StageDir | None:
     """The finished stage directory holding `file` (directly or in `rejected/`), if any."""
     directory = storage.parent(storage.absolute(file))

@@ -10,6 +10,15 @@ stages:
   - train-tokenizer: {vocab_size: 64000}   # trains work/train-tokenizer/tokenizer.model
   - export: {mixture: mixture.yaml}  # uses the tokenizer trained above
 plugins: [my_rules]                  # modules that register user stages and filter rules
+
+Or, when sources need processing of their own (docs/mixtures.md), each source names its
+inputs and stages, run side by side into work/<source>/<stage>/; `stages` are then the ones
+that join them, reading every source's last output (work/<stage>/):
+
+sources:
+  web:  {inputs: [data_samples/samples], stages: [ingest, filter, minhash]}
+  wiki: {inputs: [data_samples/wiki], stages: [ingest, minhash]}
+stages: [train-tokenizer, export]    # a joint minhash here would dedup across sources
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from stages import STAGE_CLASSES, load_plugins, stage_class
 from stages.base import StageConfig
+from stages.export.routing import SOURCE_NAME
 
 
 class ConfigError(ValueError):
@@ -32,7 +42,8 @@ def _describe(error: ValidationError, prefix: str) -> str:
     lines = []
     for item in error.errors():
         where = ".".join(str(part) for part in (prefix, *item["loc"]) if part != "")
-        lines.append(f"  {where}: {item['msg']}")
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"  {where}: {message}" if where else f"  {message}")
     return "\n".join(lines)
 
 
@@ -67,23 +78,57 @@ class StageEntry(BaseModel):
 PIPELINE_ORDER: tuple[str, ...] = tuple(STAGE_CLASSES)
 
 
-class PipelineConfig(BaseModel):
+class SourceBranch(BaseModel):
+    """One source's own chain of stages over its own inputs."""
+
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
     inputs: list[str] = Field(min_length=1)
+    stages: list[StageEntry] = Field(min_length=1)
+
+
+class PipelineConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    inputs: list[str] = Field(default_factory=list)
+    sources: dict[str, SourceBranch] = Field(default_factory=dict)
     work_dir: str = "work"
     shard_target_mb: float = Field(128, gt=0)
     executor: ExecutorConfig = ExecutorConfig()
     plugins: list[str] = Field(default_factory=list)
-    stages: list[StageEntry] = Field(min_length=1)
+    stages: list[StageEntry] = Field(default_factory=list)
     resources: dict[str, ResourceOverride] = Field(default_factory=dict)
 
     @model_validator(mode="after")
+    def _inputs_or_sources(self) -> PipelineConfig:
+        if self.sources and self.inputs:
+            raise ValueError("inputs: with sources, each source names its own inputs")
+        if not self.sources and not self.inputs:
+            raise ValueError("inputs: required (or sources, each with its inputs and stages)")
+        if not self.sources and not self.stages:
+            raise ValueError("stages: required (or sources, each with its inputs and stages)")
+        return self
+
+    @model_validator(mode="after")
     def _resources_name_stages(self) -> PipelineConfig:
-        unknown = sorted(set(self.resources) - {entry.name for entry in self.stages})
+        unknown = sorted(set(self.resources) - {entry.name for _, entry in self.entries()})
         if unknown:
             raise ValueError(f"resources names {', '.join(unknown)}: not a stage of this config")
         return self
+
+    def chains(self) -> list[tuple[str | None, list[str], list[StageEntry]]]:
+        """What runs, in order: each source's chain (its name, inputs, stages), then the
+        stages that join them (name None, inputs: the sources' outputs)."""
+        branches = [(name, b.inputs, b.stages) for name, b in self.sources.items()]
+        return [*branches, (None, self.inputs, self.stages)] if self.stages else branches
+
+    def entries(self) -> list[tuple[str, StageEntry]]:
+        """Every stage with its name in the work directory (`<source>/<stage>` in a source)."""
+        return [
+            (f"{source}/{entry.name}" if source else entry.name, entry)
+            for source, _, stages in self.chains()
+            for entry in stages
+        ]
 
 
 def validate_stage_config(name: str, options: Any, where: str) -> StageConfig:
@@ -97,9 +142,9 @@ def validate_stage_config(name: str, options: Any, where: str) -> StageConfig:
         raise ConfigError(f"invalid options for stage {name!r}:\n{_describe(err, where)}") from None
 
 
-def _stage_entries(raw: Any) -> list[StageEntry]:
+def _stage_entries(raw: Any, where: str = "stages") -> list[StageEntry]:
     if not isinstance(raw, list):
-        raise ConfigError("stages: expected a list such as [ingest, filter]")
+        raise ConfigError(f"{where}: expected a list such as [ingest, filter]")
     entries = []
     for i, item in enumerate(raw):
         if isinstance(item, str):
@@ -107,14 +152,37 @@ def _stage_entries(raw: Any) -> list[StageEntry]:
         elif isinstance(item, dict) and len(item) == 1:
             [(name, options)] = item.items()
         else:
-            raise ConfigError(f"stages.{i}: expected a stage name or {{name: {{options}}}}")
-        where = f"stages.{i}.{name}"
-        entries.append(StageEntry(name=name, config=validate_stage_config(name, options, where)))
+            raise ConfigError(f"{where}.{i}: expected a stage name or {{name: {{options}}}}")
+        config = validate_stage_config(name, options, f"{where}.{i}.{name}")
+        entries.append(StageEntry(name=name, config=config))
     names = [entry.name for entry in entries]
     if len(set(names)) != len(names):
-        raise ConfigError(f"stages: each stage may appear once, got {names}")
-    _check_order(names)
+        raise ConfigError(f"{where}: each stage may appear once, got {names}")
+    _check_order(names, where)
     return entries
+
+
+def _source_branches(raw: Any) -> dict[str, Any]:
+    """`sources` with each branch's stages validated; a branch's ingest writes the source's
+    name to the `source` column unless its config says otherwise."""
+    if not isinstance(raw, dict):
+        raise ConfigError("sources: expected a mapping of source names to {inputs, stages}")
+    branches = {}
+    for name, branch in raw.items():
+        where = f"sources.{name}"
+        if not (isinstance(name, str) and SOURCE_NAME.match(name)) or name in STAGE_CLASSES:
+            raise ConfigError(
+                f"{where}: a source name is a directory name ([A-Za-z0-9_.-], 1-64 "
+                "characters) and not a stage's"
+            )
+        if not isinstance(branch, dict):
+            raise ConfigError(f"{where}: expected {{inputs: [...], stages: [...]}}")
+        stages = _stage_entries(branch.get("stages"), f"{where}.stages")
+        for entry in stages:
+            if entry.name == "ingest" and "source" not in entry.config.model_fields_set:
+                entry.config = entry.config.model_copy(update={"source": name})
+        branches[name] = {**branch, "stages": stages}
+    return branches
 
 
 # The built-in document stages in the only order that makes sense (each cleans what the next
@@ -128,19 +196,19 @@ TRAINS_FOR = {
 }
 
 
-def _check_order(names: list[str]) -> None:
+def _check_order(names: list[str], where: str = "stages") -> None:
     documents = [n for n in names if n in DOCUMENT_ORDER]
     if documents != sorted(documents, key=DOCUMENT_ORDER.index) or (
         "ingest" in names and names[0] != "ingest"
     ):
         raise ConfigError(
-            f"stages: {names} are out of order; the built-in stages run as "
+            f"{where}: {names} are out of order; the built-in stages run as "
             f"{', '.join(DOCUMENT_ORDER)} (ingest first, training stages before the stage "
             "that uses their model)"
         )
     for trainer, user in TRAINS_FOR.items():
         if trainer in names and user in names and names.index(trainer) > names.index(user):
-            raise ConfigError(f"stages: {trainer} must come before {user}, which uses its model")
+            raise ConfigError(f"{where}: {trainer} must come before {user}, which uses its model")
 
 
 def load_config(path: str | Path) -> PipelineConfig:
@@ -158,7 +226,13 @@ def load_config(path: str | Path) -> PipelineConfig:
         load_plugins(plugins)  # before the stages: a plugin registers stage names and rules
     except (ImportError, ValueError) as err:
         raise ConfigError(f"{path}: {err}") from None
-    stages = _stage_entries(raw.pop("stages", None))
+    if "sources" in raw:
+        raw["sources"] = _source_branches(raw["sources"])
+        stages = _stage_entries(raw.pop("stages", None) or [])
+        if "ingest" in (names := [entry.name for entry in stages]):
+            raise ConfigError(f"stages: {names}: with sources, ingest belongs in a source")
+    else:
+        stages = _stage_entries(raw.pop("stages", None))
     try:
         return PipelineConfig.model_validate({**raw, "stages": stages})
     except ValidationError as err:

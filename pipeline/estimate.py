@@ -137,6 +137,11 @@ def choose_sample(files: list[str], sizes: list[int], share: float, by: str) -> 
 
 
 def sample_inputs(config: PipelineConfig, share: float, by: str) -> InputSample:
+    if config.sources:
+        raise ValueError(
+            "estimate runs one chain of stages; for a config with sources, estimate each "
+            "source's chain with a config of its own (inputs and stages)"
+        )
     ingest = next((e for e in config.stages if e.name == "ingest"), None)
     if ingest is None:
         raise ValueError(

@@ -40,7 +40,7 @@ from core.stagedir import (
     stage_of,
 )
 from pipeline.code import code_digest
-from pipeline.config import PipelineConfig, ResourceOverride
+from pipeline.config import PipelineConfig, ResourceOverride, StageEntry
 from pipeline.executor import (
     Executor,
     LocalExecutor,
@@ -490,11 +490,13 @@ class _Attempt:
 def run_pipeline(
     config: PipelineConfig, executor: Executor, progress: bool = True
 ) -> list[dict[str, Any]]:
-    """Run the configured stages in order, each reading the previous one's documents. A
-    training stage trains on the documents so far and passes them on; a later stage whose
-    config leaves out an option the model `provides` (tokenizer, quality_model...) uses it.
-    An export is verified against its manifest before the run counts as done. The run's
-    state (and, when it fails, in which stage and why) is kept in the work dir's `_RUN.json`."""
+    """Run the configured stages in order, each reading the previous one's documents (with
+    sources: each source's chain, then the joint stages over every source's last output). A
+    training stage trains on the documents so far and passes them on; a later stage of its
+    chain whose config leaves out an option the model `provides` (tokenizer,
+    quality_model...) uses it. An export is verified against its manifest before the run
+    counts as done. The run's state (and, when it fails, in which stage and why) is kept in
+    the work dir's `_RUN.json`."""
     storage.make_dirs(config.work_dir)
     try:
         results = _run_stages(config, executor, progress)
@@ -503,17 +505,37 @@ def run_pipeline(
         error = " ".join(f"{type(err).__name__}: {err}".split())[:2000]
         record_run(config.work_dir, "failed", stage=stage, error=error)
         raise
-    record_run(config.work_dir, "done", stages=[entry.name for entry in config.stages])
+    record_run(config.work_dir, "done", stages=[name for name, _ in config.entries()])
     return results
 
 
 def _run_stages(config: PipelineConfig, executor: Executor, progress: bool) -> list[dict[str, Any]]:
-    inputs = config.inputs
+    results: list[dict[str, Any]] = []
+    outputs: list[str] = []  # what each source's chain hands on: its last document stage
+    for source, inputs, stages in config.chains():
+        root = storage.join(config.work_dir, source) if source else config.work_dir
+        found, handed_on = _run_chain(config, stages, inputs or outputs, root, executor, progress)
+        results += found
+        outputs += handed_on
+    return results
+
+
+def _run_chain(
+    config: PipelineConfig,
+    stages: list[StageEntry],
+    inputs: list[str],
+    root: str,
+    executor: Executor,
+    progress: bool,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """`stages` in order from `inputs`, each into `root/<stage>`: their stats, and what the
+    chain hands on (the directory of its last document stage)."""
     results = []
     provided: dict[str, Any] = {}
-    for entry in config.stages:
-        record_run(config.work_dir, "running", stage=entry.name, pid=os.getpid())
-        output_dir = storage.join(config.work_dir, entry.name)
+    for entry in stages:
+        output_dir = storage.join(root, entry.name)
+        name = storage.relative(output_dir, config.work_dir)
+        record_run(config.work_dir, "running", stage=name, pid=os.getpid())
         run = StageRun(
             entry.name,
             _with_provided(entry.name, entry.config, provided),
@@ -532,7 +554,7 @@ def _run_stages(config: PipelineConfig, executor: Executor, progress: bool) -> l
             provided.update(stats["provides"])
         else:
             inputs = [output_dir]
-    return results
+    return results, inputs
 
 
 def _with_provided(name: str, config: StageConfig, provided: dict[str, Any]) -> StageConfig:

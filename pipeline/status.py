@@ -15,13 +15,22 @@ from typing import Any
 
 from core import storage
 from core.exchange import COMPLETE_FILE, STEPS_DIR
-from core.stagedir import CONFIG_FILE, SUCCESS_FILE, TASKS_DIR, StageDir, read_markers, read_run
+from core.stagedir import (
+    SUCCESS_FILE,
+    TASKS_DIR,
+    StageDir,
+    read_markers,
+    read_run,
+    stage_directories,
+)
 from pipeline.config import PIPELINE_ORDER
 
 
-def _pipeline_order(name: str) -> tuple[int, str]:
-    known = PIPELINE_ORDER.index(name) if name in PIPELINE_ORDER else len(PIPELINE_ORDER)
-    return known, name
+def _pipeline_order(name: str) -> tuple[bool, str, int, str]:
+    """Each source's chain (`<source>/<stage>`), then the stages that join them."""
+    source, _, stage = name.rpartition("/")
+    known = PIPELINE_ORDER.index(stage) if stage in PIPELINE_ORDER else len(PIPELINE_ORDER)
+    return not source, source, known, stage
 
 
 def _steps(stage_dir: str) -> list[dict[str, Any]]:
@@ -38,12 +47,12 @@ def _steps(stage_dir: str) -> list[dict[str, Any]]:
     return [step for _, step in sorted(steps, key=lambda s: s[0])]
 
 
-def stage_status(stage_dir: str) -> dict[str, Any]:
+def stage_status(stage_dir: str, name: str | None = None) -> dict[str, Any]:
     """One stage directory's state: done, failed or incomplete, with its task counts."""
     directory = StageDir(stage_dir)
     config = directory.recorded() or {}
     status: dict[str, Any] = {
-        "stage": storage.name(stage_dir),
+        "stage": name or storage.name(stage_dir),
         # A work dir from before `tasks` was recorded: one task per input.
         "tasks": config.get("tasks", len(config.get("inputs", []))),
         "done": len(directory.finished_tasks()),
@@ -66,13 +75,8 @@ def stage_status(stage_dir: str) -> dict[str, Any]:
 
 def work_status(work_dir: str) -> list[dict[str, Any]]:
     """Every stage directory under `work_dir` (local or a bucket), in pipeline order."""
-    found = [
-        path
-        for path in storage.subdirectories(work_dir)
-        if storage.exists(storage.join(path, CONFIG_FILE))
-    ]
-    ordered = sorted(found, key=lambda p: _pipeline_order(storage.name(p)))
-    return [stage_status(path) for path in ordered]
+    found = sorted(stage_directories(work_dir), key=lambda found: _pipeline_order(found[0]))
+    return [stage_status(path, name) for name, path in found]
 
 
 def format_status(statuses: list[dict[str, Any]]) -> str:

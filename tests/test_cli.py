@@ -46,7 +46,7 @@ def test_python_dash_m_pipeline_works() -> None:
         ("inputs: [x]\nstages:\n  - ingest: {max_text_bytes: -1}\n", "max_text_bytes"),
         ("inputs: [x]\nstages: [dedupe]\n", "unknown stage 'dedupe'"),
         ("inputs: [x]\nstages: [ingest]\nexecutor: {kind: spark}\n", "executor.kind"),
-        ("stages: [ingest]\n", "inputs: Field required"),
+        ("stages: [ingest]\n", "inputs: required"),
         ("inputs: [x]\nstages: ingest\n", "stages: expected a list"),
     ],
 )
@@ -79,7 +79,9 @@ def test_cli_reports_errors_without_a_traceback(
 
 def test_shipped_configs_are_valid() -> None:
     for path in sorted((REPO / "configs").glob("*.yaml")):
-        assert load_config(path).stages[0].name == "ingest"
+        config = load_config(path)
+        reading_inputs = [stages for _, inputs, stages in config.chains() if inputs]
+        assert reading_inputs and all(stages[0].name == "ingest" for stages in reading_inputs)
 
 
 def test_one_stage_from_the_command_line(tmp_path: Path, real_data: Path) -> None:

@@ -12,7 +12,7 @@ from typing import Any, cast
 from core import storage
 from core.manifest import MANIFEST_FILE, Manifest
 from core.shards import shard_locations
-from core.stagedir import CONFIG_FILE, FAILED_FILE, STATS_FILE, SUCCESS_FILE
+from core.stagedir import CONFIG_FILE, FAILED_FILE, STATS_FILE, SUCCESS_FILE, stage_directories
 from pipeline.config import PIPELINE_ORDER
 from stages import stage_class
 from stages.base import TrainingStage
@@ -70,13 +70,15 @@ def read_json(path: str) -> tuple[Any, str | None]:
         return None, f"{name} is unreadable ({type(err).__name__}: {err})"
 
 
-def _order_key(info: StageInfo) -> tuple[int, float, str]:
-    """Pipeline order; a stage PIPELINE_ORDER does not know comes after, by start time."""
+def _order_key(info: StageInfo) -> tuple[bool, str, int, float, str]:
+    """Each source's chain (`<source>/<stage>`), then the stages that join them; in each,
+    pipeline order, a stage PIPELINE_ORDER does not know after, by start time."""
+    source = info.name.rpartition("/")[0]
     known = PIPELINE_ORDER.index(info.kind) if info.kind in PIPELINE_ORDER else len(PIPELINE_ORDER)
-    return known, info.started, info.name
+    return not source, source, known, info.started, info.name
 
 
-def _read_stage(path: str) -> StageInfo:
+def _read_stage(path: str, name: str) -> StageInfo:
     problems = []
     config, why = read_json(storage.join(path, CONFIG_FILE))
     if why and storage.exists(storage.join(path, CONFIG_FILE)):
@@ -88,7 +90,6 @@ def _read_stage(path: str) -> StageInfo:
         if finished:
             problems.append(why or "stats.json is not an object")
     config = config if isinstance(config, dict) else None
-    name = storage.name(path)
     kind = str((config or {}).get("stage") or (stats or {}).get("stage") or name)
     if finished:
         state = "done" if stats is not None else "unreadable"
@@ -109,11 +110,7 @@ def _is_training(kind: str) -> bool:
 def discover_stages(work: str) -> list[StageInfo]:
     """Stage directories of `work` (they hold `_config.json` or `stats.json`), in pipeline
     order, with their state and the stage directories they read."""
-    found = [
-        _read_stage(path)
-        for path in storage.subdirectories(work)
-        if any(storage.exists(storage.join(path, f)) for f in (CONFIG_FILE, STATS_FILE))
-    ]
+    found = [_read_stage(path, name) for name, path in stage_directories(work)]
     found.sort(key=_order_key)
     for info in found:
         inputs = (info.config or {}).get("inputs") or []
