@@ -76,10 +76,11 @@ def test_three_sources_and_two_phases_reach_a_verified_export(sources_run: Path)
     assert by_phase[("stage2", "math")] > 2 * by_phase[("stage1", "math")]  # the math-heavy phase
 
 
-def test_the_report_shows_each_source_chain(sources_run: Path) -> None:
+def test_the_report_shows_each_source_chain_and_each_phase(sources_run: Path) -> None:
     page = render_report(sources_run)
     for name in ("web/filter", "wiki/minhash", "math/ingest"):
         assert name in page
+    assert "Phase stage1: 600,000 tokens" in page and "Phase stage2: 200,000 tokens" in page
 
 
 def _jsonl(path: Path, texts: list[str]) -> str:

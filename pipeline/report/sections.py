@@ -662,8 +662,35 @@ def mixture_view(run: Run) -> View | Note:
         "facts": facts,
         "chart": bar_chart(bars),
         "rows": rows,
+        "phases": _phase_tables(manifest.get("phases"), max_epochs),
         "warnings": manifest.get("warnings") or [],
     }
+
+
+def _phase_tables(phases: Any, max_epochs: float | None) -> list[dict[str, Any]]:
+    """Per training phase: its tokens and what it draws from each source, with the epochs
+    counted from the start of training (above `max_epochs` flagged with `!`)."""
+    views = []
+    for phase in phases if isinstance(phases, list) else []:
+        if not isinstance(phase, dict) or not isinstance(phase.get("sources"), list):
+            continue
+        rows = []
+        for row in (r for r in phase["sources"] if isinstance(r, dict)):
+            after = number(row.get("epochs_after"))
+            over = after is not None and max_epochs is not None and after > max_epochs
+            rows.append(
+                [
+                    str(row.get("name")),
+                    fmt_num(row.get("ratio")),
+                    _or_dash(number(row.get("target_tokens")), fmt_int),
+                    fmt_num(row.get("epochs")),
+                    fmt_num(after) + (" !" if over else ""),
+                ]
+            )
+        headers = ["source", "ratio", "tokens drawn", "epochs in phase", "epochs so far"]
+        title = f"Phase {phase.get('name')}: {fmt_int(phase.get('tokens'))} tokens"
+        views.append({"title": title, "table": Table.of(headers, rows)})
+    return views
 
 
 # -------------------------------------------------------------------------------- evaluation
