@@ -8,6 +8,7 @@
     datapipe status WORK_DIR
     datapipe report WORK_DIR            # HTML report (datapipe run writes it at the end)
     datapipe evaluate WORK_DIR --labels FILE   # decisions vs labelled pages (docs/rubric.md)
+    datapipe mix-search EXPORT_DIR      # rank candidate mixture ratios (docs/mixtures.md)
 
 Each stage's options are generated from its config model, so `datapipe <stage> --help` always
 lists exactly what the YAML accepts.
@@ -34,6 +35,7 @@ from pipeline.config import ConfigError, PipelineConfig, load_config, validate_s
 from pipeline.estimate import add_estimate_arguments, estimate_command
 from pipeline.evaluate import add_evaluate_parser
 from pipeline.executor import Executor, RaySettings
+from pipeline.mix_search import add_mix_search_parser
 from pipeline.report import add_report_parser, write_report
 from pipeline.runner import (
     StageFailed,
@@ -188,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_status_parser(sub)
     add_report_parser(sub)
     add_evaluate_parser(sub)
+    add_mix_search_parser(sub)
     return parser
 
 
