@@ -509,7 +509,7 @@ def summary(result: dict[str, Any]) -> str:
     if repeated > 1:
         lines.append(
             f"some candidates cycle a source's training part (up to {repeated:.1f} epochs): "
-            "repeats add no new statistics"
+            "repeats add no new statistics, and make the model surer of what it saw"
         )
     return "\n".join(lines)
 
