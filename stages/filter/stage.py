@@ -7,6 +7,9 @@ For each document, in order (the first failing check names the rejection reason)
 3. lang: fastText lid.176; keep configured languages above their threshold (`langid.py`)
 4. rules, with the document's language profile (`rules.py`): text quality, Gopher repetition,
    Gopher quality, RefinedWeb line corrections (edit), C4 (edit + document rules), FineWeb
+   (profile `web`, the default); profile `code` or `math` runs neither step 3 nor these but
+   its own family (`code_rules.py`, `math_rules.py`): prose rules reject most source files
+   and LaTeX, and lid.176 knows no programming language
 5. safety: lexicon hits per 100 words
 6. PII: emails, IPs, phone numbers, Chinese ID numbers replaced by placeholders, in kept and
    rejected rows alike, so no stage output stores them (`pii.py`)
@@ -29,7 +32,9 @@ from pydantic import Field, model_validator
 from core.schema import with_columns, with_fields
 from stages.base import BatchOutput, StageConfig, TransformStage, split_by_rejections
 from stages.filter.blocklists import Lists, default_lists
+from stages.filter.code_rules import CodeRules, code_rejections
 from stages.filter.langid import identify_many, known_languages
+from stages.filter.math_rules import MathRules, math_rejections
 from stages.filter.normalize import normalize_text, to_simplified
 from stages.filter.pii import PII_KINDS, PiiAnonymizer
 from stages.filter.rules import (
@@ -64,7 +69,23 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+# What only the `web` profile reads: language ID and the prose rule sets.
+_WEB_ONLY = ("languages", "chinese_script", "rules", "language_rules")
+
+
 class FilterConfig(StageConfig):
+    profile: Literal["web", "code", "math"] = Field(
+        "web",
+        description="Which rule family judges the documents: web (language ID, Gopher, C4, "
+        "FineWeb, RefinedWeb), code (source files) or math (LaTeX); URL, safety and PII "
+        "steps run in every profile.",
+    )
+    code: CodeRules = Field(
+        default_factory=CodeRules, description="Thresholds of the code profile (JSON)."
+    )
+    math: MathRules = Field(
+        default_factory=MathRules, description="Thresholds of the math profile (JSON)."
+    )
     languages: dict[str, float] = Field(
         default_factory=lambda: {"en": 0.65, "zh": 0.5},
         description="Languages to keep -> minimum fastText lid.176 probability.",
@@ -126,6 +147,22 @@ class FilterConfig(StageConfig):
             )
         return self
 
+    @model_validator(mode="after")
+    def _settings_match_the_profile(self) -> FilterConfig:
+        """A setting the profile never reads is a mistake: say so instead of ignoring it.
+        Compared with the defaults (not with the keys given), so a dumped config validates."""
+        defaults = FilterConfig.model_construct()
+        unread = [name for name in ("code", "math") if name != self.profile]
+        if self.profile != "web":
+            unread += _WEB_ONLY
+        if changed := [name for name in unread if getattr(self, name) != getattr(defaults, name)]:
+            raise ValueError(
+                f"profile {self.profile!r} does not read {changed}: remove them, or set the "
+                "profile that uses them (web: languages, chinese_script, rules, "
+                "language_rules; code: code; math: math)"
+            )
+        return self
+
     def rules_for(self, lang: str) -> Rules:
         merged = _merge(self.rules.model_dump(), LANGUAGE_DEFAULTS.get(lang, {}))
         return Rules.model_validate(_merge(merged, self.language_rules.get(lang, {})))
@@ -147,7 +184,10 @@ class DocumentVerdict:
 
 class FilterStage(TransformStage):
     name = "filter"
-    summary = "Language ID, Gopher/C4/FineWeb/RefinedWeb rules, URL and safety lists, PII."
+    summary = (
+        "Language ID, Gopher/C4/FineWeb/RefinedWeb rules (or the code or math profile's), "
+        "URL and safety lists, PII."
+    )
     config_class = FilterConfig
     config: FilterConfig
 
@@ -205,9 +245,14 @@ class FilterStage(TransformStage):
         return self.judge_many([text], [url])[0]
 
     def judge_many(self, texts: list[str], urls: list[str | None]) -> list[DocumentVerdict]:
-        """`judge` of each document; the language of all of them is identified in one call."""
+        """`judge` of each document; the language of all of them is identified in one call
+        (profile web)."""
         verdicts = [self._judge_text_and_url(t, u) for t, u in zip(texts, urls, strict=True)]
         undecided = [v for v in verdicts if self._goes_on(v) and v.text.strip()]
+        if self.config.profile != "web":
+            for verdict in undecided:
+                self._record(verdict, self._profile_rejections(verdict))
+            return verdicts
         languages = identify_many([verdict.text for verdict in undecided])
         for verdict, (lang, score) in zip(undecided, languages, strict=True):
             verdict.lang, verdict.lang_score = lang, score
@@ -284,6 +329,20 @@ class FilterStage(TransformStage):
         if rules.fineweb.enabled:
             yield check_fineweb(doc, rules.fineweb)
         verdict.text = doc.text
+        yield from self._shared_rejections(doc)
+
+    def _profile_rejections(self, verdict: DocumentVerdict) -> Iterator[Rejection | None]:
+        """The code or math family, then the steps every profile shares: plugin rules and
+        safety. The families only check, so the text leaves as it came."""
+        doc = DocView(verdict.text, None)
+        if self.config.profile == "code" and self.config.code.enabled:
+            yield from code_rejections(doc, self.config.code)
+        if self.config.profile == "math" and self.config.math.enabled:
+            yield from math_rejections(doc, self.config.math)
+        yield from self._shared_rejections(doc)
+
+    def _shared_rejections(self, doc: DocView) -> Iterator[Rejection | None]:
+        """What runs after every profile's rules: plugin rules, then the safety lexicon."""
         for name, params in self.config.user_rules.items():
             detail = USER_RULES[name](doc, params)
             yield None if detail is None else Rejection(name, detail)
