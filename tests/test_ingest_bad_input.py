@@ -9,6 +9,7 @@ import zlib
 from collections import Counter
 from pathlib import Path
 
+import pytest
 import zstandard
 
 from stages.ingest.stage import IngestConfig, IngestStage
@@ -227,3 +228,43 @@ def test_damaged_parquet_is_one_counted_rejection(tmp_path: Path) -> None:
     texts, reasons, rows = ingest(path)
     assert texts == [] and reasons == {"corrupt_input": 1}
     assert "cut.parquet" in rows[0]["reason_detail"]
+
+
+def test_files_named_by_whole_files_are_one_document_each(tmp_path: Path) -> None:
+    """Source files and plain text: the file is the document; a bad one is a counted rejection
+    and the directory scan takes only the names the globs match (a README is not an input)."""
+    code = Path(__file__).resolve().parents[1] / "data_samples/code/jinja2__visitor.py.txt"
+    (tmp_path / "visitor.py").write_bytes(code.read_bytes())
+    (tmp_path / "notes.txt.gz").write_bytes(gzip.compress("第二篇文档的正文。".encode()))
+    (tmp_path / "empty.py").write_bytes(b"")
+    (tmp_path / "latin1.py").write_bytes("# caf\xe9\n".encode("latin-1"))
+    (tmp_path / "blob.py").write_bytes(bytes(range(256)) * 4)
+    (tmp_path / "big.txt").write_text("x" * 2_000)
+    (tmp_path / "cut.py.gz").write_bytes(gzip.compress(b"print(1)\n" * 100)[:30])
+    (tmp_path / "README.md").write_text("not an input")
+    stage = IngestStage(IngestConfig(whole_files=("*.py", "*.txt"), max_record_bytes=1_500))
+    files = stage.list_inputs([str(tmp_path)])
+    assert sorted(Path(f).name for f in files) == sorted(
+        ["visitor.py", "notes.txt.gz", "empty.py", "latin1.py", "blob.py", "big.txt", "cut.py.gz"]
+    )
+    assert stage.list_inputs([str(tmp_path / "README.md")])  # named explicitly: still read
+    with pytest.raises(FileNotFoundError, match="whole_files"):
+        IngestStage(IngestConfig()).list_inputs([str(tmp_path)])
+
+    results = {Path(f).name: ingest(Path(f), whole_files=("*.py", "*.txt")) for f in files}
+    kept = {name: texts for name, (texts, _, _) in results.items() if texts}
+    assert kept == {
+        "visitor.py": [code.read_text(encoding="utf-8")],  # byte for byte, not stripped
+        "notes.txt.gz": ["第二篇文档的正文。"],
+        "big.txt": ["x" * 2_000],
+    }
+    reasons = {name: dict(r) for name, (_, r, _) in results.items() if r}
+    assert reasons == {
+        "empty.py": {"empty_document": 1},
+        "latin1.py": {"invalid_utf8": 1},
+        "blob.py": {"binary_payload": 1},
+        "cut.py.gz": {"truncated_input": 1},
+    }
+    small = IngestStage(IngestConfig(whole_files=("*.txt",), max_record_bytes=1_500))
+    [out] = small.read_file(str(tmp_path / "big.txt"))
+    assert out.rejected.column("reason").to_pylist() == ["record_too_large"]

@@ -34,7 +34,7 @@ def _config(tmp_path: Path, raw: dict[str, Any], name: str = "pipeline.yaml") ->
 
 @pytest.fixture(scope="module")
 def sources_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """configs/sources.yaml (web, wiki and math, two phases) run in one process."""
+    """configs/sources.yaml (web, wiki, math and code, two phases) run in one process."""
     tmp = tmp_path_factory.mktemp("sources")
     raw = yaml.safe_load((REPO / "configs/sources.yaml").read_text())
     for branch in raw["sources"].values():
@@ -46,10 +46,14 @@ def sources_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp / "work"
 
 
-def test_three_sources_and_two_phases_reach_a_verified_export(sources_run: Path) -> None:
+def test_four_sources_and_two_phases_reach_a_verified_export(sources_run: Path) -> None:
     statuses = work_status(str(sources_run))
     assert [s["stage"] for s in statuses] == [
+        "code/ingest",
+        "code/filter",
+        "code/minhash",
         "math/ingest",
+        "math/filter",
         "math/minhash",
         "web/ingest",
         "web/filter",
@@ -73,12 +77,17 @@ def test_three_sources_and_two_phases_reach_a_verified_export(sources_run: Path)
     assert [p["name"] for p in manifest["phases"]] == ["stage1", "stage2"]
     samples = list(MixtureSampler(export, seq_len=4096))
     by_phase = Counter((s.phase, s.source) for s in samples)
-    assert by_phase[("stage2", "math")] > 2 * by_phase[("stage1", "math")]  # the math-heavy phase
+    for source in ("math", "code"):  # the phase heavy in code and math
+        assert by_phase[("stage2", source)] > 2 * by_phase[("stage1", source)]
+    # Each source's own rules: the code and math profiles, not the web rules, judged them.
+    filtered = {s["stage"]: s["documents"] for s in statuses if s["stage"].endswith("/filter")}
+    assert filtered["code/filter"]["docs_kept"] == 26  # 7 planted files dropped
+    assert filtered["math/filter"]["docs_kept"] == 5  # 6 fragments dropped
 
 
 def test_the_report_shows_each_source_chain_and_each_phase(sources_run: Path) -> None:
     page = render_report(sources_run)
-    for name in ("web/filter", "wiki/minhash", "math/ingest"):
+    for name in ("web/filter", "wiki/minhash", "math/filter", "code/ingest"):
         assert name in page
     assert "Phase stage1: 600,000 tokens" in page and "Phase stage2: 200,000 tokens" in page
 

@@ -1,9 +1,10 @@
-"""ingest: Common Crawl WARC (HTML), WET, JSONL and Parquet files into document batches.
+"""ingest: Common Crawl WARC (HTML), WET, JSONL and Parquet files into document batches, and
+files read whole (source code, plain text) where the config names them.
 
 Every document-bearing record leaves as a kept row or a rejected row with a reason:
 response/resource/conversion records for WARC and WET, non-blank lines for JSONL, rows for
-Parquet. Other WARC record types (request, metadata, warcinfo) carry no document and are
-counted as `skipped_record:<type>`.
+Parquet, the file itself for a file read whole. Other WARC record types (request, metadata,
+warcinfo) carry no document and are counted as `skipped_record:<type>`.
 """
 
 from __future__ import annotations
@@ -80,8 +81,16 @@ class IngestConfig(StageConfig):
     date_fields: tuple[str, ...] = Field(
         _JSON_DEFAULTS.date, description="JSON/Parquet crawl date paths."
     )
+    whole_files: tuple[str, ...] = Field(
+        (),
+        description="Globs on input file names read whole, one document per file (source "
+        "files, plain text: ['*.py', '*.txt']); a source tree with repeated file names is "
+        "better packed into JSONL or Parquet, as The Stack ships it.",
+    )
     max_record_bytes: int = Field(
-        16 * 2**20, gt=0, description="Largest raw record (WARC payload, JSON line) read."
+        16 * 2**20,
+        gt=0,
+        description="Largest raw record (WARC payload, JSON line, file read whole) read.",
     )
     max_text_bytes: int = Field(
         1_000_000, gt=0, description="Documents whose text is longer (UTF-8 bytes) are rejected."
@@ -100,29 +109,37 @@ class IngestConfig(StageConfig):
     )
 
 
-def _is_input_file(relative: str) -> bool:
+def _matches(name: str, globs: Sequence[str]) -> bool:
+    """Whether a glob matches the file name, with or without its .gz/.zst suffix."""
+    names = {name, strip_compression(name)}
+    return any(fnmatch.fnmatch(each, glob) for glob in globs for each in names)
+
+
+def _is_input_file(relative: str, whole_files: Sequence[str]) -> bool:
     """Directory scans skip `_`/`.` names (Hadoop's convention: markers, labels, hidden files)
     and `.json`, which in a data directory is usually a manifest; name such files explicitly.
     `relative`: the file's path below the directory given, with `/` separators."""
     parts = relative.split("/")
     if any(part.startswith(("_", ".")) for part in parts):
         return False
+    if _matches(parts[-1], whole_files):
+        return True
     if strip_compression(parts[-1]).endswith(".json"):
         return False
     return format_from_name(parts[-1]) is not None
 
 
-def _scan(directory: str) -> list[str]:
+def _scan(directory: str, whole_files: Sequence[str]) -> list[str]:
     """The input files under a directory, local or on object storage, in name order."""
     if storage.is_remote(directory):
         base = directory.rstrip("/") + "/"
         found = storage.list_files(directory, recursive=True)
         # sorted as a local scan sorts (by path components): the same task numbers anywhere
         found.sort(key=lambda f: f[len(base) :].split("/"))
-        return [f for f in found if _is_input_file(f[len(base) :])]
+        return [f for f in found if _is_input_file(f[len(base) :], whole_files)]
     root = Path(directory)
     files = [p for p in _walk(root) if p.is_file()]
-    return [str(p) for p in files if _is_input_file(p.relative_to(root).as_posix())]
+    return [str(p) for p in files if _is_input_file(p.relative_to(root).as_posix(), whole_files)]
 
 
 def _walk(root: Path) -> list[Path]:
@@ -174,11 +191,12 @@ class IngestStage(SourceStage):
         files: list[str] = []
         for given in paths:
             if storage.is_dir(given):
-                found = _scan(given)
+                found = _scan(given, self.config.whole_files)
                 if not found:
                     raise FileNotFoundError(
                         f"input directory {given!r} holds no input file (.warc, .wet, .jsonl, "
-                        ".parquet, optionally .gz/.zst; names starting with _ or . skipped)"
+                        ".parquet, optionally .gz/.zst, or a name that `whole_files` matches; "
+                        "names starting with _ or . skipped)"
                     )
                 files += found
             elif storage.is_file(given):
@@ -214,12 +232,17 @@ class IngestStage(SourceStage):
             yield self._to_batch(chunk, path, counters)
 
     def _records(self, path: str, counters: Counter[str]) -> Iterator[Record]:
+        taken = self._sample_test(path)
+        if _matches(storage.name(path), self.config.whole_files):
+            record = self._whole_file(path)
+            size = len(record.text.encode("utf-8"))  # what an estimate weighs the file by
+            yield from self._sampled([record], taken, counters, lambda: size)
+            return
         try:
             kind = sniff_format(path)
         except InputFormatError as err:
             yield rejected(0, "unreadable_file", f"{path}: {err}")
             return
-        taken = self._sample_test(path)
         if kind == "parquet":
             records = self._guarded(iter_parquet(path, self._json_fields(), 1024), path, None)
             yield from self._sampled(records, taken, counters, lambda: 0)
@@ -245,6 +268,27 @@ class IngestStage(SourceStage):
                 counters["empty_file"] += 1
         finally:
             reader.close()
+
+    def _whole_file(self, path: str) -> Record:
+        """The file (decompressed if .gz/.zst) as one document; `offset` 0, the only record."""
+        limit = self.config.max_record_bytes
+        try:
+            reader = open_decompressed(path)
+            try:
+                body = reader.read(limit + 1)
+            finally:
+                reader.close()
+        except (*DECOMPRESSION_ERRORS, OSError) as err:
+            reason = "truncated_input" if isinstance(err, EOFError) else "corrupt_input"
+            return rejected(0, reason, f"{path}: {type(err).__name__}: {err}")
+        if len(body) > limit:
+            return rejected(0, "record_too_large", f"file read whole is over {limit} bytes")
+        if looks_binary(body):
+            return rejected(0, "binary_payload", f"{len(body)} bytes of a file read whole")
+        try:
+            return Record(offset=0, text=body.decode("utf-8"))
+        except UnicodeDecodeError as err:
+            return rejected(0, "invalid_utf8", str(err), text=body.decode("utf-8", "replace"))
 
     def _guarded(self, records: Iterable[Record], path: str, reader: Any) -> Iterator[Record]:
         """Turn a decompression or parse failure into one rejected record that ends the file."""
