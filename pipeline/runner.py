@@ -80,6 +80,7 @@ class StageRun:
     shard_target_bytes: int = 128 * 2**20
     plugins: tuple[str, ...] = ()  # modules that register user stages and rules
     resources: ResourceOverride | None = None  # instead of what the stage declares
+    label: str = ""  # the run's name in messages and progress bars (`web/filter`); else `name`
 
 
 def task_sizer(stage: Stage, override: ResourceOverride | None, corpus_bytes: int = 0) -> Sizer:
@@ -207,6 +208,7 @@ class _StepRunner:
     executor: Executor
     progress: bool
     sizer: Sizer
+    label: str
 
     def run(self, step: Step) -> list[dict[str, Any]]:
         """Run the step's unfinished tasks; return every task's result in task order. A
@@ -230,7 +232,7 @@ class _StepRunner:
             for i in range(step.tasks)
             if i not in done
         ]
-        desc = f"{self.stage.name}:{step.name}"
+        desc = f"{self.label}:{step.name}"
         stage_dir = StageDir(self.output_dir)
         _run_tasks(
             run_step_task,
@@ -338,7 +340,8 @@ def _run_stage_locked(run: StageRun, executor: Executor, progress: bool) -> dict
     # it); _config.json keeps the paths as configured.
     fp = fingerprint({**description, "config": _portable(ref.config)})
     stage_dir = StageDir(output_dir)
-    if stage_dir.is_complete(fp) and not _damaged(run.name, stage_dir):
+    label = run.label or run.name
+    if stage_dir.is_complete(fp) and not _damaged(label, stage_dir):
         # A run killed between `_SUCCESS` and the clean-up below leaves the steps' files.
         stage_dir.clear_steps()
         stats = stage_dir.stats()
@@ -348,10 +351,10 @@ def _run_stage_locked(run: StageRun, executor: Executor, progress: bool) -> dict
     if resumed:  # tasks whose shards were lost since are done again
         stage_dir.forget_tasks([task for task in stage_dir.damage() if task >= 0])
     if (line := stage.describe()) is not None:
-        print(f"{run.name}: {line}", file=sys.stderr)
+        print(f"{label}: {line}", file=sys.stderr)
     corpus_bytes = sum(storage.size(f) for f in files) if isinstance(stage, GlobalStage) else 0
     sizer = task_sizer(stage, run.resources, corpus_bytes)
-    attempt = _Attempt(ref, files, stage_dir, executor, progress, resumed, sizer)
+    attempt = _Attempt(ref, files, stage_dir, executor, progress, resumed, sizer, label)
     if isinstance(stage, TrainingStage):
         outcome = attempt.train(stage)
     else:
@@ -424,6 +427,7 @@ class _Attempt:
     progress: bool
     resumed: bool  # earlier tasks' markers can be reused
     sizer: Sizer
+    label: str
 
     @property
     def output_dir(self) -> str:
@@ -438,7 +442,13 @@ class _Attempt:
         step_task_seconds = 0.0
         if isinstance(stage, GlobalStage):
             steps = _StepRunner(
-                self.ref, self.files, self.output_dir, self.executor, self.progress, self.sizer
+                self.ref,
+                self.files,
+                self.output_dir,
+                self.executor,
+                self.progress,
+                self.sizer,
+                self.label,
             )
             summary, timings = steps.run_plan(stage)
             global_stats = {"steps": summary, "step_seconds": timings}
@@ -479,7 +489,7 @@ class _Attempt:
             fn,
             specs,
             total,
-            self.ref.name,
+            self.label,
             self.executor,
             self.progress,
             self.stage_dir,
@@ -538,15 +548,16 @@ def _run_chain(
         record_run(config.work_dir, "running", stage=name, pid=os.getpid())
         run = StageRun(
             entry.name,
-            _with_provided(entry.name, entry.config, provided),
+            _with_provided(name, entry.config, provided),
             inputs,
             output_dir,
             shard_target_bytes=int(config.shard_target_mb * 2**20),
             plugins=tuple(config.plugins),
             resources=config.resources.get(entry.name),
+            label=name,
         )
         stats = run_stage(run, executor, progress)
-        print(summary_line(stats, output_dir), file=sys.stderr)
+        print(summary_line(stats, output_dir, name), file=sys.stderr)
         if storage.exists(storage.join(output_dir, MANIFEST_FILE)):
             _verify(output_dir)
         results.append(stats)
@@ -583,19 +594,21 @@ def _verify(export_dir: str) -> None:
     )
 
 
-def summary_line(stats: dict[str, Any], output_dir: str) -> str:
+def summary_line(stats: dict[str, Any], output_dir: str, label: str = "") -> str:
+    """What a finished stage did, in one line; `label` names it (else its stage's name)."""
+    name = label or stats["stage"]
     state = "already complete, skipped" if stats.get("skipped") else f"{stats['wall_seconds']}s"
     summary = stats.get("steps") or stats.get("model") or {}
     warnings = "".join(f"\n  warning: {w}" for w in summary.get("warnings", []))
     if stats.get("kind") == "training":
         models = ", ".join(f"{name}={value}" for name, value in stats["provides"].items())
         return (
-            f"{stats['stage']}: {summary['description']} ({stats['inputs']:,} input "
+            f"{name}: {summary['description']} ({stats['inputs']:,} input "
             f"files) [{state}] -> {models}{warnings}"
         )
     reasons = ", ".join(f"{r} {n:,}" for r, n in stats["rejected_by_reason"].items())
     return (
-        f"{stats['stage']}: {stats['docs_in']:,} in -> {stats['docs_kept']:,} kept, "
+        f"{name}: {stats['docs_in']:,} in -> {stats['docs_kept']:,} kept, "
         f"{stats['docs_rejected']:,} rejected{f' ({reasons})' if reasons else ''} "
         f"[{state}] -> {output_dir}{warnings}"
     )

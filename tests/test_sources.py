@@ -5,6 +5,7 @@ read every source's last output. configs/sources.yaml is the example a user star
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import Counter
 from pathlib import Path
@@ -42,7 +43,8 @@ def sources_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     export = raw["stages"][-1]["export"]
     export["mixture"] = str(REPO / export["mixture"])
     raw["work_dir"] = str(tmp / "work")
-    run_pipeline(load_config(_config(tmp, raw)), LocalExecutor(), progress=False)
+    with (tmp / "run.log").open("w") as log, contextlib.redirect_stderr(log):
+        run_pipeline(load_config(_config(tmp, raw)), LocalExecutor(), progress=False)
     return tmp / "work"
 
 
@@ -83,6 +85,14 @@ def test_four_sources_and_two_phases_reach_a_verified_export(sources_run: Path) 
     filtered = {s["stage"]: s["documents"] for s in statuses if s["stage"].endswith("/filter")}
     assert filtered["code/filter"]["docs_kept"] == 26  # 7 planted files dropped
     assert filtered["math/filter"]["docs_kept"] == 5  # 6 fragments dropped
+
+
+def test_the_run_names_each_chains_stages_by_source(sources_run: Path) -> None:
+    """Four chains each run a minhash: what the run prints says whose it is."""
+    log = (sources_run.parent / "run.log").read_text()
+    for name in ("code/filter", "math/filter", "web/filter", "wiki/minhash"):
+        assert f"\n{name}: " in log
+    assert "\nminhash: 1,686 in -> 1,686 kept" in log  # the joint stage, over every source
 
 
 def test_the_report_shows_each_source_chain_and_each_phase(sources_run: Path) -> None:
