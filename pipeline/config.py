@@ -97,6 +97,7 @@ class PipelineConfig(BaseModel):
     executor: ExecutorConfig = ExecutorConfig()
     plugins: list[str] = Field(default_factory=list)
     stages: list[StageEntry] = Field(default_factory=list)
+    # By stage name (in every chain) or `<source>/<stage>` (that chain's, first).
     resources: dict[str, ResourceOverride] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -111,7 +112,8 @@ class PipelineConfig(BaseModel):
 
     @model_validator(mode="after")
     def _resources_name_stages(self) -> PipelineConfig:
-        unknown = sorted(set(self.resources) - {entry.name for _, entry in self.entries()})
+        named = {name for pair in self.entries() for name in (pair[0], pair[1].name)}
+        unknown = sorted(set(self.resources) - named)
         if unknown:
             raise ValueError(f"resources names {', '.join(unknown)}: not a stage of this config")
         return self

@@ -553,7 +553,7 @@ def _run_chain(
             output_dir,
             shard_target_bytes=int(config.shard_target_mb * 2**20),
             plugins=tuple(config.plugins),
-            resources=config.resources.get(entry.name),
+            resources=config.resources.get(name) or config.resources.get(entry.name),
             label=name,
         )
         stats = run_stage(run, executor, progress)

@@ -18,7 +18,7 @@ from core.manifest import load_manifest, verify_export
 from core.stagedir import read_run
 from pipeline.config import ConfigError, load_config
 from pipeline.estimate import sample_inputs
-from pipeline.executor import LocalExecutor
+from pipeline.executor import LocalExecutor, RayExecutor, TaskTooLarge
 from pipeline.mixture import MixtureSampler
 from pipeline.report import render_report
 from pipeline.runner import run_pipeline
@@ -147,6 +147,13 @@ def test_cross_source_dedup_is_a_choice(tmp_path: Path, joint_dedup: bool) -> No
         ),
         ({"sources": {"a": {"inputs": [], "stages": ["ingest"]}}}, "inputs"),
         ({"sources": {"a": ["ingest"]}}, "expected {inputs"),
+        (
+            {
+                "sources": {"a": {"inputs": ["x"], "stages": ["ingest"]}},
+                "resources": {"b/ingest": {"memory_mb": 100}},
+            },
+            "resources names b/ingest: not a stage",
+        ),
     ],
 )
 def test_a_sources_config_that_cannot_run_is_refused(
@@ -160,3 +167,29 @@ def test_estimate_says_it_takes_one_chain(tmp_path: Path) -> None:
     config = load_config(REPO / "configs/sources.yaml")
     with pytest.raises(ValueError, match="estimate each source's chain"):
         sample_inputs(config, 0.1, "files")
+
+
+@pytest.mark.ray
+def test_a_resources_override_can_name_one_chains_stage(
+    tmp_path: Path, ray_executor: RayExecutor
+) -> None:
+    """`b/ingest` asks more memory than any node has: source a's ingest runs, b's is refused
+    with what to change; the plain stage name would have applied to both."""
+    texts = ["A paragraph of plain text long enough to be a document. " * 5]
+    sources = {
+        name: {"inputs": [_jsonl(tmp_path / f"{name}.jsonl", texts)], "stages": ["ingest"]}
+        for name in ("a", "b")
+    }
+    raw = {
+        "work_dir": str(tmp_path / "work"),
+        "sources": sources,
+        "resources": {"b/ingest": {"memory_mb": 2**30}},
+    }
+    config = load_config(_config(tmp_path, raw))
+    assert config.resources.keys() == {"b/ingest"}
+    with pytest.raises(TaskTooLarge, match="set the stage's `resources` in the config"):
+        run_pipeline(config, ray_executor, progress=False)
+    assert [(s["stage"], s["state"]) for s in work_status(str(tmp_path / "work"))] == [
+        ("a/ingest", "done"),
+        ("b/ingest", "incomplete"),
+    ]
