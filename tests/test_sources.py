@@ -100,6 +100,9 @@ def test_the_report_shows_each_source_chain_and_each_phase(sources_run: Path) ->
     for name in ("web/filter", "wiki/minhash", "math/filter", "code/ingest"):
         assert name in page
     assert "Phase stage1: 600,000 tokens" in page and "Phase stage2: 200,000 tokens" in page
+    # What entered is every source's input; the joint minhash read every chain's last stage.
+    assert "2,668 documents in → 1,686 kept after export" in page
+    assert "do not add up" not in page
 
 
 def _jsonl(path: Path, texts: list[str]) -> str:

@@ -121,7 +121,7 @@ def _headline(run: Run) -> str:
     if stopped := run_line(read_run(run.work)):
         return f"{stopped[0].upper()}{stopped[1:]}. Below: the stages that finished."
     chain = run.chain
-    first_in = number((chain[0].stats or {}).get("docs_in")) if chain else None
+    first_in = run.origin_docs(chain[-1]) if chain else None
     last_kept = number((chain[-1].stats or {}).get("docs_kept")) if chain else None
     if first_in is None or last_kept is None:
         headline = "no finished stage yet"

@@ -14,6 +14,7 @@ from core.manifest import MANIFEST_FILE, Manifest
 from core.shards import shard_locations
 from core.stagedir import CONFIG_FILE, FAILED_FILE, STATS_FILE, SUCCESS_FILE, stage_directories
 from pipeline.config import PIPELINE_ORDER
+from pipeline.report.display import number
 from stages import stage_class
 from stages.base import TrainingStage
 from stages.minhash.summary import MinhashSummary
@@ -181,6 +182,17 @@ class Run:
     def chain(self) -> list[StageInfo]:
         """Finished document stages of this run, in order."""
         return [s for s in self.stages if s.stats is not None and not (s.leftover or s.trains)]
+
+    def origin_docs(self, s: StageInfo) -> float | None:
+        """Documents that entered the run upstream of `s`: its own input when it read raw
+        input (an ingest, or a stage run on a directory of no stage here), else the sum over
+        the stages it read (every source's chain, for a stage that joins them)."""
+        by_name = {info.name: info for info in self.stages}
+        read = [by_name[name] for name in sorted(s.reads) if name in by_name]
+        if not read:
+            return number((s.stats or {}).get("docs_in"))
+        found = [self.origin_docs(info) for info in read]
+        return None if None in found else sum(v for v in found if v is not None)
 
     @property
     def trainers(self) -> list[StageInfo]:

@@ -111,8 +111,9 @@ def _stage_row(s: StageInfo) -> View:
 # ----------------------------------------------------------------------------------- funnel
 
 
-def _count_checks(s: StageInfo, previous: StageInfo | None) -> list[str]:
-    """Counts of stage `s` that do not reconcile, with themselves or with what it read."""
+def _count_checks(s: StageInfo, read: list[StageInfo]) -> list[str]:
+    """Counts of stage `s` that do not reconcile, with themselves or with what it read (the
+    stages in `read`: one before it, or the last of every source's chain)."""
     st = s.stats or {}
     docs_in, kept, rejected = (_stat(st, k) for k in ("docs_in", "docs_kept", "docs_rejected"))
     checks = []
@@ -129,12 +130,12 @@ def _count_checks(s: StageInfo, previous: StageInfo | None) -> list[str]:
                 f"{s.name}: rejected_by_reason sums to {summed:,.0f}, docs_rejected is "
                 f"{rejected:,.0f}"
             )
-    if previous is not None and previous.name in s.reads:
-        prev_kept = _stat(previous.stats, "docs_kept")
-        if None not in (prev_kept, docs_in) and prev_kept != docs_in:
-            checks.append(
-                f"{s.name}: docs_in {docs_in:,.0f} but {previous.name} kept {prev_kept:,.0f}"
-            )
+    kept_before = [_stat(r.stats, "docs_kept") for r in read]
+    if read and None not in kept_before and docs_in is not None:
+        total = sum(k for k in kept_before if k is not None)
+        if total != docs_in:
+            names = ", ".join(r.name for r in read)
+            checks.append(f"{s.name}: docs_in {docs_in:,.0f} but {names} kept {total:,.0f}")
     return checks
 
 
@@ -143,12 +144,14 @@ def funnel_view(run: Run) -> View | Note:
     if not chain:
         return Note("No finished stage (stats.json) in this work directory: nothing to count.")
     tokens = number((run.manifest or {}).get("tokens"))
-    first_in = _stat(chain[0].stats, "docs_in")
+    first_in = run.origin_docs(chain[-1])
     doc_bars, byte_bars, rows, checks = [], [], [], []
     if first_in is not None:
-        doc_bars.append(Bar(f"{chain[0].name} input", first_in, fmt_int(first_in), kind="muted"))
-    for previous, s in zip([None, *chain], chain, strict=False):
-        checks += _count_checks(s, previous)
+        doc_bars.append(Bar("input", first_in, fmt_int(first_in), kind="muted"))
+    by_name = {s.name: s for s in chain}
+    for s in chain:
+        checks += _count_checks(s, [by_name[name] for name in sorted(s.reads) if name in by_name])
+        first_in = run.origin_docs(s)  # a source's chain: that source's input
         docs_in, kept = _stat(s.stats, "docs_in"), _stat(s.stats, "docs_kept")
         rejected, text = _stat(s.stats, "docs_rejected"), _stat(s.stats, "kept_text_bytes")
         stage_tokens = tokens if s.kind == "export" else None
@@ -171,7 +174,7 @@ def funnel_view(run: Run) -> View | Note:
                 _or_dash(stage_tokens, fmt_int),
             ]
         )
-    headers = ["stage", "in", "kept", "rejected", "kept of in", "kept of first input"]
+    headers = ["stage", "in", "kept", "rejected", "kept of in", "kept of what entered"]
     return {
         "doc_chart": bar_chart(doc_bars),
         "text_note": Note("UTF-8 bytes of kept text per stage" + _tokens_note(run, tokens)),
