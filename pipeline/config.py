@@ -67,6 +67,15 @@ class ResourceOverride(BaseModel):
     cpus: float | None = Field(None, gt=0)
     memory_mb: float | None = Field(None, gt=0)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _known_options(cls, given: Any) -> Any:
+        unknown = sorted(set(given) - set(cls.model_fields)) if isinstance(given, dict) else []
+        if unknown:
+            options = ", ".join(cls.model_fields)
+            raise ValueError(f"unknown option {', '.join(unknown)}; the options are {options}")
+        return given
+
 
 class StageEntry(BaseModel):
     name: str
@@ -115,7 +124,10 @@ class PipelineConfig(BaseModel):
         named = {name for pair in self.entries() for name in (pair[0], pair[1].name)}
         unknown = sorted(set(self.resources) - named)
         if unknown:
-            raise ValueError(f"resources names {', '.join(unknown)}: not a stage of this config")
+            raise ValueError(
+                f"resources names {', '.join(unknown)}: not a stage of this config "
+                f"(its stages: {', '.join(sorted(named))})"
+            )
         return self
 
     def chains(self) -> list[tuple[str | None, list[str], list[StageEntry]]]:

@@ -40,7 +40,7 @@ from core.stagedir import (
     stage_of,
 )
 from pipeline.code import code_digest
-from pipeline.config import PipelineConfig, ResourceOverride, StageEntry
+from pipeline.config import ConfigError, PipelineConfig, ResourceOverride, StageEntry
 from pipeline.executor import (
     Executor,
     LocalExecutor,
@@ -60,6 +60,7 @@ from pipeline.tasks import (
     run_training_task,
     step_tasks_dir,
 )
+from stages import stage_class
 from stages.base import GlobalStage, SourceStage, Stage, StageConfig, Step, TrainingStage
 
 
@@ -519,7 +520,23 @@ def run_pipeline(
     return results
 
 
+def _check_chain_inputs(config: PipelineConfig) -> None:
+    """Before anything runs: a source's chain that does not start with a source stage
+    (ingest) reads finished stage directories; say so now, not after the chains before it."""
+    for source, inputs, stages in config.chains():
+        if not source or not stages or issubclass(stage_class(stages[0].name), SourceStage):
+            continue
+        for given in inputs:
+            if not storage.exists(storage.join(given, SUCCESS_FILE)):
+                raise ConfigError(
+                    f"sources.{source}: its first stage, {stages[0].name}, reads finished "
+                    f"stage directories, and {given} is not one (no {SUCCESS_FILE}); start "
+                    "the chain with ingest to read raw files"
+                )
+
+
 def _run_stages(config: PipelineConfig, executor: Executor, progress: bool) -> list[dict[str, Any]]:
+    _check_chain_inputs(config)
     results: list[dict[str, Any]] = []
     outputs: list[str] = []  # what each source's chain hands on: its last document stage
     for source, inputs, stages in config.chains():

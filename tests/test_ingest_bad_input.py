@@ -265,6 +265,10 @@ def test_files_named_by_whole_files_are_one_document_each(tmp_path: Path) -> Non
         "blob.py": {"binary_payload": 1},
         "cut.py.gz": {"truncated_input": 1},
     }
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "visitor.py").write_text("x = 1\n")
+    with pytest.raises(ValueError, match=r"repeated: \['visitor.py'\] .*pack a tree"):
+        stage.list_inputs([str(tmp_path)])
     small = IngestStage(IngestConfig(whole_files=("*.txt",), max_record_bytes=1_500))
     [out] = small.read_file(str(tmp_path / "big.txt"))
     assert out.rejected.column("reason").to_pylist() == ["record_too_large"]

@@ -155,7 +155,14 @@ def test_cross_source_dedup_is_a_choice(tmp_path: Path, joint_dedup: bool) -> No
                 "sources": {"a": {"inputs": ["x"], "stages": ["ingest"]}},
                 "resources": {"b/ingest": {"memory_mb": 100}},
             },
-            "resources names b/ingest: not a stage",
+            r"resources names b/ingest: not a stage of this config \(its stages: a/ingest, ingest",
+        ),
+        (
+            {
+                "sources": {"a": {"inputs": ["x"], "stages": ["ingest"]}},
+                "resources": {"a/ingest": {"num_cpus": 1}},
+            },
+            "unknown option num_cpus; the options are cpus, memory_mb",
         ),
     ],
 )
@@ -196,3 +203,17 @@ def test_a_resources_override_can_name_one_chains_stage(
         ("a/ingest", "done"),
         ("b/ingest", "incomplete"),
     ]
+
+
+def test_a_source_chain_without_ingest_on_raw_files_is_refused_before_anything_runs(
+    tmp_path: Path,
+) -> None:
+    text = ["A paragraph of plain text long enough to be a document. " * 5]
+    sources = {
+        "a": {"inputs": [_jsonl(tmp_path / "a.jsonl", text)], "stages": ["ingest"]},
+        "b": {"inputs": [str(tmp_path)], "stages": ["minhash"]},
+    }
+    raw = {"work_dir": str(tmp_path / "work"), "sources": sources}
+    with pytest.raises(ConfigError, match=r"sources\.b: its first stage, minhash, reads finished"):
+        run_pipeline(load_config(_config(tmp_path, raw)), LocalExecutor(), progress=False)
+    assert work_status(str(tmp_path / "work")) == []  # source a did not run first

@@ -180,7 +180,10 @@ def _printable(value: str) -> str:
 
 class IngestStage(SourceStage):
     name = "ingest"
-    summary = "Read WARC/WET/JSONL/Parquet files (plain, .gz, .zst) into document shards."
+    summary = (
+        "Read WARC/WET/JSONL/Parquet files (plain, .gz, .zst), or files whole (`whole_files`), "
+        "into document shards."
+    )
     config_class = IngestConfig
     config: IngestConfig
 
@@ -206,8 +209,11 @@ class IngestStage(SourceStage):
         names = Counter(storage.name(f) for f in files)
         clashes = sorted(name for name, count in names.items() if count > 1)
         if clashes:
+            first = [f for f in files if storage.name(f) == clashes[0]]
             raise ValueError(
-                f"input file names must be unique (they seed document ids); repeated: {clashes}"
+                f"input file names must be unique (they seed document ids); repeated: "
+                f"{clashes} ({clashes[0]}: {', '.join(first[:3])}); rename them, or pack a "
+                "tree of files into JSONL or Parquet (docs/ingest.md)"
             )
         return files
 
