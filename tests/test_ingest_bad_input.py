@@ -269,6 +269,7 @@ def test_files_named_by_whole_files_are_one_document_each(tmp_path: Path) -> Non
     (tmp_path / "pkg" / "visitor.py").write_text("x = 1\n")
     with pytest.raises(ValueError, match=r"repeated: \['visitor.py'\] .*pack a tree"):
         stage.list_inputs([str(tmp_path)])
+    assert IngestConfig(whole_files="*.py").whole_files == ("*.py",)  # YAML's one glob
     small = IngestStage(IngestConfig(whole_files=("*.txt",), max_record_bytes=1_500))
     [out] = small.read_file(str(tmp_path / "big.txt"))
     assert out.rejected.column("reason").to_pylist() == ["record_too_large"]

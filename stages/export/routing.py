@@ -150,7 +150,9 @@ class MixtureConfig(StageConfig):
         if given := [s.name for s in self.sources if s.ratio is not None]:
             raise ValueError(f"with phases, ratios are given per phase: remove {given}'s ratio")
         if self.token_budget is not None:
-            raise ValueError("with phases, the token budget is the sum of their tokens")
+            raise ValueError(
+                "with phases, the token budget is the sum of their tokens: remove token_budget"
+            )
         phases = [phase.name for phase in self.phases]
         if len(set(phases)) != len(phases):
             raise ValueError(f"phase names must be unique, got {phases}")

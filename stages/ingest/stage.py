@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from core import storage
 from core.schema import DOCUMENT_SCHEMA, rejected_schema, rows_to_batch
@@ -87,6 +87,13 @@ class IngestConfig(StageConfig):
         "files, plain text: ['*.py', '*.txt']); a source tree with repeated file names is "
         "better packed into JSONL or Parquet, as The Stack ships it.",
     )
+
+    @field_validator("whole_files", mode="before")
+    @classmethod
+    def _one_glob_or_a_list(cls, given: Any) -> Any:
+        """`whole_files: "*.py"` means the list of that one glob."""
+        return (given,) if isinstance(given, str) else given
+
     max_record_bytes: int = Field(
         16 * 2**20,
         gt=0,
