@@ -19,7 +19,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,18 +76,35 @@ def _is_stage_directory(location: str) -> bool:
 
 def stage_directories(work_dir: str | Path) -> list[tuple[str, str]]:
     """The stage directories of a work directory as (name, location): `<stage>`, and in a
-    directory that is not a stage's (a source's chain) `<source>/<stage>`."""
-    found = []
+    directory that is not a stage's (a source's chain) `<source>/<stage>`. The chains come
+    in the order they started (a run takes them in config order), each chain's stages and
+    the stages outside any chain by name."""
+    found, chains = [], []
     for location in storage.subdirectories(work_dir):
         if _is_stage_directory(location):
             found.append((storage.name(location), location))
             continue
-        found += [
+        chain = [
             (f"{storage.name(location)}/{storage.name(inner)}", inner)
             for inner in storage.subdirectories(location)
             if _is_stage_directory(inner)
         ]
-    return found
+        if chain:
+            chains.append((min(_started(inner) for _, inner in chain), chain))
+    return [pair for _, chain in sorted(chains, key=lambda c: c[0]) for pair in chain] + found
+
+
+def chain_order(names: Iterable[str]) -> dict[str, int]:
+    """Each source's rank in `stage_directories`' names (`<source>/<stage>`)."""
+    sources = dict.fromkeys(name.rpartition("/")[0] for name in names if "/" in name)
+    return {source: rank for rank, source in enumerate(sources)}
+
+
+def _started(stage_dir: str) -> int:
+    """When the stage was first prepared (its `_config.json`), in ns; a chain stage without
+    one sorts last."""
+    found = storage.stat(storage.join(stage_dir, CONFIG_FILE))
+    return found.mtime_ns if found else 2**63
 
 
 def stage_of(file: str | Path) -> StageDir | None:

@@ -19,6 +19,7 @@ from core.stagedir import (
     SUCCESS_FILE,
     TASKS_DIR,
     StageDir,
+    chain_order,
     read_markers,
     read_run,
     stage_directories,
@@ -26,11 +27,12 @@ from core.stagedir import (
 from pipeline.config import PIPELINE_ORDER
 
 
-def _pipeline_order(name: str) -> tuple[bool, str, int, str]:
-    """Each source's chain (`<source>/<stage>`), then the stages that join them."""
+def _pipeline_order(name: str, chains: dict[str, int]) -> tuple[bool, int, int, str]:
+    """Each source's chain (`<source>/<stage>`, in the order of `chains`), then the stages
+    that join them; in each, pipeline order."""
     source, _, stage = name.rpartition("/")
     known = PIPELINE_ORDER.index(stage) if stage in PIPELINE_ORDER else len(PIPELINE_ORDER)
-    return not source, source, known, stage
+    return not source, chains.get(source, 0), known, stage
 
 
 def _steps(stage_dir: str) -> list[dict[str, Any]]:
@@ -75,7 +77,9 @@ def stage_status(stage_dir: str, name: str | None = None) -> dict[str, Any]:
 
 def work_status(work_dir: str) -> list[dict[str, Any]]:
     """Every stage directory under `work_dir` (local or a bucket), in pipeline order."""
-    found = sorted(stage_directories(work_dir), key=lambda found: _pipeline_order(found[0]))
+    listed = stage_directories(work_dir)
+    chains = chain_order(name for name, _ in listed)
+    found = sorted(listed, key=lambda found: _pipeline_order(found[0], chains))
     return [stage_status(path, name) for name, path in found]
 
 

@@ -12,7 +12,14 @@ from typing import Any, cast
 from core import storage
 from core.manifest import MANIFEST_FILE, Manifest
 from core.shards import shard_locations
-from core.stagedir import CONFIG_FILE, FAILED_FILE, STATS_FILE, SUCCESS_FILE, stage_directories
+from core.stagedir import (
+    CONFIG_FILE,
+    FAILED_FILE,
+    STATS_FILE,
+    SUCCESS_FILE,
+    chain_order,
+    stage_directories,
+)
 from pipeline.config import PIPELINE_ORDER
 from pipeline.report.display import number
 from stages import stage_class
@@ -71,12 +78,13 @@ def read_json(path: str) -> tuple[Any, str | None]:
         return None, f"{name} is unreadable ({type(err).__name__}: {err})"
 
 
-def _order_key(info: StageInfo) -> tuple[bool, str, int, float, str]:
-    """Each source's chain (`<source>/<stage>`), then the stages that join them; in each,
-    pipeline order, a stage PIPELINE_ORDER does not know after, by start time."""
+def _order_key(info: StageInfo, chains: dict[str, int]) -> tuple[bool, int, int, float, str]:
+    """Each source's chain (`<source>/<stage>`, in the order of `chains`), then the stages
+    that join them; in each, pipeline order, a stage PIPELINE_ORDER does not know after, by
+    start time."""
     source = info.name.rpartition("/")[0]
     known = PIPELINE_ORDER.index(info.kind) if info.kind in PIPELINE_ORDER else len(PIPELINE_ORDER)
-    return not source, source, known, info.started, info.name
+    return not source, chains.get(source, 0), known, info.started, info.name
 
 
 def _read_stage(path: str, name: str) -> StageInfo:
@@ -111,8 +119,10 @@ def _is_training(kind: str) -> bool:
 def discover_stages(work: str) -> list[StageInfo]:
     """Stage directories of `work` (they hold `_config.json` or `stats.json`), in pipeline
     order, with their state and the stage directories they read."""
-    found = [_read_stage(path, name) for name, path in stage_directories(work)]
-    found.sort(key=_order_key)
+    listed = stage_directories(work)
+    chains = chain_order(name for name, _ in listed)
+    found = [_read_stage(path, name) for name, path in listed]
+    found.sort(key=lambda info: _order_key(info, chains))
     for info in found:
         inputs = (info.config or {}).get("inputs") or []
         if info.kind not in SOURCE_STAGES:
