@@ -337,8 +337,21 @@ def _entries(directory: str | Path, recursive: bool) -> list[tuple[str, pafs.Fil
     base = str(directory).rstrip("/") if is_remote(directory) else os.path.abspath(path)
     return sorted(
         (join(base, *info.path[len(path) :].lstrip("/").split("/")), info)
-        for info in fs.get_file_info(selector)
+        for info in _listing(fs, selector)
     )
+
+
+def _listing(fs: pafs.FileSystem, selector: pafs.FileSelector) -> list[pafs.FileInfo]:
+    """The selector's entries. Arrow's local listing reads a directory, then stats each
+    entry: a file renamed away in between (another task publishing its shard into the same
+    directory) fails the whole listing with "No such file or directory"; list again."""
+    for _ in range(_LISTING_ATTEMPTS - 1):
+        with contextlib.suppress(FileNotFoundError):
+            return fs.get_file_info(selector)  # type: ignore[no-any-return]
+    return fs.get_file_info(selector)  # type: ignore[no-any-return]
+
+
+_LISTING_ATTEMPTS = 5
 
 
 def list_files(directory: str | Path, recursive: bool = False) -> list[str]:

@@ -16,6 +16,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -464,3 +465,26 @@ if __name__ == "__main__":
 
     with moto_server() as store_env, two_node_cluster() as nodes:
         run_default_pipeline_in_a_bucket(store_env, nodes, Path(sys.argv[1]))
+
+
+def test_listing_a_directory_another_task_is_creating_does_not_fail(tmp_path: Path) -> None:
+    """Arrow lists a missing directory as empty, but one created between its opendir and its
+    existence check fails the listing ("Cannot list directory", errno 2): export's write
+    tasks list the source directory that a sibling task's writer is creating. The listing
+    is asked again; here a thread creates and removes the directory all along."""
+    directory = tmp_path / "shards" / "zh"
+    stop = threading.Event()
+
+    def churn() -> None:
+        while not stop.is_set():
+            directory.mkdir(parents=True, exist_ok=True)
+            directory.rmdir()
+
+    thread = threading.Thread(target=churn)
+    thread.start()
+    try:
+        for _ in range(5000):
+            assert storage.list_files(directory) == []
+    finally:
+        stop.set()
+        thread.join()

@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from core import storage
 from stages.base import StageConfig
@@ -168,9 +168,21 @@ def load_mixture(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     try:
-        return yaml.safe_load(storage.read_text(value))
+        raw = yaml.safe_load(storage.read_text(value))
     except (OSError, yaml.YAMLError) as err:
         raise ValueError(f"cannot read mixture file {value}: {err}") from None
+    try:  # here, so that an error names the file, not only the export's option
+        return MixtureConfig.model_validate(raw)
+    except ValidationError as err:
+        problems = "; ".join(map(_problem, err.errors()))
+        raise ValueError(f"mixture file {value}: {problems}") from None
+
+
+def _problem(error: Any) -> str:
+    """One validation error as `where: what` (`what` alone for the whole mixture)."""
+    message = error["msg"].removeprefix("Value error, ")
+    where = ".".join(map(str, error["loc"]))
+    return f"{where}: {message}" if where else message
 
 
 def derived_name(value: str | None) -> str:
