@@ -585,12 +585,11 @@ def _training_sample(sample: dict[str, Any]) -> Table | None:
     if not isinstance(source_bytes, dict) or not source_bytes:
         return None
     sampled = sample.get("sampled_bytes") or {}
-    rates = sample.get("sample_rates") or {}
     rows = [
-        [k, fmt_bytes(v), fmt_bytes(sampled.get(k, 0)), fmt_num(rates.get(k))]
+        [k, fmt_bytes(v), fmt_bytes(sampled.get(k, 0)), fmt_pct(sampled.get(k, 0), v)]
         for k, v in sorted(source_bytes.items())
     ]
-    return Table.of(["source", "text", "sampled", "rate"], rows)
+    return Table.of(["source", "text", "sampled", "share sampled"], rows)
 
 
 def _stale_model_note(run: Run, report_path: str, trained: Any) -> Note | None:
