@@ -25,6 +25,7 @@ from pipeline.report.display import (
 )
 from pipeline.report.documents import (
     LENGTH_BINS_PER_OCTAVE,
+    NULL_VALUE,
     SCORE_COLUMNS,
     Distributions,
     Reservoir,
@@ -294,6 +295,11 @@ def languages_view(dist: Distributions | None) -> View | Note:
     note = _source_note(dist)
     if dist.exported_only:
         note += " Documents the export rejected are subtracted: these are the exported documents."
+    if NULL_VALUE in dist.langs:
+        note += (
+            f" {NULL_VALUE}: documents no stage gave a language (only the filter's language ID "
+            "does: a source whose chain has no filter, or a code or math profile, has none)."
+        )
     return {
         "note": Note(note),
         "chart": bar_chart(bars),
