@@ -87,13 +87,6 @@ class IngestConfig(StageConfig):
         "files, plain text: ['*.py', '*.txt']); a source tree with repeated file names is "
         "better packed into JSONL or Parquet, as The Stack ships it.",
     )
-
-    @field_validator("whole_files", mode="before")
-    @classmethod
-    def _one_glob_or_a_list(cls, given: Any) -> Any:
-        """`whole_files: "*.py"` means the list of that one glob."""
-        return (given,) if isinstance(given, str) else given
-
     max_record_bytes: int = Field(
         16 * 2**20,
         gt=0,
@@ -114,6 +107,12 @@ class IngestConfig(StageConfig):
         "id (the rest are counted as `sampled_out`, not extracted): `datapipe estimate "
         "--by documents` sets it; 1 reads everything",
     )
+
+    @field_validator("whole_files", mode="before")
+    @classmethod
+    def _one_glob_or_a_list(cls, given: Any) -> Any:
+        """`whole_files: "*.py"` means the list of that one glob."""
+        return (given,) if isinstance(given, str) else given
 
 
 def _matches(name: str, globs: Sequence[str]) -> bool:
