@@ -41,7 +41,7 @@ def describe_training(report: TokenizerReport) -> str:
         f"{lang} {c['bytes_per_token']} B/token" for lang, c in report["compression"].items()
     )
     return (
-        f"trained {report['vocab_size']:,} pieces on {report['training_mb']:.1f} MB in "
+        f"trained {report['vocab_size']:,} pieces on {report['training_mb']:.1f} MiB in "
         f"{report['train_seconds']:.0f} s -> {report['model']}; held-out: {langs}"
     )
 

@@ -533,7 +533,7 @@ def tokenizer_view(run: Run) -> View | Note:
         ("report", display_path(path, run.work)),
         ("vocabulary", vocabulary),
         ("token id type", report.get("dtype")),
-        ("trained on", fmt_bytes((number(report.get("training_mb")) or 0) * 2**20)),
+        ("trained on", f"{number(report.get('training_mb')) or 0:.1f} MiB of text"),
         ("training time", f"{report.get('train_seconds')} s"),
         ("character coverage", config.get("character_coverage")),
     ]
