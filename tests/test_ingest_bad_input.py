@@ -4,7 +4,9 @@ reason (or, for an unreadable file, one rejected row naming the file)."""
 from __future__ import annotations
 
 import gzip
+import io
 import json
+import tarfile
 import zlib
 from collections import Counter
 from pathlib import Path
@@ -273,3 +275,71 @@ def test_files_named_by_whole_files_are_one_document_each(tmp_path: Path) -> Non
     small = IngestStage(IngestConfig(whole_files=("*.txt",), max_record_bytes=1_500))
     [out] = small.read_file(str(tmp_path / "big.txt"))
     assert out.rejected.column("reason").to_pylist() == ["record_too_large"]
+
+
+def _tar(members: dict[str, bytes]) -> bytes:
+    """A tar archive (gzip) of these paths and contents; a path ending in / is a directory."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as archive:
+        for name, body in members.items():
+            info = tarfile.TarInfo(name.rstrip("/"))
+            info.mtime = 0
+            if name.endswith("/"):
+                info.type = tarfile.DIRTYPE
+                archive.addfile(info)
+            else:
+                info.size = len(body)
+                archive.addfile(info, io.BytesIO(body))
+    return out.getvalue()
+
+
+def test_a_tar_archive_of_source_files_is_one_task_with_a_document_per_member(
+    tmp_path: Path,
+) -> None:
+    """A source tree as it is shipped: repeated names (two __init__.py) are fine, since a
+    member's id is seeded by its offset in the archive; members `whole_files` does not name
+    are counted, bad ones rejected with a reason; a cut archive is a counted rejection."""
+    code = Path(__file__).resolve().parents[1] / "data_samples/code/jinja2__visitor.py.txt"
+    members = {
+        "repo/": b"",
+        "repo/a/__init__.py": b"from .core import run\n",
+        "repo/b/__init__.py": b"VERSION = '1.0'\n",
+        "repo/b/visitor.py": code.read_bytes(),
+        "repo/README.md": b"# not named by whole_files\n",
+        "repo/b/latin1.py": "# caf\xe9\n".encode("latin-1"),
+        "repo/b/blob.py": bytes(range(256)) * 4,
+        "repo/b/big.py": b"x = 1\n" * 500,
+    }
+    (tmp_path / "repo.tar.gz").write_bytes(_tar(members))
+    # cut where the third member's header starts: tar itself reads that as a clean end
+    raw = gzip.decompress(_tar(members))
+    with tarfile.open(fileobj=io.BytesIO(raw)) as archive:
+        third = archive.getmembers()[2].offset
+    (tmp_path / "cut.tar").write_bytes(raw[:third])
+    config = IngestConfig(whole_files=("*.py",), max_record_bytes=2_000)
+    stage = IngestStage(config)
+    assert sorted(Path(f).name for f in stage.list_inputs([str(tmp_path)])) == [
+        "cut.tar",
+        "repo.tar.gz",
+    ]
+    with pytest.raises(FileNotFoundError):  # without whole_files an archive is no input
+        IngestStage(IngestConfig()).list_inputs([str(tmp_path)])
+
+    [out] = stage.read_file(str(tmp_path / "repo.tar.gz"))
+    kept = out.kept.to_pylist()
+    paths = [json.loads(row["meta"])["path"] for row in kept]
+    assert paths == ["repo/a/__init__.py", "repo/b/__init__.py"]  # visitor.py is over 2,000
+    assert [row["text"] for row in kept] == ["from .core import run\n", "VERSION = '1.0'\n"]
+    assert len({row["id"] for row in kept}) == 2
+    reasons = {json.loads(r["meta"])["path"]: r["reason"] for r in out.rejected.to_pylist()}
+    assert reasons == {
+        "repo/b/visitor.py": "record_too_large",
+        "repo/b/latin1.py": "invalid_utf8",
+        "repo/b/blob.py": "binary_payload",
+        "repo/b/big.py": "record_too_large",
+    }
+    assert out.counters == {"skipped_archive_member": 2}  # the directory and README.md
+
+    texts, cut_reasons, rows = ingest(tmp_path / "cut.tar", whole_files=("*.py",))
+    assert texts == ["from .core import run\n"] and cut_reasons == {"truncated_input": 1}
+    assert "without its end-of-archive blocks" in rows[0]["reason_detail"]

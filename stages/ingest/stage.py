@@ -12,6 +12,8 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import os
+import posixpath
+import tarfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -24,6 +26,7 @@ from core import storage
 from core.schema import DOCUMENT_SCHEMA, rejected_schema, rows_to_batch
 from core.streams import (
     DECOMPRESSION_ERRORS,
+    CountingReader,
     InputFormatError,
     format_from_name,
     open_decompressed,
@@ -55,6 +58,7 @@ from stages.ingest.warc import (
     parse_http_response,
 )
 
+_CHUNK = 1 << 20  # bytes read at a time past a tar archive's last member
 # Rejected rows keep at most this much text: enough to audit, not a second copy of a giant page.
 AUDIT_TEXT_CHARS = 10_000
 _JSON_DEFAULTS = JsonFields()
@@ -84,8 +88,9 @@ class IngestConfig(StageConfig):
     whole_files: tuple[str, ...] = Field(
         (),
         description="Globs on input file names read whole, one document per file (source "
-        "files, plain text: ['*.py', '*.txt']); a source tree with repeated file names is "
-        "better packed into JSONL or Parquet, as The Stack ships it.",
+        "files, plain text: ['*.py', '*.txt']); with it, a tar archive (.tar, .tar.gz, .tgz) "
+        "is read too, each member file a glob names a document (a source tree, whatever "
+        "its file names).",
     )
     max_record_bytes: int = Field(
         16 * 2**20,
@@ -128,7 +133,7 @@ def _is_input_file(relative: str, whole_files: Sequence[str]) -> bool:
     parts = relative.split("/")
     if any(part.startswith(("_", ".")) for part in parts):
         return False
-    if _matches(parts[-1], whole_files):
+    if whole_files and (_is_archive(parts[-1]) or _matches(parts[-1], whole_files)):
         return True
     if strip_compression(parts[-1]).endswith(".json"):
         return False
@@ -245,6 +250,15 @@ class IngestStage(SourceStage):
 
     def _records(self, path: str, counters: Counter[str]) -> Iterator[Record]:
         taken = self._sample_test(path)
+        if self.config.whole_files and _is_archive(storage.name(path)):
+            reader = open_decompressed(path)
+            try:
+                members = self._archive_members(reader, counters)
+                records = self._sampled(members, taken, counters, lambda: reader.position)
+                yield from self._guarded(records, path, reader)
+            finally:
+                reader.close()
+            return
         if _matches(storage.name(path), self.config.whole_files):
             record = self._whole_file(path)
             size = len(record.text.encode("utf-8"))  # what an estimate weighs the file by
@@ -293,20 +307,43 @@ class IngestStage(SourceStage):
         except (*DECOMPRESSION_ERRORS, OSError) as err:
             reason = "truncated_input" if isinstance(err, EOFError) else "corrupt_input"
             return rejected(0, reason, f"{path}: {type(err).__name__}: {err}")
-        if len(body) > limit:
-            return rejected(0, "record_too_large", f"file read whole is over {limit} bytes")
-        if looks_binary(body):
-            return rejected(0, "binary_payload", f"{len(body)} bytes of a file read whole")
-        try:
-            return Record(offset=0, text=body.decode("utf-8"))
-        except UnicodeDecodeError as err:
-            return rejected(0, "invalid_utf8", str(err), text=body.decode("utf-8", "replace"))
+        return _file_record(0, body, limit)
+
+    def _archive_members(self, reader: CountingReader, counters: Counter[str]) -> Iterator[Record]:
+        """The regular files of a tar archive that `whole_files` names, each a document at
+        its header's offset (unique in the archive, so repeated names are fine), its path in
+        `meta`; read as a stream, one member at a time."""
+        limit = self.config.max_record_bytes
+        with tarfile.open(fileobj=reader, mode="r|") as archive:  # type: ignore[call-overload]
+            for member in archive:
+                name = posixpath.basename(member.name)
+                if not member.isfile() or not _matches(name, self.config.whole_files):
+                    counters["skipped_archive_member"] += 1
+                    continue
+                meta = {"path": member.name}
+                if member.size > limit:
+                    detail = f"{member.name}: {member.size} bytes > {limit}"
+                    yield rejected(member.offset, "record_too_large", detail, meta=meta)
+                    continue
+                found = archive.extractfile(member)
+                body = found.read() if found is not None else b""
+                record = _file_record(member.offset, body, limit)
+                record.meta = meta
+                yield record
+            # A stream that stops early (at a member's end, or in a header) ends the loop
+            # as an archive's end blocks do: tell them apart by what follows the last member.
+            while reader.read(_CHUNK):
+                pass
+            end = reader.position
+            if end % tarfile.BLOCKSIZE or end <= archive.offset:
+                detail = f"the archive stops at byte {end:,} without its end-of-archive blocks"
+                yield rejected(end, "truncated_input", detail)
 
     def _guarded(self, records: Iterable[Record], path: str, reader: Any) -> Iterator[Record]:
         """Turn a decompression or parse failure into one rejected record that ends the file."""
         try:
             yield from records
-        except (*DECOMPRESSION_ERRORS, pa.ArrowException, OSError) as err:
+        except (*DECOMPRESSION_ERRORS, pa.ArrowException, OSError, tarfile.TarError) as err:
             offset = reader.position if reader is not None else 0
             reason = "truncated_input" if isinstance(err, EOFError) else "corrupt_input"
             detail = f"{path}: {type(err).__name__}: {err} (decompressed offset {offset})"
@@ -459,6 +496,23 @@ class IngestStage(SourceStage):
             if fnmatch.fnmatch(input_name, pattern):
                 return source
         return self.config.source
+
+
+def _is_archive(name: str) -> bool:
+    """A tar archive, plain or compressed (.tar, .tar.gz, .tgz, .tar.zst)."""
+    return strip_compression(name).endswith(".tar") or name.lower().endswith(".tgz")
+
+
+def _file_record(offset: int, body: bytes, limit: int) -> Record:
+    """A file's bytes (at most `limit` + 1 read) as a document, or why it is not one."""
+    if len(body) > limit:
+        return rejected(offset, "record_too_large", f"file read whole is over {limit} bytes")
+    if looks_binary(body):
+        return rejected(offset, "binary_payload", f"{len(body)} bytes of a file read whole")
+    try:
+        return Record(offset=offset, text=body.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        return rejected(offset, "invalid_utf8", str(err), text=body.decode("utf-8", "replace"))
 
 
 def _target_uri(value: str | None) -> str | None:
