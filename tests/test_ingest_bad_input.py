@@ -269,7 +269,7 @@ def test_files_named_by_whole_files_are_one_document_each(tmp_path: Path) -> Non
     }
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "visitor.py").write_text("x = 1\n")
-    with pytest.raises(ValueError, match=r"repeated: \['visitor.py'\] .*pack a tree"):
+    with pytest.raises(ValueError, match=r"repeated: \['visitor.py'\] .*as a tar archive"):
         stage.list_inputs([str(tmp_path)])
     assert IngestConfig(whole_files="*.py").whole_files == ("*.py",)  # YAML's one glob
     small = IngestStage(IngestConfig(whole_files=("*.txt",), max_record_bytes=1_500))

@@ -223,8 +223,8 @@ class IngestStage(SourceStage):
             first = [f for f in files if storage.name(f) == clashes[0]]
             raise ValueError(
                 f"input file names must be unique (they seed document ids); repeated: "
-                f"{clashes} ({clashes[0]}: {', '.join(first[:3])}); rename them, or pack a "
-                "tree of files into JSONL or Parquet (docs/ingest.md)"
+                f"{clashes} ({clashes[0]}: {', '.join(first[:3])}); rename them, or give a "
+                "tree of files as a tar archive, or JSONL or Parquet (docs/ingest.md)"
             )
         return files
 
