@@ -527,6 +527,12 @@ def _check_chain_inputs(config: PipelineConfig) -> None:
         if not source or not stages or issubclass(stage_class(stages[0].name), SourceStage):
             continue
         for given in inputs:
+            # a file (a shard), a directory this run writes (another chain's stage) or a
+            # finished stage directory: the first stage reads it when its turn comes
+            inside = storage.relative(given, config.work_dir)
+            written_here = not inside.startswith(("..", "/")) and "://" not in inside
+            if storage.is_file(given) or written_here:
+                continue
             if not storage.exists(storage.join(given, SUCCESS_FILE)):
                 raise ConfigError(
                     f"sources.{source}: its first stage, {stages[0].name}, reads finished "

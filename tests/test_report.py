@@ -363,3 +363,22 @@ def test_renders_in_headless_chromium(chromium: str, report: Path, tmp_path: Pat
 def test_every_bidi_and_format_character_is_shown_not_applied(mark: str) -> None:
     """U+061C (Arabic letter mark) in a counter key reordered its row; isolates too."""
     assert clean(f"alm{mark}4 3 2 1") == f"alm\\u{ord(mark):04x}4 3 2 1"
+
+
+def test_a_stage_reading_a_directory_named_like_itself_renders(
+    shared_samples_run: Path, tmp_path: Path
+) -> None:
+    """A Spark-style input directory (`_SUCCESS`, no `_config.json`) named `filter` looks
+    like the filter stage's own output: the funnel must not follow that read forever."""
+    from pipeline.executor import LocalExecutor
+    from pipeline.runner import StageRun, run_stage
+    from stages.filter.stage import FilterConfig
+
+    data = tmp_path / "data" / "filter"
+    data.mkdir(parents=True)
+    shard = sorted((shared_samples_run / "ingest").glob("part-*.arrow"))[0]
+    shutil.copy(shard, data / shard.name)
+    (data / "_SUCCESS").write_text("")
+    run = StageRun("filter", FilterConfig(), [str(data)], str(tmp_path / "work" / "filter"))
+    run_stage(run, LocalExecutor(), False)
+    assert "documents in" in render_report(tmp_path / "work")

@@ -217,3 +217,16 @@ def test_a_source_chain_without_ingest_on_raw_files_is_refused_before_anything_r
     with pytest.raises(ConfigError, match=r"sources\.b: its first stage, minhash, reads finished"):
         run_pipeline(load_config(_config(tmp_path, raw)), LocalExecutor(), progress=False)
     assert work_status(str(tmp_path / "work")) == []  # source a did not run first
+
+
+def test_a_chain_may_read_another_chains_stage_of_the_same_run(tmp_path: Path) -> None:
+    """The check before the run lets through a directory the run itself writes first."""
+    text = ["A paragraph of plain text long enough to be a document. " * 5]
+    work = tmp_path / "work"
+    sources = {
+        "a": {"inputs": [_jsonl(tmp_path / "a.jsonl", text)], "stages": ["ingest"]},
+        "b": {"inputs": [str(work / "a" / "ingest")], "stages": ["minhash"]},
+    }
+    raw = {"work_dir": str(work), "sources": sources}
+    run_pipeline(load_config(_config(tmp_path, raw)), LocalExecutor(), progress=False)
+    assert [s["stage"] for s in work_status(str(work))] == ["a/ingest", "b/minhash"]

@@ -193,15 +193,17 @@ class Run:
         """Finished document stages of this run, in order."""
         return [s for s in self.stages if s.stats is not None and not (s.leftover or s.trains)]
 
-    def origin_docs(self, s: StageInfo) -> float | None:
+    def origin_docs(self, s: StageInfo, seen: frozenset[str] = frozenset()) -> float | None:
         """Documents that entered the run upstream of `s`: its own input when it read raw
         input (an ingest, or a stage run on a directory of no stage here), else the sum over
-        the stages it read (every source's chain, for a stage that joins them)."""
+        the stages it read (every source's chain, for a stage that joins them). `seen`: the
+        stages below on this path (a directory named like a stage can seem to read itself)."""
         by_name = {info.name: info for info in self.stages}
-        read = [by_name[name] for name in sorted(s.reads) if name in by_name]
+        seen = seen | {s.name}
+        read = [by_name[n] for n in sorted(s.reads) if n in by_name and n not in seen]
         if not read:
             return number((s.stats or {}).get("docs_in"))
-        found = [self.origin_docs(info) for info in read]
+        found = [self.origin_docs(info, seen) for info in read]
         return None if None in found else sum(v for v in found if v is not None)
 
     @property
