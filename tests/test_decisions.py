@@ -47,8 +47,10 @@ def stage_decisions(work: Path, stage: str) -> dict[str, Any]:
     }
 
 
-def _rounded(value: float | None) -> float | None:
-    return None if value is None or math.isnan(value) else round(value, 6)
+def _value(value: float | None) -> float | None:
+    """As computed (a float32 read as float): rounding would turn a difference of 1e-15
+    across a rounding boundary into one of 1e-6."""
+    return None if value is None or math.isnan(value) else value
 
 
 def scores_of(work: Path, config: dict[str, Any]) -> dict[str, list[float | None]]:
@@ -59,7 +61,7 @@ def scores_of(work: Path, config: dict[str, Any]) -> dict[str, list[float | None
             kept = stage.process_batch(batch).kept
             columns = [kept.column(name).to_pylist() for name in ("id", *SCORES)]
             for doc, *values in zip(*columns, strict=True):
-                found[doc] = [_rounded(v) for v in values]
+                found[doc] = [_value(v) for v in values]
     return dict(sorted(found.items()))
 
 

@@ -244,11 +244,17 @@ def test_files_named_by_whole_files_are_one_document_each(tmp_path: Path) -> Non
     (tmp_path / "big.txt").write_text("x" * 2_000)
     (tmp_path / "cut.py.gz").write_bytes(gzip.compress(b"print(1)\n" * 100)[:30])
     (tmp_path / "README.md").write_text("not an input")
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "cached.py").write_text("a directory the scan skips")
+    (tmp_path / ".hidden.py").write_text("a hidden file the scan skips")
     stage = IngestStage(IngestConfig(whole_files=("*.py", "*.txt"), max_record_bytes=1_500))
     files = stage.list_inputs([str(tmp_path)])
     assert sorted(Path(f).name for f in files) == sorted(
         ["visitor.py", "notes.txt.gz", "empty.py", "latin1.py", "blob.py", "big.txt", "cut.py.gz"]
     )
+    (tmp_path / "__init__.py").write_text("from .visitor import NodeVisitor\n")
+    assert "__init__.py" in {Path(f).name for f in stage.list_inputs([str(tmp_path)])}
+    (tmp_path / "__init__.py").unlink()
     assert stage.list_inputs([str(tmp_path / "README.md")])  # named explicitly: still read
     with pytest.raises(FileNotFoundError, match="whole_files"):
         IngestStage(IngestConfig()).list_inputs([str(tmp_path)])
@@ -290,6 +296,17 @@ def _tar(members: dict[str, bytes]) -> bytes:
             else:
                 info.size = len(body)
                 archive.addfile(info, io.BytesIO(body))
+    return out.getvalue()
+
+
+def _plain_tar(members: dict[bytes, bytes]) -> bytes:
+    """A GNU tar archive whose member names are raw bytes (not necessarily UTF-8)."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT) as archive:
+        for name, body in members.items():
+            info = tarfile.TarInfo(name.decode("utf-8", "surrogateescape"))
+            info.size = len(body)
+            archive.addfile(info, io.BytesIO(body))
     return out.getvalue()
 
 
@@ -342,4 +359,15 @@ def test_a_tar_archive_of_source_files_is_one_task_with_a_document_per_member(
 
     texts, cut_reasons, rows = ingest(tmp_path / "cut.tar", whole_files=("*.py",))
     assert texts == ["from .core import run\n"] and cut_reasons == {"truncated_input": 1}
-    assert "without its end-of-archive blocks" in rows[0]["reason_detail"]
+    assert "the archive stops at byte 1,536, without its end blocks" in rows[0]["reason_detail"]
+    # a damaged header in the middle: tarfile ends there too; the members after it are named
+    damaged = bytearray(raw)
+    damaged[third : third + 100] = b"\xff" * 100
+    (tmp_path / "damaged.tar").write_bytes(bytes(damaged))
+    texts, reasons, rows = ingest(tmp_path / "damaged.tar", whole_files=("*.py",))
+    assert texts == ["from .core import run\n"] and reasons == {"corrupt_input": 1}
+    assert "the members after it are lost" in rows[0]["reason_detail"]
+    # a member name that is not UTF-8 is kept, shown with U+FFFD
+    (tmp_path / "names.tar").write_bytes(_plain_tar({b"caf\xe9.py": b"x = 1\n"}))
+    [out] = stage.read_file(str(tmp_path / "names.tar"))
+    assert json.loads(out.kept.to_pylist()[0]["meta"])["path"] == "caf\ufffd.py"

@@ -10,6 +10,7 @@ from typing import Any
 
 from core import storage
 from core.streams import CountingReader
+from stages.ingest.html import looks_binary
 
 
 @dataclass
@@ -146,3 +147,22 @@ def meta_json(meta: Mapping[str, Any] | None) -> str | None:
     if not meta:
         return None
     return json.dumps(meta, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def file_record(offset: int, body: bytes, limit: int) -> Record:
+    """A file's bytes (at most `limit` + 1 read) as a document, or why it is not one."""
+    if len(body) > limit:
+        return rejected(offset, "record_too_large", f"file read whole is over {limit} bytes")
+    if looks_binary(body):
+        return rejected(offset, "binary_payload", f"{len(body)} bytes of a file read whole")
+    try:
+        return Record(offset=offset, text=body.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        return rejected(offset, "invalid_utf8", str(err), text=body.decode("utf-8", "replace"))
+
+
+def printable(value: str) -> str:
+    """`value` with a non-UTF-8 name's escaped bytes (lone surrogates) as U+FFFD: Arrow
+    string columns hold UTF-8 only, so such a path in `input_file`, `meta` or a rejection's
+    detail used to fail the whole file."""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")

@@ -10,10 +10,9 @@ warcinfo) carry no document and are counted as `skipped_record:<type>`.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import os
-import posixpath
-import tarfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -26,7 +25,6 @@ from core import storage
 from core.schema import DOCUMENT_SCHEMA, rejected_schema, rows_to_batch
 from core.streams import (
     DECOMPRESSION_ERRORS,
-    CountingReader,
     InputFormatError,
     format_from_name,
     open_decompressed,
@@ -34,6 +32,7 @@ from core.streams import (
     strip_compression,
 )
 from stages.base import BatchOutput, SourceStage, StageConfig
+from stages.ingest.archives import is_archive, iter_archive
 from stages.ingest.html import (
     HTML_CONTENT_TYPES,
     Extractor,
@@ -44,9 +43,11 @@ from stages.ingest.html import (
 from stages.ingest.records import (
     JsonFields,
     Record,
+    file_record,
     iter_jsonl,
     iter_parquet,
     meta_json,
+    printable,
     rejected,
 )
 from stages.ingest.warc import (
@@ -58,7 +59,6 @@ from stages.ingest.warc import (
     parse_http_response,
 )
 
-_CHUNK = 1 << 20  # bytes read at a time past a tar archive's last member
 # Rejected rows keep at most this much text: enough to audit, not a second copy of a giant page.
 AUDIT_TEXT_CHARS = 10_000
 _JSON_DEFAULTS = JsonFields()
@@ -131,9 +131,13 @@ def _is_input_file(relative: str, whole_files: Sequence[str]) -> bool:
     and `.json`, which in a data directory is usually a manifest; name such files explicitly.
     `relative`: the file's path below the directory given, with `/` separators."""
     parts = relative.split("/")
-    if any(part.startswith(("_", ".")) for part in parts):
+    name = parts[-1]
+    whole = bool(whole_files) and (is_archive(name) or _matches(name, whole_files))
+    # a source file may be named `__init__.py`: only its directories follow the convention
+    skipped = parts[:-1] if whole else parts
+    if name.startswith(".") or any(part.startswith(("_", ".")) for part in skipped):
         return False
-    if whole_files and (_is_archive(parts[-1]) or _matches(parts[-1], whole_files)):
+    if whole:
         return True
     if strip_compression(parts[-1]).endswith(".json"):
         return False
@@ -180,13 +184,6 @@ def id_share(document: str) -> float:
     """Where a document id falls in [0, 1): uniform, so the ids under a share are a sample of
     that share, and a smaller share's sample lies within a larger one's."""
     return int(document[:16], 16) / 2**64
-
-
-def _printable(value: str) -> str:
-    """`value` with a non-UTF-8 file name's escaped bytes (lone surrogates) as U+FFFD: Arrow
-    string columns hold UTF-8 only, so such a path in `input_file` or in a rejection's detail
-    used to fail the whole file."""
-    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 class IngestStage(SourceStage):
@@ -250,14 +247,8 @@ class IngestStage(SourceStage):
 
     def _records(self, path: str, counters: Counter[str]) -> Iterator[Record]:
         taken = self._sample_test(path)
-        if self.config.whole_files and _is_archive(storage.name(path)):
-            reader = open_decompressed(path)
-            try:
-                members = self._archive_members(reader, counters)
-                records = self._sampled(members, taken, counters, lambda: reader.position)
-                yield from self._guarded(records, path, reader)
-            finally:
-                reader.close()
+        if self.config.whole_files and is_archive(storage.name(path)):
+            yield from self._archive_records(path, taken, counters)
             return
         if _matches(storage.name(path), self.config.whole_files):
             record = self._whole_file(path)
@@ -307,43 +298,28 @@ class IngestStage(SourceStage):
         except (*DECOMPRESSION_ERRORS, OSError) as err:
             reason = "truncated_input" if isinstance(err, EOFError) else "corrupt_input"
             return rejected(0, reason, f"{path}: {type(err).__name__}: {err}")
-        return _file_record(0, body, limit)
+        return file_record(0, body, limit)
 
-    def _archive_members(self, reader: CountingReader, counters: Counter[str]) -> Iterator[Record]:
-        """The regular files of a tar archive that `whole_files` names, each a document at
-        its header's offset (unique in the archive, so repeated names are fine), its path in
-        `meta`; read as a stream, one member at a time."""
-        limit = self.config.max_record_bytes
-        with tarfile.open(fileobj=reader, mode="r|") as archive:  # type: ignore[call-overload]
-            for member in archive:
-                name = posixpath.basename(member.name)
-                if not member.isfile() or not _matches(name, self.config.whole_files):
-                    counters["skipped_archive_member"] += 1
-                    continue
-                meta = {"path": member.name}
-                if member.size > limit:
-                    detail = f"{member.name}: {member.size} bytes > {limit}"
-                    yield rejected(member.offset, "record_too_large", detail, meta=meta)
-                    continue
-                found = archive.extractfile(member)
-                body = found.read() if found is not None else b""
-                record = _file_record(member.offset, body, limit)
-                record.meta = meta
-                yield record
-            # A stream that stops early (at a member's end, or in a header) ends the loop
-            # as an archive's end blocks do: tell them apart by what follows the last member.
-            while reader.read(_CHUNK):
-                pass
-            end = reader.position
-            if end % tarfile.BLOCKSIZE or end <= archive.offset:
-                detail = f"the archive stops at byte {end:,} without its end-of-archive blocks"
-                yield rejected(end, "truncated_input", detail)
+    def _archive_records(
+        self, path: str, taken: Callable[[int], bool] | None, counters: Counter[str]
+    ) -> Iterator[Record]:
+        """A tar archive's member files; why it ended early, if it did, is never sampled out."""
+        ending: list[Record] = []
+        reader = open_decompressed(path)
+        try:
+            wanted = functools.partial(_matches, globs=self.config.whole_files)
+            members = iter_archive(reader, wanted, self.config.max_record_bytes, counters, ending)
+            records = self._sampled(members, taken, counters, lambda: reader.position)
+            yield from self._guarded(records, path, reader)
+        finally:
+            reader.close()
+        yield from ending
 
     def _guarded(self, records: Iterable[Record], path: str, reader: Any) -> Iterator[Record]:
         """Turn a decompression or parse failure into one rejected record that ends the file."""
         try:
             yield from records
-        except (*DECOMPRESSION_ERRORS, pa.ArrowException, OSError, tarfile.TarError) as err:
+        except (*DECOMPRESSION_ERRORS, pa.ArrowException, OSError) as err:
             offset = reader.position if reader is not None else 0
             reason = "truncated_input" if isinstance(err, EOFError) else "corrupt_input"
             detail = f"{path}: {type(err).__name__}: {err} (decompressed offset {offset})"
@@ -452,7 +428,7 @@ class IngestStage(SourceStage):
     def _to_batch(self, chunk: list[Record], path: str, counters: Counter[str]) -> BatchOutput:
         input_name = os.path.basename(path)
         source = self._source_for(input_name)
-        shown_path = _printable(path)
+        shown_path = printable(path)
         kept: list[dict[str, Any]] = []
         dropped: list[dict[str, Any]] = []
         for record in chunk:
@@ -471,7 +447,7 @@ class IngestStage(SourceStage):
                 kept.append(row)
             else:
                 row["text"] = record.text[:AUDIT_TEXT_CHARS]
-                detail = record.reason_detail and _printable(record.reason_detail)
+                detail = record.reason_detail and printable(record.reason_detail)
                 row.update(reason=record.reason, reason_detail=detail)
                 dropped.append(row)
         return BatchOutput(
@@ -496,23 +472,6 @@ class IngestStage(SourceStage):
             if fnmatch.fnmatch(input_name, pattern):
                 return source
         return self.config.source
-
-
-def _is_archive(name: str) -> bool:
-    """A tar archive, plain or compressed (.tar, .tar.gz, .tgz, .tar.zst)."""
-    return strip_compression(name).endswith(".tar") or name.lower().endswith(".tgz")
-
-
-def _file_record(offset: int, body: bytes, limit: int) -> Record:
-    """A file's bytes (at most `limit` + 1 read) as a document, or why it is not one."""
-    if len(body) > limit:
-        return rejected(offset, "record_too_large", f"file read whole is over {limit} bytes")
-    if looks_binary(body):
-        return rejected(offset, "binary_payload", f"{len(body)} bytes of a file read whole")
-    try:
-        return Record(offset=offset, text=body.decode("utf-8"))
-    except UnicodeDecodeError as err:
-        return rejected(offset, "invalid_utf8", str(err), text=body.decode("utf-8", "replace"))
 
 
 def _target_uri(value: str | None) -> str | None:
