@@ -619,19 +619,19 @@ def _verify(export_dir: str) -> None:
 
 def summary_line(stats: dict[str, Any], output_dir: str, label: str = "") -> str:
     """What a finished stage did, in one line; `label` names it (else its stage's name)."""
-    name = label or stats["stage"]
+    shown = label or stats["stage"]
     state = "already complete, skipped" if stats.get("skipped") else f"{stats['wall_seconds']}s"
     summary = stats.get("steps") or stats.get("model") or {}
     warnings = "".join(f"\n  warning: {w}" for w in summary.get("warnings", []))
     if stats.get("kind") == "training":
         models = ", ".join(f"{name}={value}" for name, value in stats["provides"].items())
         return (
-            f"{name}: {summary['description']} ({stats['inputs']:,} input "
+            f"{shown}: {summary['description']} ({stats['inputs']:,} input "
             f"files) [{state}] -> {models}{warnings}"
         )
     reasons = ", ".join(f"{r} {n:,}" for r, n in stats["rejected_by_reason"].items())
     return (
-        f"{name}: {stats['docs_in']:,} in -> {stats['docs_kept']:,} kept, "
+        f"{shown}: {stats['docs_in']:,} in -> {stats['docs_kept']:,} kept, "
         f"{stats['docs_rejected']:,} rejected{f' ({reasons})' if reasons else ''} "
         f"[{state}] -> {output_dir}{warnings}"
     )

@@ -152,11 +152,11 @@ def funnel_view(run: Run) -> View | Note:
     by_name = {s.name: s for s in chain}
     for s in chain:
         checks += _count_checks(s, [by_name[name] for name in sorted(s.reads) if name in by_name])
-        first_in = run.origin_docs(s)  # a source's chain: that source's input
+        entered = run.origin_docs(s)  # in a source's chain: that source's input
         docs_in, kept = _stat(s.stats, "docs_in"), _stat(s.stats, "docs_kept")
         rejected, text = _stat(s.stats, "docs_rejected"), _stat(s.stats, "kept_text_bytes")
         stage_tokens = tokens if s.kind == "export" else None
-        kept_share = fmt_pct(kept, first_in) if kept is not None and first_in else "–"
+        kept_share = fmt_pct(kept, entered) if kept is not None and entered else "–"
         if kept is not None:
             label = f"{fmt_int(kept)} ({kept_share})"
             doc_bars.append(Bar(s.name, kept, label, kind="warn" if s.state != "done" else ""))

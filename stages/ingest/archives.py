@@ -13,6 +13,7 @@ import tarfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 
+from core.streams import strip_compression
 from stages.ingest.records import Record, file_record, printable, rejected
 
 # A member declaring more is a damaged header: skipping it would make tarfile read (or,
@@ -23,10 +24,7 @@ _RECENT_BYTES = 1 << 16  # more than tarfile reads ahead of the header it parses
 
 def is_archive(name: str) -> bool:
     """A tar archive, plain or compressed (.tar, .tar.gz, .tgz, .tar.zst)."""
-    lowered = name.lower()
-    for suffix in (".gz", ".zst", ".zstd"):
-        lowered = lowered.removesuffix(suffix)
-    return lowered.endswith(".tar") or name.lower().endswith(".tgz")
+    return strip_compression(name).endswith(".tar") or name.lower().endswith(".tgz")
 
 
 class _RecentBytes:
@@ -40,7 +38,7 @@ class _RecentBytes:
     def read(self, size: int = -1) -> bytes:
         data: bytes = self._stream.read(size)  # type: ignore[attr-defined]
         self.position += len(data)
-        self._recent += data
+        self._recent += data[-_RECENT_BYTES:]  # a member's body is not copied whole
         del self._recent[: max(len(self._recent) - _RECENT_BYTES, 0)]
         return data
 
