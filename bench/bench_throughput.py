@@ -358,6 +358,13 @@ def train_score_models(
     return provided, seconds
 
 
+def with_provided(config: StageConfig, provided: dict[str, Any]) -> StageConfig:
+    """The config with the trained models' options it has (as the runner fills them)."""
+    return with_options(
+        config, **{k: v for k, v in provided.items() if k in type(config).model_fields}
+    )
+
+
 def stage_jobs(configs: dict[str, StageConfig], provided: dict[str, Any]) -> list[StageJob]:
     minhash = configs["minhash"]
     bands, rows = minhash.bands_rows()
@@ -367,7 +374,7 @@ def stage_jobs(configs: dict[str, StageConfig], provided: dict[str, Any]) -> lis
             "score",
             "score",
             "score (quality, perplexity, coherence, safety)",
-            with_options(configs["score"], **provided),
+            with_provided(configs["score"], provided),
             "lid",
             min_mb_s=5,
         ),
@@ -388,7 +395,14 @@ def stage_jobs(configs: dict[str, StageConfig], provided: dict[str, Any]) -> lis
             min_ratio=0.5,
         ),
         StageJob("substring", "substring", "substring", configs["substring"], "lid", min_mb_s=5),
-        StageJob("topics", "topics", "topics", configs["topics"], "lid", min_mb_s=3),
+        StageJob(
+            "topics",
+            "topics",
+            "topics",
+            with_provided(configs["topics"], provided),
+            "lid",
+            min_mb_s=3,
+        ),
     ]
 
 

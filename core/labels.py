@@ -5,6 +5,7 @@ can learn from the tune split."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -83,3 +84,9 @@ def labelled_texts(pages: str | Path, labels: dict[str, Label]) -> Iterator[tupl
             label = labels.get(str(page["id"]))
             if label is not None:
                 yield page["text"], label
+
+
+def fold_of(page_id: str) -> int:
+    """The page's cross-fitting fold (0 or 1), from a hash of its id: a model fitted on one
+    fold scores the other, so no page is scored by a model that saw it."""
+    return hashlib.blake2b(page_id.encode("utf-8"), digest_size=8).digest()[0] % 2

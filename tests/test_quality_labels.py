@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 
 from core.schema import DOCUMENT_SCHEMA, rows_to_batch
+from stages.score.commercial import load_threshold
 from stages.score.stage import ScoreConfig, ScoreStage
 from stages.score.train import (
+    COMMERCIAL_MODEL,
     EDU_MODEL,
     KEEP_MODEL,
     QUALITY_MODEL,
@@ -56,7 +58,7 @@ def test_the_educational_grade_can_be_the_target(tmp_path: Path) -> None:
     assert [p.split()[0] for p in bad] == ["a"]
 
 
-def test_with_labels_train_quality_also_fits_the_keep_and_edu_models_score_reads(
+def test_with_labels_train_quality_also_fits_keep_edu_and_commercial_models(
     tmp_path: Path,
 ) -> None:
     samples = Path(__file__).resolve().parents[1] / "data_samples"
@@ -84,7 +86,12 @@ def test_with_labels_train_quality_also_fits_the_keep_and_edu_models_score_reads
         "quality_model": str(models / QUALITY_MODEL),
         "keep_model": str(models / KEEP_MODEL),
         "edu_model": str(models / EDU_MODEL),
+        "commercial_model": str(models / COMMERCIAL_MODEL),
     }
+    # the commercial classifier is the topics stage's; its threshold is sealed beside it
+    threshold = load_threshold(provided.pop("commercial_model"))
+    assert 0 < threshold["threshold"] < 1 and threshold["commercial_pages"] >= 10
+    assert (models / "commercial.json.sha256").exists()
     score = ScoreStage(ScoreConfig(**provided, coherence=False, safety=False))
     rows = [
         {

@@ -372,3 +372,21 @@ def removal_rates(docs: Sequence[EvalDoc], decisions: dict[str, Decision]) -> di
     for key, values in groups.items():
         rates[key] = sum(values) / len(values)
     return rates
+
+
+def train_commercial_model(directory: Path) -> str:
+    """The commercial page classifier of the labelled tune pages (data_samples/labels/), as
+    train-quality trains it by default, in `directory`, sealed."""
+    from core.integrity import seal
+    from core.labels import labelled_texts, read_labels
+    from stages.score.classifier import TrainOptions
+    from stages.score.commercial import fit_commercial, threshold_file
+
+    labels = Path(__file__).resolve().parents[1] / "data_samples" / "labels"
+    tune = read_labels(labels / "labels.jsonl", "tune")
+    pages = list(labelled_texts(labels / "pages.jsonl.gz", tune))
+    model = directory / "commercial.ftz"
+    fit_commercial(pages, model, TrainOptions(), max_good_removed=0.03)
+    seal(model)
+    seal(Path(threshold_file(str(model))))
+    return str(model)

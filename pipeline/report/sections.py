@@ -45,7 +45,7 @@ from pipeline.report.run import (
     topics_summary,
 )
 from stages.minhash.stage import REASON as MINHASH_DUPLICATE
-from stages.topics.summary import WITHOUT_TOPIC_COUNTER, topic_counter
+from stages.topics.summary import COMMERCIAL_COUNTER, WITHOUT_TOPIC_COUNTER, topic_counter
 
 HISTOGRAM_BINS = 30
 MAX_REASONS = 40  # rejection reasons drawn per stage (the rest summed)
@@ -487,8 +487,21 @@ def topics_view(run: Run) -> View | Note:
         f"{fmt_int(counters[WITHOUT_TOPIC_COUNTER])} documents without a topic (kept)"
         if WITHOUT_TOPIC_COUNTER in counters
         else "",
+        _commercial_fact(table.get("commercial_prior"), counters),
     ]
     return {"facts": " · ".join(f for f in facts if f), "rows": rows}
+
+
+def _commercial_fact(prior: Any, counters: dict[str, Any]) -> str:
+    """The page classifier's line: how many documents it flagged, above which threshold."""
+    if not isinstance(prior, dict):
+        return ""
+    flagged = fmt_int(counters.get(COMMERCIAL_COUNTER, 0))
+    return (
+        f"{flagged} pages the commercial page classifier flagged (probability above "
+        f"{fmt_score(number(prior.get('threshold')))}; each kept at the low weight, counted "
+        "in its topic's downsampled when it went)"
+    )
 
 
 def _topic_row(topic: Any, counters: dict[str, Any]) -> View:

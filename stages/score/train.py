@@ -12,7 +12,6 @@ retrains it. A later score stage whose model option is unset uses the trained mo
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -23,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core import storage
 from core.integrity import seal
-from core.labels import Label, labelled_texts, read_labels
+from core.labels import Label, fold_of, labelled_texts, read_labels
 from core.stagedir import input_files
 from stages.base import StageConfig, TrainingStage
 from stages.filter.langid import identify_many
@@ -33,11 +32,13 @@ from stages.score.classifier import (
     train_classifier,
     training_pieces,
 )
+from stages.score.commercial import fit_commercial, threshold_file
 from stages.score.corpus import read_texts
 from stages.score.keep import feature_matrix, fit_keep_model
 from stages.score.perplexity import NgramLM
 
 QUALITY_MODEL = "quality.ftz"
+COMMERCIAL_MODEL = "commercial.ftz"  # with `labelled` pages: read by topics (commercial.py)
 KEEP_MODEL = "keep.json"  # with `labelled` pages: the keep_score model (stages/score/keep.py)
 EDU_MODEL = "edu.ftz"  # with `labelled` pages: P(educational grade >= min_edu), edu_score
 SAFETY_MODEL = "safety.ftz"
@@ -80,10 +81,18 @@ class LabelledPages(BaseModel):
         "keep", description="Good means labelled keep, or an educational grade >= min_edu."
     )
     min_edu: int = Field(2, ge=1, le=3)
-    models: tuple[Literal["keep", "edu"], ...] = Field(
-        ("keep", "edu"),
+    models: tuple[Literal["keep", "edu", "commercial"], ...] = Field(
+        ("keep", "edu", "commercial"),
         description="Models fitted besides the quality classifier: keep_score's (two more "
-        "fastText fits, cross-fitted) and edu_score's (one more).",
+        "fastText fits, cross-fitted), edu_score's (one more) and the commercial page "
+        "classifier topics reads (three more, on the labelled pages alone).",
+    )
+    max_good_removed: float = Field(
+        0.03,
+        gt=0,
+        lt=1,
+        description="The commercial classifier's threshold: this share of the labelled good "
+        "pages (scored out of fold) lies above it.",
     )
     weight: int = Field(
         10,
@@ -148,6 +157,11 @@ class _ClassifierTraining(TrainingStage):
             good, bad = _labelled_pieces(labelled.model_copy(update={"target": "edu"}))
             train_classifier(positives + good, negatives + bad, output_dir / EDU_MODEL, options)
             seal(output_dir / EDU_MODEL)
+        if labelled and "commercial" in labelled.models:
+            model = output_dir / COMMERCIAL_MODEL
+            fit_commercial(_labelled_pages(labelled), model, options, labelled.max_good_removed)
+            seal(model)
+            seal(Path(threshold_file(str(model))))
         held_out = {k: metrics[k] for k in ("precision", "recall", "f1")}
         by_language = ", ".join(
             f"{lang} {m['f1']:.3f}" for lang, m in metrics["by_language"].items()
@@ -160,7 +174,11 @@ class _ClassifierTraining(TrainingStage):
 
     def provides(self, output_dir: str) -> dict[str, Any]:
         provided = {self.provided_option: storage.join(output_dir, self.model_file)}
-        for option, name in (("keep_model", KEEP_MODEL), ("edu_model", EDU_MODEL)):
+        for option, name in (
+            ("keep_model", KEEP_MODEL),
+            ("edu_model", EDU_MODEL),
+            ("commercial_model", COMMERCIAL_MODEL),
+        ):
             if storage.exists(storage.join(output_dir, name)):
                 provided[option] = storage.join(output_dir, name)
         return provided
@@ -182,10 +200,6 @@ def _labelled_pieces(
     return good, bad
 
 
-def _fold(page_id: str) -> int:
-    return hashlib.blake2b(page_id.encode("utf-8"), digest_size=8).digest()[0] % 2
-
-
 def fit_keep(
     positives: list[str],
     negatives: list[str],
@@ -199,7 +213,7 @@ def fit_keep(
 
     pages = _labelled_pages(labelled)
     texts = [text for text, _ in pages]
-    folds = [_fold(label.id) for _, label in pages]
+    folds = [fold_of(label.id) for _, label in pages]
     quality: list[float | None] = [None] * len(pages)
     with tempfile.TemporaryDirectory() as tmp:
         for fold in (0, 1):

@@ -44,10 +44,18 @@ from core.seeded import unit_hash
 from core.shards import atomic_write_json, read_shard
 from core.stagedir import input_files
 from stages.base import BatchOutput, GlobalStage, StageConfig, Step, StepPlan, split_by_rejections
+from stages.score.commercial import (
+    COMMERCIAL,
+    GOOD_TEXT,
+    commercial_probabilities,
+    load_threshold,
+    threshold_file,
+)
 from stages.topics.bows import Bow, Bows, Inference, bag_of_words
 from stages.topics.features import ChineseTokens, ad_words, candidate_tokens
 from stages.topics.sample import FEATURES, Sample, SampleBuilder
 from stages.topics.summary import (
+    COMMERCIAL_COUNTER,
     MODEL_DIR,
     TOPIC_TABLE_FILE,
     WITHOUT_TOPIC_COUNTER,
@@ -59,6 +67,7 @@ from stages.topics.summary import (
 from stages.topics.wordtable import WordTable
 
 REASON = "topic_downsampled"
+COMMERCIAL_REASON = "commercial_page"  # downsampled by the page classifier
 TOPIC_COLUMNS = (pa.field("topic", pa.int32()), pa.field("topic_probability", pa.float32()))
 TRAIN = "train"
 # The commercial lexicon is the feature that separates ads from reference text best (ROC AUC
@@ -91,10 +100,6 @@ class LabelledTopics(BaseModel):
     min_mass: float = Field(
         3.0, gt=0, description="labelled pages' worth of mass a topic needs to be judged"
     )
-
-
-COMMERCIAL = frozenset({"ad", "product_listing", "seo_spam"})
-GOOD_TEXT = frozenset({"good_prose", "reference", "news"})
 
 
 class TopicsConfig(StageConfig):
@@ -137,6 +142,16 @@ class TopicsConfig(StageConfig):
         description="pages a reader labelled (docs/rubric.md): a topic whose labelled mass is "
         "mostly ads, listings and spam is downsampled, one that is mostly good text is not "
         "(this replaces the density rule)",
+    )
+    commercial_model: str | None = Field(
+        None,
+        description="the commercial page classifier (train-quality with labelled pages): a page "
+        "it scores above its threshold is downsampled (low_weight) whatever its topics",
+    )
+    commercial_sources: tuple[str, ...] = Field(
+        (),
+        description="the classifier judges only documents whose `source` is one of these "
+        "(empty: all), e.g. the crawl and not Wikipedia",
     )
     assign: Literal["mixture", "dominant"] = Field(
         "mixture",
@@ -203,9 +218,13 @@ class TopicsStage(GlobalStage):
         self.config: TopicsConfig = config
 
     def dependencies(self) -> list[str]:
-        """The labelled pages and labels, when the config names them."""
-        labelled = self.config.labelled
-        return input_files((labelled.pages, labelled.labels)) if labelled else []
+        """The labelled pages and labels, and the commercial classifier with its threshold,
+        when the config names them."""
+        cfg = self.config
+        files = [cfg.labelled.pages, cfg.labelled.labels] if cfg.labelled else []
+        if cfg.commercial_model:
+            files += [cfg.commercial_model, threshold_file(cfg.commercial_model)]
+        return input_files(files)
 
     def output_schema(self, input_schema: pa.Schema | None) -> pa.Schema:
         assert input_schema is not None  # noqa: S101 type narrowing: the stage always has input
@@ -219,6 +238,8 @@ class TopicsStage(GlobalStage):
             if cfg.labelled
             else f"topics below density {cfg.density_threshold}"
         )
+        if cfg.commercial_model:
+            rule += " and pages the commercial classifier flags"
         trained = f"{cfg.num_topics} LDA topics trained on ~{cfg.sample_docs:,} sampled documents"
         return f"{trained}; {rule} kept at {cfg.low_weight}"
 
@@ -293,6 +314,8 @@ class TopicsStage(GlobalStage):
         seeds = [document_seed(cfg.seed, doc_id) for doc_id in sample.ids]
         theta = Inference.of(model).mixtures(bows, seeds)
         table = self._topic_table(model, sample, theta, self._labelled_mass(model, dictionary))
+        if cfg.commercial_model:
+            table["commercial_prior"] = load_threshold(cfg.commercial_model)
         self._save_model(exchange.stage_dir, model, dictionary, table)
         _save_mixtures(exchange, shards, sample, theta)
         return {
@@ -422,23 +445,48 @@ class TopicsStage(GlobalStage):
         has_topic = theta.any(axis=1)  # a document without a dictionary word: zeros
         dominant = theta.argmax(axis=1)
         keep_p = theta @ model.weights if cfg.assign == "mixture" else model.weights[dominant]
+        keep_p = np.where(has_topic, keep_p, 1.0)  # no word of the model's vocabulary: kept
+        commercial, threshold = self._commercial(batch)
+        flagged = commercial > threshold
+        keep_p = np.where(flagged, keep_p * cfg.low_weight, keep_p)
         rejections: list[tuple[str, str | None] | None] = []
         counters: Counter[str] = Counter()
         topic = np.where(has_topic, dominant, -1).astype(np.int32)
         for i in range(len(ids)):
-            if not has_topic[i]:  # no word of the model's vocabulary: no topic, kept
-                counters[WITHOUT_TOPIC_COUNTER] += 1
-                rejections.append(None)
-                continue
             kept = unit_hash(cfg.seed, "keep", ids[i]) < keep_p[i]
-            counters[topic_counter(int(topic[i]), kept)] += 1
-            detail = {"topic": int(topic[i]), "keep_probability": round(float(keep_p[i]), 4)}
-            rejections.append(None if kept else (REASON, json.dumps(detail)))
+            if has_topic[i]:
+                counters[topic_counter(int(topic[i]), kept)] += 1
+            else:
+                counters[WITHOUT_TOPIC_COUNTER] += 1
+            detail: dict[str, Any] = {"topic": int(topic[i])}
+            reason = REASON
+            if flagged[i]:
+                counters[COMMERCIAL_COUNTER] += 1
+                detail["commercial_probability"] = round(float(commercial[i]), 4)
+                reason = COMMERCIAL_REASON
+            detail["keep_probability"] = round(float(keep_p[i]), 4)
+            rejections.append(None if kept else (reason, json.dumps(detail)))
         probability = theta[np.arange(len(ids)), dominant].astype(np.float32)
         probability[~has_topic] = 0.0
         values = {"topic": topic, "topic_probability": probability}
         annotated = with_columns(batch, self.output_schema(batch.schema), values)
         return split_by_rejections(annotated, rejections, counters)
+
+    def _commercial(self, batch: pa.RecordBatch) -> tuple[np.ndarray, float]:
+        """The commercial classifier's probability of each document it judges
+        (`commercial_sources`; 0 for the others) and its threshold (1 without a model)."""
+        cfg = self.config
+        probabilities = np.zeros(batch.num_rows)
+        if cfg.commercial_model is None:
+            return probabilities, 1.0
+        rows = np.arange(batch.num_rows)
+        if cfg.commercial_sources:
+            sources = batch.column("source").to_pylist()
+            rows = np.flatnonzero([source in cfg.commercial_sources for source in sources])
+        if len(rows):
+            texts = batch.column("text").take(rows).to_pylist()
+            probabilities[rows] = commercial_probabilities(cfg.commercial_model, texts)
+        return probabilities, load_threshold(cfg.commercial_model)["threshold"]
 
     def _mixtures(
         self,

@@ -4,12 +4,15 @@ under `steps` in stats.json, and the names of its per-topic counters."""
 from __future__ import annotations
 
 from pathlib import PurePosixPath
-from typing import TypedDict
+from typing import NotRequired, TypedDict
+
+from stages.score.commercial import CommercialThreshold
 
 MODEL_DIR = "model"  # the LDA model, its dictionary and the topic table, in the stage directory
 TOPIC_TABLE_FILE = "topics.json"
 TOPIC_TABLE = PurePosixPath(MODEL_DIR, TOPIC_TABLE_FILE)  # relative to the stage directory
 WITHOUT_TOPIC_COUNTER = "documents_without_topic"
+COMMERCIAL_COUNTER = "commercial_pages"  # documents the page classifier scored above threshold
 
 
 class TopicRow(TypedDict):
@@ -27,6 +30,7 @@ class TopicTable(TypedDict):
     features: list[str]  # the density features used
     density_threshold: float
     topics: list[TopicRow]
+    commercial_prior: NotRequired[CommercialThreshold]  # with a commercial_model
 
 
 class TopicsSummary(TypedDict):
