@@ -168,6 +168,7 @@ def hostile_work_dir(work: Path) -> Path:
             {"topic": 0, "top_words": HOSTILE, "weight": 0.1, "weight_reason": HOSTILE[1]},
             {"topic": 1, "top_words": ["river"], "weight": 1.0, "weight_reason": "default"},
         ],
+        "commercial_prior": {"threshold": HOSTILE[0]},
     }
     (topics / "model").mkdir()
     (topics / "model/topics.json").write_text(json.dumps(table))
@@ -201,6 +202,7 @@ def hostile_work_dir(work: Path) -> Path:
 def test_data_from_the_web_cannot_inject_markup(tmp_path: Path) -> None:
     page = render_report(hostile_work_dir(tmp_path / "work"))
     assert "could not be built" not in page
+    assert "threshold unreadable" in page  # topics.json's commercial_prior, not a number
     for payload in HOSTILE:
         assert payload not in page
         assert escape(payload) in page

@@ -497,10 +497,11 @@ def _commercial_fact(prior: Any, counters: dict[str, Any]) -> str:
     if not isinstance(prior, dict):
         return ""
     flagged = fmt_int(counters.get(COMMERCIAL_COUNTER, 0))
+    threshold = number(prior.get("threshold"))
+    above = f"above {fmt_score(threshold)}" if threshold is not None else "threshold unreadable"
     return (
-        f"{flagged} pages the commercial page classifier flagged (probability above "
-        f"{fmt_score(number(prior.get('threshold')))}; each kept at the low weight, counted "
-        "in its topic's downsampled when it went)"
+        f"{flagged} pages the commercial page classifier flagged (probability {above}; each "
+        "kept at the low weight, counted in its topic's downsampled when it went)"
     )
 
 
