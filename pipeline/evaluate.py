@@ -41,9 +41,7 @@ from pipeline.report.run import EVALUATION_FILE, StageInfo, discover_stages
 
 QUALITY_STAGES = ("filter", "score", "topics")
 DEDUP_STAGES = ("minhash", "substring")
-LOWER_IS_BETTER = frozenset(
-    {"perplexity", "safety_score", "safety_model_score", "commercial_score"}
-)
+LOWER_IS_BETTER = frozenset({"perplexity", "safety_score", "safety_model_score"})
 _NOT_SCORES = frozenset({"input_offset", "minhash_cluster", "topic"})
 ANNOTATIONS = "filter_rejections"  # the filter's annotate mode: every rule's verdict
 

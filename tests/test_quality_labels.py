@@ -88,8 +88,8 @@ def test_with_labels_train_quality_also_fits_keep_edu_and_commercial_models(
         "edu_model": str(models / EDU_MODEL),
         "commercial_model": str(models / COMMERCIAL_MODEL),
     }
-    # the commercial classifier's threshold, for topics, is sealed beside it
-    threshold = load_threshold(provided["commercial_model"])
+    # the commercial classifier is the topics stage's; its threshold is sealed beside it
+    threshold = load_threshold(provided.pop("commercial_model"))
     assert 0 < threshold["threshold"] < 1 and threshold["commercial_pages"] >= 10
     assert (models / "commercial.json.sha256").exists()
     score = ScoreStage(ScoreConfig(**provided, coherence=False, safety=False))
@@ -105,6 +105,6 @@ def test_with_labels_train_quality_also_fits_keep_edu_and_commercial_models(
         for i, (text, lang) in enumerate(real_documents(per_file=5))
     ]
     out = score.process_batch(rows_to_batch(rows, DOCUMENT_SCHEMA))
-    for column in ("keep_score", "edu_score", "commercial_score"):
+    for column in ("keep_score", "edu_score"):
         values = out.kept.column(column).to_pylist()
         assert len(values) == len(rows) and all(0 <= s <= 1 for s in values)

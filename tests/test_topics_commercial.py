@@ -155,24 +155,6 @@ def test_a_changed_model_is_refused(sealed_model: str, tmp_path: Path) -> None:
         load_threshold(str(copy))
 
 
-def test_the_score_stages_column_is_read_where_it_holds_a_value(
-    real_data: Path, sealed_model: str, tmp_path: Path
-) -> None:
-    """A `commercial_score` column (the score stage's, from the same classifier) decides for
-    the rows that have one, whatever their text; rows without one are scored here."""
-    import pyarrow as pa
-
-    docs = build_corpus(real_data)[::6]
-    rows = [{**d.row(), "commercial_score": 1.0 if i % 2 else None} for i, d in enumerate(docs)]
-    field = pa.field("commercial_score", pa.float32())
-    inputs = write_stage_dir(tmp_path / "in", [rows], extra=[field])
-    stats = run(inputs, tmp_path / "out", **SMALL, commercial_model=sealed_model)
-    flagged = stats["counters"][COMMERCIAL_COUNTER]
-    above = commercial_probabilities(sealed_model, [d.text for d in docs[::2]])
-    threshold = load_threshold(sealed_model)["threshold"]
-    assert flagged == len(docs[1::2]) + int((above > threshold).sum())
-
-
 @pytest.mark.ray
 def test_ray_writes_the_local_runs_bytes(
     slice_inputs: Path,

@@ -56,7 +56,6 @@ SCORE_FIELDS = (
     pa.field("compression_ratio", pa.float32()),
     pa.field("keep_score", pa.float32()),
     pa.field("edu_score", pa.float32()),
-    pa.field("commercial_score", pa.float32()),
 )
 # Characters scored at once: the arrays of one piece take some 40 bytes per character.
 _CHUNK_CHARS = 1 << 18
@@ -69,7 +68,6 @@ ScoreColumn = Literal[
     "compression_ratio",
     "keep_score",
     "edu_score",
-    "commercial_score",
 ]
 
 
@@ -97,11 +95,6 @@ class ScoreConfig(StageConfig):
     )
     edu_model: str | None = Field(
         None, description="edu_score fastText model (train-quality with labelled pages)."
-    )
-    commercial_model: str | None = Field(
-        None,
-        description="commercial_score fastText model (train-quality with labelled pages): "
-        "P(ad, listing or spam), which topics reads.",
     )
     thresholds: dict[ScoreColumn, Threshold] = Field(
         default_factory=dict,
@@ -137,7 +130,6 @@ class ScoreStage(TransformStage):
             config.safety_model,
             config.keep_model,
             config.edu_model,
-            config.commercial_model,
             *config.perplexity_models.values(),
         ]
         missing = [m for m in models if m and not storage.exists(m)]
@@ -151,7 +143,7 @@ class ScoreStage(TransformStage):
         cfg = self.config
         models = [cfg.quality_model, cfg.safety_model, *cfg.perplexity_models.values()]
         metrics = [storage.with_suffix(m, ".metrics.json") for m in models[:2] if m]
-        models += [cfg.keep_model, cfg.edu_model, cfg.commercial_model]
+        models += [cfg.keep_model, cfg.edu_model]
         return [m for m in [*models, *metrics] if m and storage.exists(m)]
 
     def output_schema(self, input_schema: pa.Schema | None) -> pa.Schema:
@@ -253,7 +245,6 @@ class ScoreStage(TransformStage):
                 ("quality_score", self.config.quality_model),
                 ("safety_model_score", self.config.safety_model),
                 ("edu_score", self.config.edu_model),
-                ("commercial_score", self.config.commercial_model),
             )
             if path
         }

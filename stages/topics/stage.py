@@ -68,7 +68,6 @@ from stages.topics.wordtable import WordTable
 
 REASON = "topic_downsampled"
 COMMERCIAL_REASON = "commercial_page"  # downsampled by the page classifier
-COMMERCIAL_COLUMN = "commercial_score"  # the score stage's, from the same classifier
 TOPIC_COLUMNS = (pa.field("topic", pa.int32()), pa.field("topic_probability", pa.float32()))
 TRAIN = "train"
 # The commercial lexicon is the feature that separates ads from reference text best (ROC AUC
@@ -475,23 +474,15 @@ class TopicsStage(GlobalStage):
 
     def _commercial(self, batch: pa.RecordBatch) -> tuple[np.ndarray, float]:
         """The commercial classifier's probability of each document it judges
-        (`commercial_sources`; 0 for the others) and its threshold (1 without a model). The
-        score stage's `commercial_score` column is read where it holds one (score tokenized
-        the text already); the classifier is run on the others."""
+        (`commercial_sources`; 0 for the others) and its threshold (1 without a model)."""
         cfg = self.config
         probabilities = np.zeros(batch.num_rows)
         if cfg.commercial_model is None:
             return probabilities, 1.0
-        judged = np.ones(batch.num_rows, bool)
+        rows = np.arange(batch.num_rows)
         if cfg.commercial_sources:
             sources = batch.column("source").to_pylist()
-            judged = np.array([source in cfg.commercial_sources for source in sources], bool)
-        scored = np.zeros(batch.num_rows, bool)
-        if COMMERCIAL_COLUMN in batch.schema.names:
-            column = batch.column(COMMERCIAL_COLUMN)
-            scored = judged & ~np.asarray(column.is_null(), bool)
-            probabilities[scored] = np.asarray(column.fill_null(0.0), np.float64)[scored]
-        rows = np.flatnonzero(judged & ~scored)
+            rows = np.flatnonzero([source in cfg.commercial_sources for source in sources])
         if len(rows):
             texts = batch.column("text").take(rows).to_pylist()
             probabilities[rows] = commercial_probabilities(cfg.commercial_model, texts)
