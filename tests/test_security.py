@@ -286,8 +286,7 @@ REVIEWED_LOADERS = {
     # fastText's native parser: the quality/safety classifiers named in the (trusted) config.
     ("stages/score/classifier.py", "load_classifier", "fasttext.load_model"),
     # ... and the fold models train-quality has just trained in its own temporary directory.
-    ("stages/score/train.py", "fit_keep", "fasttext.load_model"),
-    ("stages/score/commercial.py", "_train", "fasttext.load_model"),
+    ("stages/score/classifier.py", "cross_fitted", "fasttext.load_model"),
     # sentencepiece protobufs: the tokenizer named in the config or trained by the pipeline.
     ("tokenizer/encode.py", "Tokenizer.__init__", "spm.SentencePieceProcessor"),
     ("tokenizer/train.py", "_forget_paths", "model.ParseFromString"),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ import numpy as np
 from pydantic import Field
 
 from core.integrity import check_model, local_model
+from core.labels import Label, fold_of
 from core.shards import atomic_write_json, temporary_path
 from stages.base import StageConfig
 from stages.score.batch import JIEBA, REGEX, TextBatch, lowered_tokens, prefix_counts
@@ -200,6 +201,29 @@ def load_classifier(path: str) -> Any:
     local = local_model(path)
     check_model(local, FASTTEXT_PROBE)
     return fasttext.load_model(local)
+
+
+def cross_fitted(
+    pages: Sequence[tuple[str, Label]],
+    examples: Callable[[list[tuple[str, Label]]], tuple[list[str], list[str]]],
+    options: TrainOptions,
+) -> np.ndarray:
+    """Each page's positive probability from a classifier trained on the `examples`
+    (positives, negatives) of the pages of the other fold (`fold_of`): no page is scored by a
+    model that saw it. The fold models are unquantized and live in a temporary directory."""
+    import fasttext
+
+    folds = np.array([fold_of(label.id) for _, label in pages])
+    scores = np.zeros(len(pages))
+    with tempfile.TemporaryDirectory() as tmp:
+        for fold in (0, 1):
+            others = [page for page, f in zip(pages, folds, strict=True) if f != fold]
+            path = Path(tmp) / f"fold{fold}.bin"
+            train_classifier(*examples(others), path, options, quantize=False)
+            model = fasttext.load_model(str(path))
+            for i in np.flatnonzero(folds == fold):
+                scores[i] = positive_probability(model, pages[i][0])
+    return scores
 
 
 def positive_probability(model: Any, text: str) -> float:

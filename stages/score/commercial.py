@@ -13,7 +13,6 @@ the model (`commercial.json`).
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -22,15 +21,15 @@ from typing import Any, TypedDict
 import numpy as np
 
 from core.integrity import check_sealed, local_model
-from core.labels import Label, fold_of
+from core.labels import Label
 from core.shards import atomic_write_json
 from stages.score.batch import TextBatch
 from stages.score.classifier import (
     TrainOptions,
     batch_model_tokens,
+    cross_fitted,
     load_classifier,
     positive_probabilities,
-    positive_probability,
     train_classifier,
     training_pieces,
 )
@@ -57,19 +56,11 @@ def threshold_file(model: str) -> str:
     return model[: -len(".ftz")] + ".json" if model.endswith(".ftz") else model + ".json"
 
 
-def _train(
-    pages: Sequence[tuple[str, Label]], output: Path, options: TrainOptions, quantize: bool
-) -> Any:
-    import fasttext
-
-    commercial = [p for text, label in pages if label.category in COMMERCIAL for p in _pieces(text)]
-    good = [p for text, label in pages if label.category in GOOD_TEXT for p in _pieces(text)]
-    train_classifier(commercial, good, output, options, quantize)
-    return fasttext.load_model(str(output))
-
-
-def _pieces(text: str) -> list[str]:
-    return list(training_pieces([text]))
+def _examples(pages: Sequence[tuple[str, Label]]) -> tuple[list[str], list[str]]:
+    """Pieces of the commercial pages (positives) and of the good ones (negatives)."""
+    commercial = [text for text, label in pages if label.category in COMMERCIAL]
+    good = [text for text, label in pages if label.category in GOOD_TEXT]
+    return list(training_pieces(commercial)), list(training_pieces(good))
 
 
 def fit_commercial(
@@ -85,15 +76,8 @@ def fit_commercial(
             f"{good.sum()} good ones; the commercial classifier needs {MIN_PAGES} of each "
             "(or leave `commercial` out of labelled.models)"
         )
-    held_out = np.zeros(len(pages))
-    folds = np.array([fold_of(label.id) for _, label in pages])
-    with tempfile.TemporaryDirectory() as tmp:
-        for fold in (0, 1):
-            others = [page for page, f in zip(pages, folds, strict=True) if f != fold]
-            model = _train(others, Path(tmp) / f"fold{fold}.bin", options, quantize=False)
-            for i in np.flatnonzero(folds == fold):
-                held_out[i] = positive_probability(model, pages[i][0])
-    _train(pages, output, options, quantize=True)
+    held_out = cross_fitted(pages, _examples, options)
+    train_classifier(*_examples(pages), output, options, quantize=True)
     threshold = float(np.quantile(held_out[good], 1 - max_good_removed))
     result: CommercialThreshold = {
         "threshold": round(threshold, 6),

@@ -12,7 +12,6 @@ retrains it. A later score stage whose model option is unset uses the trained mo
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -28,7 +27,7 @@ from stages.base import StageConfig, TrainingStage
 from stages.filter.langid import identify_many
 from stages.score.classifier import (
     TrainOptions,
-    positive_probability,
+    cross_fitted,
     train_classifier,
     training_pieces,
 )
@@ -209,22 +208,15 @@ def fit_keep(
 ) -> dict[str, Any]:
     """The keep model (stages/score/keep.py) of the labelled pages: each fold's quality
     feature from a classifier trained on the reference, the web and the other fold."""
-    import fasttext
+
+    def examples(others: list[tuple[str, Label]]) -> tuple[list[str], list[str]]:
+        good, bad = _labelled_pieces(labelled, others)
+        return positives + good, negatives + bad
 
     pages = _labelled_pages(labelled)
     texts = [text for text, _ in pages]
     folds = [fold_of(label.id) for _, label in pages]
-    quality: list[float | None] = [None] * len(pages)
-    with tempfile.TemporaryDirectory() as tmp:
-        for fold in (0, 1):
-            others = [page for page, f in zip(pages, folds, strict=True) if f != fold]
-            good, bad = _labelled_pieces(labelled, others)
-            model_path = Path(tmp) / f"fold{fold}.ftz"
-            train_classifier(positives + good, negatives + bad, model_path, options, False)
-            model = fasttext.load_model(str(model_path))
-            for i, f in enumerate(folds):
-                if f == fold:
-                    quality[i] = positive_probability(model, texts[i])
+    quality = cross_fitted(pages, examples, options).tolist()
     identified = identify_many(texts)
     langs = [lang for lang, _ in identified]
     features = feature_matrix(quality, [score for _, score in identified], texts, langs)

@@ -4,9 +4,10 @@ under `steps` in stats.json, and the names of its per-topic counters."""
 from __future__ import annotations
 
 from pathlib import PurePosixPath
-from typing import NotRequired, TypedDict
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
-from stages.score.commercial import CommercialThreshold
+if TYPE_CHECKING:  # a type only: this module stays light for the report
+    from stages.score.commercial import CommercialThreshold
 
 MODEL_DIR = "model"  # the LDA model, its dictionary and the topic table, in the stage directory
 TOPIC_TABLE_FILE = "topics.json"
