@@ -8,16 +8,21 @@ A model without a checksum file (one trained elsewhere) is first loaded in a chi
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
 import subprocess
 import sys
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
+from typing import TypeVar
 
 from core import storage
 from core.shards import atomic_write_bytes
 
 CHECKSUM_SUFFIX = ".sha256"
+Loaded = TypeVar("Loaded")
 
 
 class CorruptModel(ValueError):
@@ -88,3 +93,33 @@ def _probe(model: str, size: int, mtime_ns: int, probe: str) -> None:
     else:
         return
     raise CorruptModel(f"cannot load model {model}: {why}; retrain it or check the file")
+
+
+def _version(path: str) -> tuple[int, int, int] | None:
+    """What changes when a local file is rewritten; None for a remote one (and a missing one,
+    which its loader refuses)."""
+    if storage.is_remote(path):
+        return None
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return (found.st_mtime_ns, found.st_size, found.st_ino)
+
+
+def once_per_version(loader: Callable[[str], Loaded]) -> Callable[[str], Loaded]:
+    """`loader(path)`, called once per process and version of the file: workers score many
+    batches with one model, and a model retrained in place (a test, a rerun in the same
+    process) is loaded again instead of served stale. A remote model is loaded once per path:
+    a stat per batch would be a request per batch, and its node copy (storage.local_copy) is
+    named by the remote size and mtime anyway."""
+    loaded: dict[str, tuple[tuple[int, int, int] | None, Loaded]] = {}
+
+    @functools.wraps(loader)
+    def load(path: str) -> Loaded:
+        version = _version(path)
+        if path not in loaded or loaded[path][0] != version:
+            loaded[path] = (version, loader(path))
+        return loaded[path][1]
+
+    return load

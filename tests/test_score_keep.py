@@ -127,3 +127,21 @@ def test_the_score_stage_rejects_below_the_floor_of_each_documents_language(
         ScoreStage(ScoreConfig(keep_model=str(path), thresholds=misplaced)).process_batch(
             batch(docs[:1])
         )
+
+
+def test_a_model_retrained_in_place_is_loaded_again(tmp_path: Path) -> None:
+    """Loaders keep one model per process (workers score many batches), but a file rewritten
+    in place, as a rerun of train-quality does, is read again instead of served stale."""
+    rng = np.random.default_rng(5)
+    features = rng.normal(size=(200, len(FEATURES)))
+    path = tmp_path / "keep.json"
+    langs, folds = ["en"] * 200, [i % 2 for i in range(200)]
+    fit_keep_model(features, features[:, 0] > 0, langs, folds).save(path)
+    first = load_keep_model(str(path))
+    assert load_keep_model(str(path)) is first  # once per process and version
+    fit_keep_model(features, features[:, 0] < 0, langs, folds).save(path)
+    again = load_keep_model(str(path))
+    assert again is not first
+    assert again.scores(features[:1], ["en"])[0] != pytest.approx(
+        first.scores(features[:1], ["en"])[0]
+    )

@@ -14,14 +14,13 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydantic import Field
 
-from core.integrity import check_model, local_model
+from core.integrity import check_model, local_model, once_per_version
 from core.labels import Label, fold_of
 from core.shards import atomic_write_json, temporary_path
 from stages.base import StageConfig
@@ -192,10 +191,11 @@ FASTTEXT_PROBE = (
 )
 
 
-@cache
+@once_per_version
 def load_classifier(path: str) -> Any:
-    """Once per worker process: Ray workers call this per batch and get the same object. A
-    sealed model whose bytes changed, or an unsealed one fastText cannot use, is refused."""
+    """Once per worker process and model version: Ray workers call this per batch and get the
+    same object. A sealed model whose bytes changed, or an unsealed one fastText cannot use,
+    is refused."""
     import fasttext
 
     local = local_model(path)

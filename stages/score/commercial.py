@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from functools import cache
 from pathlib import Path
 from typing import Any, TypedDict
 
 import numpy as np
 
-from core.integrity import check_sealed, local_model
+from core.integrity import check_sealed, local_model, once_per_version
 from core.labels import Label
 from core.shards import atomic_write_json
 from stages.score.batch import TextBatch
@@ -91,7 +90,7 @@ def fit_commercial(
     return result
 
 
-@cache
+@once_per_version
 def load_threshold(model: str) -> CommercialThreshold:
     """The threshold written beside `model` by train-quality; anything else is refused."""
     local = local_model(threshold_file(model))

@@ -15,13 +15,12 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from core.integrity import check_sealed, local_model
+from core.integrity import check_sealed, local_model, once_per_version
 from stages.score.compression import compression_ratios
 
 FEATURES = ("quality_score", "lang_score", "log_bytes", "compression_ratio")
@@ -62,14 +61,14 @@ class LinearModel:
         return {k: getattr(self, k).tolist() for k in ("mean", "scale", "weights")}
 
 
-def fit_logistic(features: np.ndarray, keep: np.ndarray) -> LinearModel:
+def fit_logistic(features: np.ndarray, keep: np.ndarray, l2: float = L2) -> LinearModel:
     """Ridge logistic regression by Newton's method on standardized features."""
     mean = np.nanmean(features, axis=0)
     scale = np.nanstd(features, axis=0)
     scale = np.where(scale > 0, scale, 1.0)
     z = np.nan_to_num((features - mean) / scale)
     x = np.hstack([np.ones((len(z), 1)), z])
-    penalty = L2 * np.diag([0.0] + [1.0] * z.shape[1])
+    penalty = l2 * np.diag([0.0] + [1.0] * z.shape[1])
     w = np.zeros(x.shape[1])
     for _ in range(50):
         p = 1 / (1 + np.exp(-x @ w))
@@ -147,7 +146,7 @@ def fit_keep_model(
     return KeepModel(fitted.by_lang, percentiles)
 
 
-@cache
+@once_per_version
 def load_keep_model(path: str) -> KeepModel:
     """A keep model written by train-quality; anything else is refused with what is wrong
     (and, when sealed, a file whose bytes changed since training)."""

@@ -47,7 +47,7 @@ import zipfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cached_property
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from core.integrity import CorruptModel, check_sealed, local_model
+from core.integrity import CorruptModel, check_sealed, local_model, once_per_version
 from core.shards import temporary_path
 from stages.score.batch import REGEX, TextBatch, string_hashes, token_kind
 from stages.score.chartable import LOWER_ALNUM, LOWER_DECIMAL, NO_LOWER, WORD, codepoints
@@ -614,8 +614,8 @@ class NgramLM:
             )
 
 
-@cache
-def _load_cached(resolved: str) -> NgramLM:
+@once_per_version
+def _load_resolved(resolved: str) -> NgramLM:
     check_sealed(resolved)
     try:
         return NgramLM.load(resolved)
@@ -624,6 +624,6 @@ def _load_cached(resolved: str) -> NgramLM:
 
 
 def load_model(path: str | Path) -> NgramLM:
-    """The model at `path`, loaded once per process (workers score many batches with it).
-    The instance is shared: do not change its cut-offs in place."""
-    return _load_cached(str(Path(local_model(path)).resolve()))
+    """The model at `path`, loaded once per process and version of the file (workers score
+    many batches with it). The instance is shared: do not change its cut-offs in place."""
+    return _load_resolved(str(Path(local_model(path)).resolve()))
