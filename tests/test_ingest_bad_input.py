@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 import tarfile
+import tracemalloc
 import zlib
 from collections import Counter
 from pathlib import Path
@@ -371,3 +372,29 @@ def test_a_tar_archive_of_source_files_is_one_task_with_a_document_per_member(
     (tmp_path / "names.tar").write_bytes(_plain_tar({b"caf\xe9.py": b"x = 1\n"}))
     [out] = stage.read_file(str(tmp_path / "names.tar"))
     assert json.loads(out.kept.to_pylist()[0]["meta"])["path"] == "caf\ufffd.py"
+
+
+@pytest.mark.parametrize("kind", [tarfile.XHDTYPE, tarfile.GNUTYPE_LONGNAME])
+def test_a_huge_extended_tar_header_is_refused_before_it_is_read(
+    tmp_path: Path, kind: bytes
+) -> None:
+    """tarfile reads a PAX or GNU long-name header's data whole: one declaring 64 MiB (zeros,
+    64 KiB gzipped) is a corrupt_input rejection, not 64 MiB of memory."""
+    size = 64 << 20
+    header = tarfile.TarInfo("././@LongLink" if kind == tarfile.GNUTYPE_LONGNAME else "pax")
+    header.type, header.size = kind, size
+    raw = (
+        header.tobuf(format=tarfile.GNU_FORMAT)
+        + bytes(size)
+        + gzip.decompress(_tar({"repo/after.py": b"x = 1\n"}))
+    )
+    (tmp_path / "huge.tar.gz").write_bytes(gzip.compress(raw, compresslevel=1, mtime=0))
+    tracemalloc.start()
+    try:
+        texts, reasons, rows = ingest(tmp_path / "huge.tar.gz", whole_files=("*.py",))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert texts == [] and reasons == {"corrupt_input": 1}
+    assert "the extended header at byte 0 declares 67,108,864 bytes" in rows[0]["reason_detail"]
+    assert peak < 16 << 20

@@ -4,6 +4,9 @@ each member file a glob names is a document, read as a stream, never extracted t
 Python's tarfile reads an archive that stops early (at a member boundary, in a header) or
 holds a damaged header as if it had ended there; `iter_archive` tells those apart from a
 real end by the block where the next header should be: the end-of-archive blocks are zeros.
+tarfile also reads a GNU long-name or PAX extended header's data whole, whatever size the
+header declares: `_BoundedTarInfo` refuses one over MAX_EXTENDED_HEADER_BYTES first, so a
+damaged or hostile archive costs no more memory than a normal one.
 """
 
 from __future__ import annotations
@@ -20,11 +23,34 @@ from stages.ingest.records import Record, file_record, printable, rejected
 # past the end of the stream, spin) through that many bytes.
 MAX_MEMBER_BYTES = 1 << 32
 _RECENT_BYTES = 1 << 16  # more than tarfile reads ahead of the header it parses (10 KiB)
+# A long name is at most a few KiB (PATH_MAX); PAX records carry names, times, xattrs, ACLs.
+MAX_EXTENDED_HEADER_BYTES = 1 << 20
+_EXTENDED_HEADERS = frozenset(
+    {
+        tarfile.GNUTYPE_LONGNAME,
+        tarfile.GNUTYPE_LONGLINK,
+        tarfile.XHDTYPE,
+        tarfile.XGLTYPE,
+        tarfile.SOLARIS_XHDTYPE,
+    }
+)
 
 
 def is_archive(name: str) -> bool:
     """A tar archive, plain or compressed (.tar, .tar.gz, .tgz, .tar.zst)."""
     return strip_compression(name).endswith(".tar") or name.lower().endswith(".tgz")
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """A header whose extended data (read whole by tarfile) is refused when too large."""
+
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in _EXTENDED_HEADERS and self.size > MAX_EXTENDED_HEADER_BYTES:
+            raise tarfile.ReadError(
+                f"the extended header at byte {self.offset:,} declares {self.size:,} bytes "
+                f"(> {MAX_EXTENDED_HEADER_BYTES:,}); the members after it are lost"
+            )
+        return super()._proc_member(tarfile_)  # type: ignore[misc]
 
 
 class _RecentBytes:
@@ -62,7 +88,9 @@ def iter_archive(
     put in `ending` (outside any sampling of the members)."""
     reader = _RecentBytes(stream)
     try:
-        with tarfile.open(fileobj=reader, mode="r|") as archive:  # type: ignore[call-overload]
+        with tarfile.open(  # type: ignore[call-overload]
+            fileobj=reader, mode="r|", tarinfo=_BoundedTarInfo
+        ) as archive:
             for member in archive:
                 archive.members = []  # a stream needs no index of the members passed
                 if member.size > MAX_MEMBER_BYTES:
