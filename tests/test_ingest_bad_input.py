@@ -398,3 +398,61 @@ def test_a_huge_extended_tar_header_is_refused_before_it_is_read(
     assert texts == [] and reasons == {"corrupt_input": 1}
     assert "the extended header at byte 0 declares 67,108,864 bytes" in rows[0]["reason_detail"]
     assert peak < 16 << 20
+
+
+def test_hostile_numbers_in_warc_and_http_headers_reject_one_record(tmp_path: Path) -> None:
+    """Digits int() refuses (over 4,300) and chunk sizes that are not plain hex (a negative
+    one used to step back forever, growing the body until memory ran out)."""
+    body = HTML.format(SENTENCE * 50).encode()
+    chunked = "Transfer-Encoding: chunked\r\n"
+    bad = [
+        warc_record(b"x").replace(b"Content-Length: 1", b"Content-Length: " + b"9" * 5000),
+        warc_record(page(SENTENCE).replace(b"200", b"2" * 5000, 1)),
+        warc_record(http(b"-6\r\n" + body + b"\r\n0\r\n\r\n", headers=chunked)),
+        warc_record(http(b"zz\r\n" + body + b"\r\n0\r\n\r\n", headers=chunked)),
+    ]
+    path = tmp_path / "numbers.warc"
+    path.write_bytes(b"".join([warc_record(page(SENTENCE)), *bad, warc_record(page(SENTENCE))]))
+    texts, reasons, rows = ingest(path)
+    assert len(texts) == 2
+    assert reasons == {
+        "malformed_warc_record": 1,
+        "malformed_http": 1,
+        "corrupt_transfer_encoding": 2,
+    }
+    assert "bad chunk size line b'-6'" in rows[2]["reason_detail"]
+
+
+def test_a_cut_compressed_or_chunked_body_is_kept_marked_and_counted(tmp_path: Path) -> None:
+    """A page whose gzip stream or chunk stream stops early keeps what arrived, marked
+    `truncated_body` in its meta and counted: never a silently partial page."""
+    html = HTML.format(SENTENCE * 200).encode()
+    gz = gzip.compress(html, mtime=0)
+    cut_gzip = http(gz[: len(gz) // 2], headers="Content-Encoding: gzip\r\n")
+    cut_chunks = http(b"%x\r\n" % len(html) + html[:5000], headers="Transfer-Encoding: chunked\r\n")
+    whole = http(
+        b"%x\r\n" % len(html) + html + b"\r\n0\r\n\r\n", headers="Transfer-Encoding: chunked\r\n"
+    )
+    path = tmp_path / "cut-bodies.warc"
+    path.write_bytes(b"".join(warc_record(p) for p in (cut_gzip, cut_chunks, whole)))
+    [out] = IngestStage(IngestConfig()).read_file(str(path))
+    metas = [json.loads(m) for m in out.kept.column("meta").to_pylist()]
+    assert [m.get("truncated_body", False) for m in metas] == [True, True, False]
+    assert out.counters["truncated_body"] == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("empty.jsonl", b""),
+        ("blank.jsonl", b"\n  \n\r\n"),
+        ("blank.warc", b"\r\n\r\n"),
+        ("blank.jsonl.gz", gzip.compress(b"\n\n", mtime=0)),
+    ],
+)
+def test_a_file_with_no_record_is_counted_as_empty(tmp_path: Path, name: str, data: bytes) -> None:
+    (tmp_path / name).write_bytes(data)
+    counters = Counter()
+    for out in IngestStage(IngestConfig()).read_file(str(tmp_path / name)):
+        counters.update(out.counters)
+    assert counters == {"empty_file": 1}

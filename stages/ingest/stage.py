@@ -275,13 +275,13 @@ class IngestStage(SourceStage):
                     counters,
                     lambda: reader.position,
                 )
-            produced = False
+            produced, counted = False, counters.total()
             for record in self._guarded(records, path, reader):
                 produced = True
                 yield record
-            # A file with no bytes at all (after decompression) has no document to reject:
-            # count it, so that it is named in stats.json rather than silently empty.
-            if not produced and reader.position == 0:
+            # A file with no record at all (no bytes, or only blank lines) has no document to
+            # reject: count it, so that it is named in stats.json rather than silently empty.
+            if not produced and counters.total() == counted:
                 counters["empty_file"] += 1
         finally:
             reader.close()
@@ -378,7 +378,10 @@ class IngestStage(SourceStage):
             else:
                 if taken is not None:
                     counters["sampled_bytes"] += item.content_length
-                yield self._warc_document(item)
+                document = self._warc_document(item)
+                if document.meta and document.meta.get("truncated_body"):
+                    counters["truncated_body"] += 1
+                yield document
 
     def _warc_document(self, record: WarcRecord) -> Record:
         headers = record.headers
@@ -401,7 +404,10 @@ class IngestStage(SourceStage):
             return _reject(base, err.reason, err.detail)
         if response.status != 200:
             return _reject(base, "http_status", f"HTTP {response.status}")
-        return self._html_text(base, response.body, response.headers.get("content-type", ""))
+        document = self._html_text(base, response.body, response.headers.get("content-type", ""))
+        if response.truncated and document.meta is not None:  # what arrived, marked as such
+            document.meta["truncated_body"] = True
+        return document
 
     def _wet_text(self, base: Record, payload: bytes) -> Record:
         try:

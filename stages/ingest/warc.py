@@ -81,7 +81,9 @@ def iter_warc_records(
         length_text = headers.get("content-length", "")
         # isascii: str.isdigit() is also true for digits int() rejects ('²'), which used to
         # raise ValueError here and fail the whole file instead of rejecting one record.
-        if problem is None and not (length_text.isascii() and length_text.isdigit()):
+        # and at most 18 digits: int() refuses more than 4,300, and no record is that long.
+        digits = length_text.isascii() and length_text.isdigit() and len(length_text) <= 18
+        if problem is None and not digits:
             problem = f"bad Content-Length {length_text[:40]!r}"
         if problem is not None:
             yield MalformedRecord(offset, problem)
@@ -106,6 +108,7 @@ class HttpResponse:
     status: int
     headers: dict[str, str]  # lower-cased names; repeated headers keep the last value
     body: bytes
+    truncated: bool = False  # the chunked or compressed body stops before its end
 
 
 class HttpError(ValueError):
@@ -125,20 +128,29 @@ def parse_http_response(payload: bytes, max_body_bytes: int) -> HttpResponse:
     if not sep or not lines or not lines[0].startswith("HTTP/"):
         raise HttpError("malformed_http", f"not an HTTP response: {payload[:40]!r}")
     parts = lines[0].split()
-    if len(parts) < 2 or not (parts[1].isascii() and parts[1].isdigit()):  # int() takes ASCII
+    # a status is three ASCII digits (str.isdigit() also takes '²', which int() refuses)
+    if len(parts) < 2 or not (parts[1].isascii() and parts[1].isdigit() and len(parts[1]) == 3):
         raise HttpError("malformed_http", f"bad status line {lines[0][:60]!r}")
     headers = {}
     for line in lines[1:]:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
+    complete = True
     if "chunked" in headers.get("transfer-encoding", "").lower():
-        body = _dechunk(body)
-    body = _decode_content(body, headers.get("content-encoding", "").lower(), max_body_bytes)
-    return HttpResponse(int(parts[1]), headers, body)
+        body, complete = _dechunk(body)
+    encoding = headers.get("content-encoding", "").lower()
+    body, decoded = _decode_content(body, encoding, max_body_bytes)
+    return HttpResponse(int(parts[1]), headers, body, truncated=not (complete and decoded))
 
 
-def _dechunk(body: bytes) -> bytes:
-    """Undo chunked transfer encoding; a damaged chunk stream keeps what was readable."""
+_HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
+MAX_CHUNK_SIZE_DIGITS = 15  # 2**60 bytes: no chunk of a record is larger
+
+
+def _dechunk(body: bytes) -> tuple[bytes, bool]:
+    """Undo chunked transfer encoding: (the body, whether its last chunk was reached). A
+    chunk stream damaged after its first chunk keeps what was readable; one whose first
+    chunk line is not a size has nothing readable and is refused."""
     out = bytearray()
     pos = 0
     while pos < len(body):
@@ -146,20 +158,25 @@ def _dechunk(body: bytes) -> bytes:
         if line_end < 0:
             break
         size_text = body[pos:line_end].split(b";")[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
+        # only hex digits: int(..., 16) also takes '-6' (a chunk that steps backwards
+        # forever), '+', '0x' and '_'
+        if not 0 < len(size_text) <= MAX_CHUNK_SIZE_DIGITS or not _HEX_DIGITS.issuperset(size_text):
+            if pos == 0:
+                detail = f"bad chunk size line {body[:line_end][:40]!r}"
+                raise HttpError("corrupt_transfer_encoding", detail)
             break
+        size = int(size_text, 16)
         if size == 0:
-            break
+            return bytes(out), True
         out += body[line_end + 2 : line_end + 2 + size]
         pos = line_end + 2 + size + 2
-    return bytes(out)
+    return bytes(out), False
 
 
-def _decode_content(body: bytes, encoding: str, max_body_bytes: int) -> bytes:
+def _decode_content(body: bytes, encoding: str, max_body_bytes: int) -> tuple[bytes, bool]:
+    """(the decoded body, whether the compressed stream reached its end)."""
     if encoding in ("", "identity"):
-        return body
+        return body, True
     if encoding not in ("gzip", "x-gzip", "deflate"):
         raise HttpError("unsupported_content_encoding", f"Content-Encoding {encoding!r}")
     wbits = zlib.MAX_WBITS | 32 if encoding != "deflate" else zlib.MAX_WBITS
@@ -171,4 +188,4 @@ def _decode_content(body: bytes, encoding: str, max_body_bytes: int) -> bytes:
         raise HttpError("corrupt_content_encoding", f"{encoding}: {err}") from err
     if len(out) > max_body_bytes:
         raise HttpError("record_too_large", f"{encoding} body expands past {max_body_bytes} bytes")
-    return out
+    return out, decompressor.eof
