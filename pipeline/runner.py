@@ -463,7 +463,7 @@ class _Attempt:
         ]
         self._run(run_task, specs, len(self.files))
         return {
-            **_aggregate(self.stage_dir.finished_tasks(), step_task_seconds),
+            **_aggregate(self._markers(len(self.files)), step_task_seconds),
             **global_stats,
             "resumed_tasks": len(done),
         }
@@ -473,7 +473,7 @@ class _Attempt:
         done = self.finished()
         specs = [] if done else [TrainingTaskSpec(self.ref, tuple(self.files), self.output_dir)]
         self._run(run_training_task, specs, 1)
-        [result] = self.stage_dir.finished_tasks().values()
+        [result] = self._markers(1).values()
         return {
             "kind": "training",
             "inputs": len(self.files),
@@ -484,6 +484,21 @@ class _Attempt:
             "provides": stage.provides(self.stage_dir.path),
             "resumed_tasks": len(done),
         }
+
+    def _markers(self, total: int) -> dict[int, dict[str, Any]]:
+        """Every task's marker, as the driver reads them: a task that ran but whose marker
+        is not there wrote to a disk the driver does not see (a local work dir on a cluster
+        of several nodes), and its documents would be lost without a word."""
+        markers = self.stage_dir.finished_tasks()
+        missing = sorted(set(range(total)) - set(markers))
+        if missing:
+            raise RuntimeError(
+                f"{self.label}: {len(missing)} of {total} tasks finished but their output is "
+                f"not in {self.output_dir} (task {missing[0]} first): on a cluster of several "
+                "nodes the work dir must be storage every node shares (s3://, gs://, a shared "
+                "filesystem), not a local path"
+            )
+        return markers
 
     def _run(self, fn: Any, specs: list[Any], total: int) -> None:
         _run_tasks(

@@ -469,3 +469,32 @@ def test_score_models_changed_since_training_are_refused(
     cut.write_bytes(lm.read_bytes()[: lm.stat().st_size // 2])  # no checksum beside it
     with pytest.raises(CorruptModel, match=f"cannot load model .*{lm.name}: .*retrain it"):
         load_model(cut)
+
+
+class OtherNodesDisk(LocalExecutor):
+    """Runs the tasks, then moves every odd task's output away, as if it had run on a node
+    whose local disk the driver does not see."""
+
+    def __init__(self, elsewhere: Path) -> None:
+        self.elsewhere = elsewhere
+
+    def map_unordered(self, fn, specs, sizer=None):  # type: ignore[no-untyped-def]
+        for spec, outcome in super().map_unordered(fn, specs, sizer):
+            if spec.index % 2:
+                for name in (f"_tasks/{spec.index:05d}.json", f"part-{spec.index:05d}-0000.arrow"):
+                    found = Path(spec.output_dir) / name
+                    if found.exists():
+                        found.rename(self.elsewhere / found.name)
+            yield spec, outcome
+
+
+def test_tasks_whose_output_the_driver_cannot_see_fail_the_stage(tmp_path: Path) -> None:
+    """A local work dir on a cluster of nodes that share no disk: the driver does not write
+    _SUCCESS over the tasks it cannot see, it says what to change."""
+    inputs = [stage_with_texts(tmp_path / f"in{i}", prefix=f"d{i}") for i in range(3)]
+    (tmp_path / "elsewhere").mkdir()
+    config = stage_class("minhash").config_class()
+    run = StageRun("minhash", config, [str(p) for p in inputs], str(tmp_path / "out"))
+    with pytest.raises(RuntimeError, match=r"1 of 3 tasks .* storage every node shares"):
+        run_stage(run, OtherNodesDisk(tmp_path / "elsewhere"), progress=False)
+    assert not (tmp_path / "out" / "_SUCCESS").exists()
