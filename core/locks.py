@@ -110,7 +110,8 @@ def stage_locks(output_dir: str | Path, input_dirs: Sequence[str | Path]) -> Ite
             if storage.is_remote(directory):
                 held.enter_context(_lease(str(directory), exclusive))
                 continue
-            directory = Path(directory)
+            # resolved: a stage directory reached through a symlink is locked as itself
+            directory = Path(os.path.realpath(directory))
             directory.parent.mkdir(parents=True, exist_ok=True)
             lock = _acquire(directory, exclusive)
             if lock is not None:

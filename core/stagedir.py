@@ -168,10 +168,24 @@ def input_files(paths: Sequence[str | Path]) -> list[str]:
 
 
 def _remove_tree(location: str) -> None:
+    """Remove a directory's files. A local one reached through a symlink (a stage directory
+    on a bigger disk) is emptied, the link kept; a file that cannot be removed is an error,
+    never a stale shard left for the next run to count."""
     if storage.is_remote(location):
         storage.delete_tree(location)
+        return
+    path = Path(location)
+    if path.is_symlink() and path.is_dir():
+        entries = list(path.iterdir())
+    elif path.exists() or path.is_symlink():
+        entries = [path]
     else:
-        shutil.rmtree(location, ignore_errors=True)
+        return
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 class NotAStageDirectory(RuntimeError):

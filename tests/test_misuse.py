@@ -498,3 +498,25 @@ def test_tasks_whose_output_the_driver_cannot_see_fail_the_stage(tmp_path: Path)
     with pytest.raises(RuntimeError, match=r"1 of 3 tasks .* storage every node shares"):
         run_stage(run, OtherNodesDisk(tmp_path / "elsewhere"), progress=False)
     assert not (tmp_path / "out" / "_SUCCESS").exists()
+
+
+def test_a_stage_directory_behind_a_symlink_is_cleared_and_locked_as_itself(
+    tmp_path: Path,
+) -> None:
+    """An output linked to a bigger disk: a rerun with other inputs empties what the link
+    points to (it used to leave the old tasks' shards, counted again), and the link and the
+    real directory are one lock."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for i in range(3):
+        lines = [f'{{"text": "{text} ({i})"}}' for text in TEXTS]
+        (raw / f"f{i}.jsonl").write_text("\n".join(lines) + "\n")
+    (tmp_path / "bigdisk").mkdir()
+    link = tmp_path / "out"
+    link.symlink_to(tmp_path / "bigdisk")
+    assert ingest([raw], link)["docs_kept"] == 9
+    (raw / "f1.jsonl").unlink()
+    assert ingest([raw], link)["docs_kept"] == 6
+    assert read_table(list_shards(link)).num_rows == 6
+    with stage_locks(link, []), pytest.raises(StageBusy):
+        stage_locks(tmp_path / "bigdisk", []).__enter__()
