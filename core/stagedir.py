@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from core import storage
+from core.integrity import CorruptModel, check_sealed
 from core.shards import atomic_write_json, shard_damage, shard_locations
 
 TASKS_DIR = "_tasks"
@@ -34,6 +35,29 @@ STATS_FILE = "stats.json"
 SUCCESS_FILE = "_SUCCESS"
 FAILED_FILE = "_FAILED.json"
 RUN_FILE = "_RUN.json"
+
+
+def is_bookkeeping(name: str) -> bool:
+    """A stage directory's own files (markers, config, stats, steps), not its output."""
+    first = name.replace(os.sep, "/").split("/")[0]
+    return first.startswith("_") or first == STATS_FILE
+
+
+def _model_damage(location: str, recorded_bytes: int) -> str | None:
+    """Why a trained model file cannot be trusted (missing, resized, bytes that differ from
+    its recorded checksum), or None."""
+    name = storage.name(location)
+    found = storage.stat(location)
+    if found is None:
+        return f"{name} is missing"
+    if found.size != recorded_bytes:
+        return f"{name} has {found.size:,} bytes, {recorded_bytes:,} when trained"
+    if not storage.is_remote(location):
+        try:
+            check_sealed(location)
+        except CorruptModel as err:
+            return str(err).split(";")[0]
+    return None
 
 
 def _read_json(location: str) -> Any:
@@ -254,8 +278,19 @@ class StageDir:
         gets the end-of-stream check."""
         problems: dict[int, str] = {}
         tasks = self.finished_tasks()
-        shards = shard_locations(self.path) + shard_locations(self.file(REJECTED_DIR))
         remote = _remote(self.path)
+        models = [
+            (index, self.file(*name.split("/")), size)
+            for index, marker in tasks.items()
+            for name, size in marker.get("models", {}).items()
+        ]
+        if models:  # a training stage: its models, no shards
+            checked = storage.map_locations(lambda m: _model_damage(m[1], m[2]), models, remote)
+            for (index, _, _), why in zip(models, checked, strict=True):
+                if why:
+                    problems.setdefault(index, why)
+            return problems
+        shards = shard_locations(self.path) + shard_locations(self.file(REJECTED_DIR))
         if not tasks or any("files" not in marker for marker in tasks.values()):
             unchecked = storage.map_locations(lambda s: shard_damage(s, None), shards, remote)
             for why in unchecked:

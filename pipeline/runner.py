@@ -411,7 +411,7 @@ def _damaged(stage: str, stage_dir: StageDir) -> bool:
     if damage:
         first = next(iter(damage.values()))
         print(
-            f"{stage}: {len(damage)} finished tasks' shards damaged ({first}); redoing them",
+            f"{stage}: {len(damage)} finished tasks' output damaged ({first}); redoing them",
             file=sys.stderr,
         )
     return bool(damage)

@@ -28,7 +28,7 @@ from core.shards import (
     read_shard,
     read_shard_schema,
 )
-from core.stagedir import REJECTED_DIR, TASKS_DIR
+from core.stagedir import REJECTED_DIR, TASKS_DIR, is_bookkeeping
 from stages import load_plugins, stage_class
 from stages.base import (
     BatchOutput,
@@ -289,12 +289,23 @@ def run_training_task(spec: TrainingTaskSpec) -> dict[str, Any]:
         summary = stage.train(spec.inputs, Path(spec.output_dir))
     result = {
         "summary": summary,
+        "models": _model_files(spec.output_dir),
         "input_bytes": sum(storage.size(path) for path in spec.inputs),
         "seconds": round(time.perf_counter() - started, 3),
         "peak_rss_mb": peak_rss_mb(),
     }
     _write_marker(spec.marker, result)
     return result
+
+
+def _model_files(output_dir: str) -> dict[str, int]:
+    """What a training task wrote (relative name -> bytes): its marker records them, so that
+    a model damaged or removed since is trained again on resume (StageDir.damage)."""
+    files = storage.file_stats(output_dir, recursive=True)
+    names = {
+        storage.relative(location, output_dir): found.size for location, found in files.items()
+    }
+    return {name: size for name, size in sorted(names.items()) if not is_bookkeeping(name)}
 
 
 def peak_rss_mb() -> float:

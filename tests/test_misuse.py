@@ -184,7 +184,7 @@ def test_a_damaged_stage_is_refused_as_input_and_redone_on_rerun(
     assert f"{done} is damaged: {shard.name}" in capsys.readouterr().err
     stats = minhash([source], done)  # the same run again: the damaged task is done again
     assert not stats.get("skipped") and stats["resumed_tasks"] == 0
-    assert "shards damaged" in capsys.readouterr().err
+    assert "output damaged" in capsys.readouterr().err
     assert shard_bytes(done) == written
     assert minhash([source], done)["skipped"]
 

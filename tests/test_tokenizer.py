@@ -610,6 +610,14 @@ def test_the_training_stage_resumes_like_every_stage(corpus: list[str], tmp_path
     assert not run(changed, corpus).get("skipped") and model.stat().st_mtime_ns != stamp
     assert run(changed, corpus)["skipped"]
     assert not run(changed, corpus[:1]).get("skipped")  # other inputs
+    # a model damaged or removed since it was trained is trained again, not skipped
+    damaged = bytearray(model.read_bytes())
+    damaged[len(damaged) // 2] ^= 0x10
+    model.write_bytes(bytes(damaged))
+    assert not run(changed, corpus[:1]).get("skipped")
+    assert run(changed, corpus[:1])["skipped"]
+    model.unlink()
+    assert not run(changed, corpus[:1]).get("skipped") and model.exists()
 
 
 def test_cli_options(corpus: list[str], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
