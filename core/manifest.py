@@ -499,6 +499,23 @@ def _shard_problems(root: str, shard: dict[str, Any], tokenizer: dict[str, Any])
     return problems + _control_id_problems(name, ids, tokenizer)
 
 
+def shard_file_damage(root: str) -> str | None:
+    """The first token shard a complete export's manifest lists that is missing or has
+    another size than recorded, or None (no shard is read: `verify_export` reads them)."""
+    try:
+        manifest = load_manifest(root)
+        listed = [shard for source in manifest["sources"] for shard in source["shards"]]
+        for shard in listed:
+            found = storage.stat(storage.join(root, *_shard_parts(shard["path"])))
+            if found is None:
+                return f"{shard['path']} is missing"
+            if found.size != shard["bytes"]:
+                return f"{shard['path']} has {found.size:,} bytes, {shard['bytes']:,} when written"
+    except (ManifestError, KeyError, TypeError) as err:
+        return f"{MANIFEST_FILE}: {err}"
+    return None
+
+
 def verify_export(root: str | Path) -> tuple[list[str], dict[str, int]]:
     """Every mismatch between an export directory and its manifest (empty when it is intact),
     and what was checked."""

@@ -25,6 +25,7 @@ from typing import Any
 
 from core import storage
 from core.integrity import CorruptModel, check_sealed
+from core.manifest import MANIFEST_FILE, shard_file_damage
 from core.shards import atomic_write_json, shard_damage, shard_locations
 
 TASKS_DIR = "_tasks"
@@ -290,6 +291,8 @@ class StageDir:
                 if why:
                     problems.setdefault(index, why)
             return problems
+        if storage.exists(self.file(MANIFEST_FILE)) and (why := shard_file_damage(self.path)):
+            return dict.fromkeys(tasks, why)  # an export's token shards: the stage is redone
         shards = shard_locations(self.path) + shard_locations(self.file(REJECTED_DIR))
         if not tasks or any("files" not in marker for marker in tasks.values()):
             unchecked = storage.map_locations(lambda s: shard_damage(s, None), shards, remote)

@@ -479,6 +479,15 @@ def test_a_rerun_is_skipped_and_a_changed_tokenizer_redoes_the_export(
     assert export(inputs, local_model, tmp_path / "out").get("skipped")
     local_model.write_bytes(model.read_bytes())  # same bytes, new modification time
     assert not export(inputs, local_model, tmp_path / "out").get("skipped")
+    # a token shard cut or removed since is written again, not skipped over
+    intact = export_files(tmp_path / "out")
+    shard = next((tmp_path / "out" / "shards").rglob("part-*.arrow"))
+    shard.write_bytes(shard.read_bytes()[:-100])
+    assert not export(inputs, local_model, tmp_path / "out").get("skipped")
+    shard.unlink()
+    assert not export(inputs, local_model, tmp_path / "out").get("skipped")
+    assert export_files(tmp_path / "out") == intact
+    assert verify_export(tmp_path / "out")[0] == []
 
 
 # --- the mixture sampler ------------------------------------------------------------------
