@@ -23,6 +23,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 PARQUET_MAGIC = b"PAR1"
 _CHUNK = 1 << 20
+_ZSTD_FEED = 1 << 10  # compressed bytes per call: at most 32 MiB out, whatever the data
 
 # Errors a decompressor raises on damaged input; readers turn them into counted rejections.
 DECOMPRESSION_ERRORS: tuple[type[BaseException], ...] = (
@@ -146,6 +147,49 @@ class GzipMembers(io.RawIOBase):
         super().close()
 
 
+class ZstdFrames(io.RawIOBase):
+    """Concatenated zstd frames, raising EOFError when the file ends inside one (zstandard's
+    stream reader reads a cut frame as a clean end: records lost without a word). The input
+    goes to the decompressor in pieces of _ZSTD_FEED bytes because its output is not bounded
+    per call: a zstd block expands at most 32,768-fold, so one piece's output is bounded."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._context = zstandard.ZstdDecompressor()
+        self._frame: Any = None  # the decompressor of the frame being read, if one started
+        self._input = b""
+        self._at = 0  # how much of _input the decompressor has taken
+        self._output = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._output:
+            if self._at == len(self._input):
+                self._input, self._at = self._raw.read(_CHUNK), 0
+                if not self._input:
+                    if self._frame is not None:
+                        raise EOFError("compressed file ended inside a zstd frame")
+                    return 0
+            if self._frame is None:
+                self._frame = self._context.decompressobj()
+            piece = memoryview(self._input)[self._at : self._at + _ZSTD_FEED]
+            self._at += len(piece)
+            self._output = memoryview(self._frame.decompress(piece))
+            if self._frame.eof:  # the next frame starts in what this one left of the piece
+                self._at -= len(self._frame.unused_data)
+                self._frame = None
+        size = min(len(buffer), len(self._output))
+        buffer[:size] = self._output[:size]
+        self._output = self._output[size:]
+        return size
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
 def open_decompressed(path: str | Path) -> CountingReader:
     """Open `path` (local or on object storage) for reading, transparently decompressing
     gzip (multi-member) or zstd."""
@@ -155,8 +199,7 @@ def open_decompressed(path: str | Path) -> CountingReader:
     if magic.startswith(GZIP_MAGIC):
         stream: BinaryIO = io.BufferedReader(GzipMembers(raw), buffer_size=_CHUNK)
     elif magic == ZSTD_MAGIC:
-        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
-        stream = io.BufferedReader(reader, buffer_size=_CHUNK)  # type: ignore[arg-type]
+        stream = io.BufferedReader(ZstdFrames(raw), buffer_size=_CHUNK)
     else:
         stream = io.BufferedReader(raw, buffer_size=_CHUNK)  # type: ignore[arg-type]
     return CountingReader(stream)

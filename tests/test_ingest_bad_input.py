@@ -456,3 +456,28 @@ def test_a_file_with_no_record_is_counted_as_empty(tmp_path: Path, name: str, da
     for out in IngestStage(IngestConfig()).read_file(str(tmp_path / name)):
         counters.update(out.counters)
     assert counters == {"empty_file": 1}
+
+
+def test_a_cut_or_damaged_zstd_file_keeps_what_came_before_and_says_why(tmp_path: Path) -> None:
+    """zstandard's stream reader read a frame cut short as a clean end: the records after
+    the cut were lost without a word, and a damaged frame in the first MiB lost the file."""
+
+    def lines(first: int, last: int) -> bytes:
+        return b"".join(
+            json.dumps({"text": f"{SENTENCE} number {i}"}).encode() + b"\n"
+            for i in range(first, last)
+        )
+
+    one, two = (zstandard.ZstdCompressor().compress(lines(a, a + 50)) for a in (0, 50))
+    cases = {
+        "cut.jsonl.zst": (one + two[: len(two) // 2], 50, "truncated_input"),
+        # nothing decompresses before the cut: the file is named, with why
+        "tail.jsonl.zst": (one[:-5], 0, "unreadable_file"),
+        "bad.jsonl.zst": (one + two[:20] + b"\xff" * 20 + two[40:], 50, "corrupt_input"),
+    }
+    for name, (data, kept, reason) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        texts, reasons, rows = ingest(tmp_path / name)
+        assert (len(texts), reasons) == (kept, {reason: 1}), name
+        if reason != "corrupt_input":
+            assert "ended inside a zstd frame" in rows[0]["reason_detail"]
