@@ -481,3 +481,36 @@ def test_a_cut_or_damaged_zstd_file_keeps_what_came_before_and_says_why(tmp_path
         assert (len(texts), reasons) == (kept, {reason: 1}), name
         if reason != "corrupt_input":
             assert "ended inside a zstd frame" in rows[0]["reason_detail"]
+
+
+def test_parquet_values_python_cannot_hold_cost_one_row_or_one_field(tmp_path: Path) -> None:
+    """Invalid UTF-8 (pyarrow does not check it on read), a timestamp past year 9999 and a
+    time zone no database knows used to fail the whole file: now the row with an unreadable
+    text is rejected, an unreadable other field is left out and named."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    texts = [SENTENCE + "one", SENTENCE + "two", SENTENCE + "three"]
+    raw = pa.array([b"ok", b"caf\xe9", b"ok"]).view(pa.string())
+    tables = {
+        "text.parquet": pa.table({"text": raw}),
+        "src.parquet": pa.table({"text": texts, "src": raw}),
+        "seen.parquet": pa.table(
+            {"text": texts, "seen": pa.array([0, 10**17, 0], pa.timestamp("ms"))}
+        ),
+        "zone.parquet": pa.table(
+            {"text": texts, "at": pa.array([0, 1, 2], pa.timestamp("us", tz="Not/AZone"))}
+        ),
+    }
+    for name, table in tables.items():
+        pq.write_table(table, tmp_path / name)
+    texts_read, reasons, rows = ingest(tmp_path / "text.parquet")
+    assert texts_read == ["ok", "ok"] and reasons == {"invalid_utf8": 1}
+    assert "column text: UnicodeDecodeError" in rows[0]["reason_detail"]
+    for name, column in (("src.parquet", "src"), ("seen.parquet", "seen")):
+        [out] = IngestStage(IngestConfig()).read_file(str(tmp_path / name))
+        assert out.kept.column("text").to_pylist() == texts, name
+        metas = [json.loads(m or "{}") for m in out.kept.column("meta").to_pylist()]
+        assert [m.get("unreadable_fields") for m in metas] == [None, [column], None], name
+    texts_read, reasons, _ = ingest(tmp_path / "zone.parquet")
+    assert texts_read == texts and not reasons

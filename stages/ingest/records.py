@@ -8,6 +8,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
+
 from core import storage
 from core.streams import CountingReader
 from stages.ingest.html import looks_binary
@@ -132,14 +134,53 @@ def _lone_surrogate(obj: Any, line: str) -> str | None:
     return None
 
 
+# What converting a Parquet value to Python raises on data another writer let through:
+# invalid UTF-8 in a string column (pyarrow does not check it when reading), dates and
+# timestamps out of Python's range, a time zone no database knows.
+_CONVERSION_ERRORS = (UnicodeDecodeError, OverflowError, ValueError, KeyError, pa.ArrowException)
+
+
 def iter_parquet(path: str, fields: JsonFields, batch_rows: int) -> Iterator[Record]:
     import pyarrow.parquet as pq
 
     row_index = 0
     for batch in pq.ParquetFile(storage.open_input(path)).iter_batches(batch_size=batch_rows):
-        for obj in batch.to_pylist():
-            yield object_to_record(obj, row_index, fields)
+        for obj, unreadable in _parquet_rows(batch):
+            yield _parquet_record(obj, unreadable, row_index, fields)
             row_index += 1
+
+
+def _parquet_rows(batch: pa.RecordBatch) -> Iterator[tuple[dict[str, Any], dict[str, str]]]:
+    """Each row as a dict, and the columns of it that could not be converted (name -> why):
+    the whole batch at once, or, when a value fails, row by row and column by column."""
+    try:
+        yield from ((obj, {}) for obj in batch.to_pylist())
+        return
+    except _CONVERSION_ERRORS:
+        pass
+    for i in range(batch.num_rows):
+        obj, unreadable = {}, {}
+        for name, column in zip(batch.schema.names, batch.slice(i, 1).columns, strict=True):
+            try:
+                obj[name] = column.to_pylist()[0]
+            except _CONVERSION_ERRORS as err:
+                unreadable[name] = f"{type(err).__name__}: {err}"
+        yield obj, unreadable
+
+
+def _parquet_record(
+    obj: dict[str, Any], unreadable: dict[str, str], row: int, fields: JsonFields
+) -> Record:
+    """A row's record; a text column that cannot be read rejects the row, another column is
+    left out and named in `meta` (`unreadable_fields`)."""
+    if bad := [name for name in unreadable if name in {p.split(".")[0] for p in fields.text}]:
+        why = unreadable[bad[0]]
+        reason = "invalid_utf8" if why.startswith("UnicodeDecodeError") else "corrupt_input"
+        return rejected(row, reason, f"column {printable(bad[0])}: {why}")
+    record = object_to_record(obj, row, fields)
+    if unreadable and record.reason is None:
+        record.meta = {**(record.meta or {}), "unreadable_fields": sorted(unreadable)}
+    return record
 
 
 def meta_json(meta: Mapping[str, Any] | None) -> str | None:
