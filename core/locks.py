@@ -158,29 +158,44 @@ def _live_readers(readers: str, own: str | None = None) -> list[dict[str, Any]]:
     ]
 
 
+class LeaseLost(StageBusy):
+    """Another run took over a lease while its holder still ran (its renewals failed for
+    longer than LEASE_SECONDS): what both wrote may be mixed."""
+
+
 @contextlib.contextmanager
 def _lease(directory: str, exclusive: bool) -> Iterator[None]:
     writer, readers = _lease_files(directory)
     token = uuid.uuid4().hex
     own = writer if exclusive else storage.join(readers, f"{token}.json")
     action = "write" if exclusive else "read"
+    checked = time.monotonic()
     if (holder := _live(writer)) is not None:
         raise _busy(directory, action, holder)
     if exclusive and (reading := _live_readers(readers)):
         raise _busy(directory, action, reading[0])
     lease = {**_holder(), "token": token}
+    lost = threading.Event()
 
     def renew() -> None:
+        if lost.is_set():
+            return
+        if exclusive and (current := _live(own)) is not None and current.get("token") != token:
+            lost.set()  # another run holds it now: never write over its lease
+            return
         storage.write_bytes(own, json.dumps({**lease, "renewed": time.time()}).encode())
 
     renew()
-    if exclusive:  # another run that checked at the same moment: the last writer wins
-        time.sleep(0.2)
+    if exclusive:
+        # Another run that checked before this one wrote may write after it: the last writer
+        # wins. Wait longer than such a run takes from its check to its write (this run's
+        # own took `checked`; a slow listing of readers makes it long) before reading back.
+        time.sleep(max(0.2, 3 * (time.monotonic() - checked)))
         current = _live(writer) or {}
         if current.get("token") != token:
             raise _busy(directory, action, current)
         if reading := _live_readers(readers):
-            storage.delete(writer)
+            _release(own, token)
             raise _busy(directory, action, reading[0])
     stop = threading.Event()
     renewer = threading.Thread(target=_renew_until, args=(stop, renew), daemon=True)
@@ -190,7 +205,20 @@ def _lease(directory: str, exclusive: bool) -> Iterator[None]:
     finally:
         stop.set()
         renewer.join()
-        storage.delete(own)
+        _release(own, token)
+    if lost.is_set():
+        raise LeaseLost(
+            f"{directory}: another run took over this run's lease (its renewals failed for "
+            f"over {LEASE_SECONDS:.0f} s); what both wrote may be mixed: delete it and rerun one "
+            "of them"
+        )
+
+
+def _release(own: str, token: str) -> None:
+    """Delete a lease only while it is this run's: never another run's that took it over."""
+    with contextlib.suppress(FileNotFoundError, ValueError):
+        if json.loads(storage.read_text(own)).get("token") == token:
+            storage.delete(own)
 
 
 def _renew_until(stop: threading.Event, renew: Any) -> None:

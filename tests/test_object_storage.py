@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -488,3 +489,23 @@ def test_listing_a_directory_another_task_is_creating_does_not_fail(tmp_path: Pa
     finally:
         stop.set()
         thread.join()
+
+
+def test_a_lease_taken_over_is_neither_written_over_nor_deleted(
+    bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run whose renewals failed long enough for another run to take its lease learns it
+    at its next renewal: it stops renewing, leaves the other run's lease in place when it
+    ends, and fails saying so, instead of both runs writing on."""
+    import core.locks as locks
+
+    monkeypatch.setattr(locks, "LEASE_SECONDS", 0.6)  # renewals every 0.15 s
+    output = _in(bucket, "takeover", "filter")
+    lease_file = _in(bucket, "takeover", ".filter.lock")
+    other_run = uuid.uuid4().hex
+    theirs = {"pid": 2, "host": "elsewhere", "since": time.time(), "token": other_run}
+    lost = pytest.raises(locks.LeaseLost, match="took over this run's lease")
+    with lost, locks.stage_locks(output, []):
+        storage.write_bytes(lease_file, json.dumps({**theirs, "renewed": time.time()}).encode())
+        time.sleep(0.5)
+    assert json.loads(storage.read_text(lease_file))["token"] == other_run
