@@ -225,6 +225,11 @@ def sniff_format(path: str | Path) -> Format:
         reader.close()
     if head.startswith(b"WARC/"):
         return "warc"
+    if head.startswith(b"filedesc://"):  # read as WARC, its N documents were one bad record
+        raise InputFormatError(
+            "an ARC file (the Internet Archive's format before WARC): convert it to WARC "
+            "first (warcio reads ARC)"
+        )
     if head.startswith(b"{"):
         return "jsonl"
     by_name = format_from_name(path)

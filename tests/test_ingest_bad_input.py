@@ -194,12 +194,17 @@ def test_http_bodies_are_decoded_like_a_browser(tmp_path: Path) -> None:
         warc_record(
             http(HTML.format(chinese).encode("gb18030"), content_type="text/html; charset=gb2312")
         ),
+        # a charset no browser decodes with (utf-7 made lone surrogates the extractor refused)
+        *(
+            warc_record(http(HTML.format(chinese).encode(), content_type=f"text/html; charset={c}"))
+            for c in ("utf-7", "unicode_escape", "raw_unicode_escape")
+        ),
     ]
     path = tmp_path / "encodings.warc"
     path.write_bytes(b"".join(records))
     texts, reasons, _ = ingest(path)
     assert reasons == {}
-    assert texts == [SENTENCE.strip(), SENTENCE.strip(), chinese, chinese]
+    assert texts == [SENTENCE.strip(), SENTENCE.strip(), chinese, chinese, *[chinese] * 3]
 
 
 def test_parquet_rows_are_documents(tmp_path: Path) -> None:
@@ -514,3 +519,11 @@ def test_parquet_values_python_cannot_hold_cost_one_row_or_one_field(tmp_path: P
         assert [m.get("unreadable_fields") for m in metas] == [None, [column], None], name
     texts_read, reasons, _ = ingest(tmp_path / "zone.parquet")
     assert texts_read == texts and not reasons
+
+
+def test_an_arc_file_is_named_as_one_not_read_as_a_broken_warc(tmp_path: Path) -> None:
+    header = b"filedesc://crawl.arc 0.0.0.0 20050614070159 text/plain 76\n1 0 Internet Archive\n"
+    (tmp_path / "old.arc.gz").write_bytes(gzip.compress(header + b"URL IP-address Archive-date\n"))
+    texts, reasons, rows = ingest(tmp_path / "old.arc.gz")
+    assert texts == [] and reasons == {"unreadable_file": 1}
+    assert "an ARC file" in rows[0]["reason_detail"]

@@ -21,6 +21,14 @@ _HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._:-]+)", re.I)
 HTML_CONTENT_TYPES = ("text/html", "application/xhtml+xml")
 
 
+# Text codecs Python knows that no browser decodes a page with: they turn bytes into lone
+# surrogates or escapes (a declared `charset=utf-7` used to fail the extractor), so such a
+# label is ignored and the page's encoding detected as if none were declared.
+_NOT_WEB_ENCODINGS = frozenset(
+    {"utf-7", "unicode-escape", "raw-unicode-escape", "punycode", "idna", "undefined"}
+)
+
+
 def _known_codec(label: str | None) -> str | None:
     if not label:
         return None
@@ -30,7 +38,7 @@ def _known_codec(label: str | None) -> str | None:
         return None
     # A page may declare any codec name Python knows, including bytes-to-bytes ones (zlib,
     # base64, hex): only text encodings can decode a page.
-    if not codec._is_text_encoding:  # type: ignore[attr-defined]
+    if not codec._is_text_encoding or codec.name in _NOT_WEB_ENCODINGS:  # type: ignore[attr-defined]
         return None
     name = codec.name
     # gb2312 pages routinely use GBK characters; decoding with the superset loses nothing.
