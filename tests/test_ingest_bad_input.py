@@ -157,6 +157,12 @@ def test_oversized_warc_payload_is_skipped_in_bounded_chunks(tmp_path: Path) -> 
     path.write_bytes(gzip_members([big, warc_record(page(SENTENCE))]))
     texts, reasons, _ = ingest(path, max_record_bytes=1_000_000)
     assert len(texts) == 1 and reasons == {"record_too_large": 1}
+    # a file cut inside the oversized record says so (the skip used to hide the cut)
+    cut = tmp_path / "cut-big.warc"
+    cut.write_bytes(warc_record(page(SENTENCE)) + big[:2_000_000])
+    texts, reasons, rows = ingest(cut, max_record_bytes=1_000_000)
+    assert len(texts) == 1 and reasons == {"malformed_warc_record": 1}
+    assert "payload ends after" in rows[0]["reason_detail"]
 
 
 def test_unreadable_files_become_one_named_rejection(tmp_path: Path) -> None:

@@ -91,14 +91,13 @@ def iter_warc_records(
             continue
         length = int(length_text)
         if length > max_payload_bytes:
-            reader.skip(length)
-            payload = None
+            payload, got = None, reader.skip(length)
         else:
             payload = reader.read(length)
-            if len(payload) < length:
-                detail = f"payload ends after {len(payload)} of {length} bytes"
-                yield MalformedRecord(offset, detail)
-                return
+            got = len(payload)
+        if got < length:  # the file ends inside this record (a cut download)
+            yield MalformedRecord(offset, f"payload ends after {got} of {length} bytes")
+            return
         yield WarcRecord(offset, headers, payload, length)
         line = reader.readline(MAX_HEADER_LINE)
 
