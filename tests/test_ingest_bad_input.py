@@ -74,20 +74,22 @@ def test_truncated_gzip_keeps_readable_records_and_reports_the_cut(tmp_path: Pat
 def test_malformed_warc_header_is_rejected_and_reading_resumes(tmp_path: Path) -> None:
     bad = warc_record(page("lost")).replace(b"Content-Length: ", b"Content-Length: x")
     garbage = b"this is not a warc header\r\n\r\n"
-    # Resynchronisation skips to the next `WARC/1.` line, so each damaged region is one
-    # rejection and every good record after it is still read.
+    # Resynchronisation skips to the next `WARC/<digit>` line (1.0, 1.1 and the 0.17 of
+    # 2008), so each damaged region is one rejection and every good record after it is read.
     records = [
         warc_record(page(SENTENCE + "one")),
         bad,
         warc_record(page(SENTENCE + "two")),
         garbage,
         warc_record(page(SENTENCE + "three")),
+        bad,
+        warc_record(page(SENTENCE + "four")).replace(b"WARC/1.1", b"WARC/0.17", 1),
     ]
     path = tmp_path / "bad.warc.gz"
     path.write_bytes(gzip_members(records))
     texts, reasons, rows = ingest(path)
-    assert [t.split()[-1] for t in texts] == ["one", "two", "three"]
-    assert reasons == {"malformed_warc_record": 2}
+    assert [t.split()[-1] for t in texts] == ["one", "two", "three", "four"]
+    assert reasons == {"malformed_warc_record": 3}
     assert "Content-Length" in rows[0]["reason_detail"]
 
 

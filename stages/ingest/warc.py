@@ -59,7 +59,7 @@ def _resync(reader: CountingReader) -> bytes | None:
         line = reader.readline(MAX_HEADER_LINE)
         if not line:
             return None
-        if line.startswith(b"WARC/1."):
+        if line.startswith(b"WARC/") and line[5:6].isdigit():  # 1.0, 1.1, and 0.17 (2008)
             return line
 
 
