@@ -65,7 +65,7 @@ def split_by_rejections(
 ) -> BatchOutput:
     """Kept rows (no rejection) and rejected rows with their `reason` and `reason_detail`,
     from one `(reason, detail)` or None per row of `batch`."""
-    keep = pa.array([r is None for r in rejections])
+    keep = pa.array([r is None for r in rejections], pa.bool_())  # typed: a batch may be empty
     chosen = [r for r in rejections if r is not None]
     dropped = batch.filter(pc.invert(keep))
     reasons = pa.array([reason for reason, _ in chosen], pa.string())

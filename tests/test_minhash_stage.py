@@ -468,3 +468,27 @@ def test_stats_json_is_what_run_stage_returned(reference: tuple[Path, dict[str, 
     assert json.loads((output / "stats.json").read_text()) == stats
     assert not (output / "_steps").exists()
     assert os.path.exists(output / "_SUCCESS")
+
+
+@pytest.mark.parametrize(
+    "shards",
+    [
+        [[{"id": "a", "text": "!!! ???"}, {"id": "b", "text": "..."}]],  # no shingles at all
+        [[]],  # a zero-row batch (a shard written by another program)
+        [[{"id": "a", "text": "one lonely document with a few words in it"}]],
+    ],
+)
+def test_partitions_with_no_band_records_pass_their_documents(
+    tmp_path: Path, shards: list[list[dict]]
+) -> None:
+    """A buckets partition with nothing in it (no documents, documents without shingles, or
+    64 partitions for one document) used to fail the step on an empty uint64 array."""
+    source = write_stage_dir(tmp_path / "in", shards)
+    config = MinhashConfig(partitions=64)
+    stats = run_stage(
+        StageRun("minhash", config, [str(source)], str(tmp_path / "out")),
+        LocalExecutor(),
+        progress=False,
+    )
+    docs = sum(len(rows) for rows in shards)
+    assert (stats["docs_in"], stats["docs_kept"], stats["docs_rejected"]) == (docs, docs, 0)

@@ -198,7 +198,9 @@ def bucket_members(keys: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, np.
     in key order; bucket i is `members[bounds[i]:bounds[i + 1]]`."""
     order = np.lexsort((nodes, keys))
     keys, nodes = keys[order], nodes[order]
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else keys
+    if not len(keys):  # a partition with no band record (no documents, or no shingles)
+        return np.zeros(1, np.int64), nodes
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
     sizes = np.diff(np.r_[starts, len(keys)])
     shared = sizes > 1
     members = nodes[np.repeat(shared, sizes)]
