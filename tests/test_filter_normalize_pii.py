@@ -470,3 +470,17 @@ def test_full_width_digits_are_a_known_miss() -> None:
 def test_fediverse_handles_are_not_emails() -> None:
     text, counts = PiiAnonymizer().anonymize("Thanks to @mhoye@mastodon.social for the tip.")
     assert text == "Thanks to @mhoye@mastodon.social for the tip." and not counts
+
+
+def test_a_page_of_numbers_joined_by_spaces_is_one_window_read_once() -> None:
+    """Phone and ID numbers listed with single spaces form one numeric candidate, so one
+    window holds them all; each is replaced, and an ID number is never also a phone number
+    (the overlap test against earlier kinds used to scan every match taken: quadratic)."""
+    rng = random.Random(5)
+    phones = [f"13{rng.randrange(8, 10)}{rng.randrange(10**8):08d}" for _ in range(3000)]
+    ids = [make_cn_id(sequence="123"), make_cn_id(birth="19851122", sequence="457")]
+    text = " ".join(phones[:1500] + ids + phones[1500:])
+    out, counts = PiiAnonymizer(PII_KINDS).anonymize(text)
+    assert counts == {"phone_number": 3000, "cn_id_number": 2}
+    phone, id_number = "<PHONE_NUMBER>", "<CN_ID_NUMBER>"
+    assert out.split() == [phone] * 1500 + [id_number] * 2 + [phone] * 1500

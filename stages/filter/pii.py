@@ -43,6 +43,7 @@ docs/benchmarks.md, "Filter steps: normalization and PII" (`bench/bench_filter_s
 
 from __future__ import annotations
 
+import bisect
 import datetime
 import ipaddress
 import re
@@ -243,13 +244,26 @@ class PiiAnonymizer:
         return found
 
     def _find_in_window(self, text: str, start: int, end: int) -> list[Replacement]:
-        taken: list[Replacement] = []
+        """Each kind's matches that overlap no earlier kind's, in order. A window can hold a
+        whole page of numbers (a phone listing joined by spaces is one candidate), so the
+        overlap test is a binary search, not a scan of every match taken so far."""
+        taken: list[Replacement] = []  # sorted, non-overlapping
         for kind, pattern, is_pii in self._numeric:
-            for match in pattern.finditer(text, start, end):
-                left, right = match.span()
-                if is_pii(match) and all(right <= a or b <= left for a, b, _ in taken):
-                    taken.append((left, right, kind))
-        return sorted(taken)
+            starts = [left for left, _, _ in taken]
+            added = [
+                (*match.span(), kind)
+                for match in pattern.finditer(text, start, end)
+                if _overlaps_none(taken, starts, *match.span()) and is_pii(match)
+            ]
+            taken = sorted(taken + added)  # one pattern's matches never overlap each other
+        return taken
+
+
+def _overlaps_none(taken: list[Replacement], starts: list[int], left: int, right: int) -> bool:
+    """Whether [left, right) overlaps none of `taken` (sorted, non-overlapping; `starts`
+    their starts)."""
+    i = bisect.bisect_left(starts, left)
+    return (i == len(taken) or right <= taken[i][0]) and (i == 0 or taken[i - 1][1] <= left)
 
 
 def _find_ipv6(text: str) -> Iterator[Span]:
