@@ -548,3 +548,34 @@ def test_topic_tokens_of_chinese_text_jieba_and_bigrams() -> None:
     ]
     assert bigrams == [*run_pairs, "deepmind", "模型"]
     assert "我们" not in bigrams and topic_tokens("的了是我们", "jieba") == []
+
+
+@pytest.mark.parametrize("shards", [[], [[]]])
+def test_no_documents_pass_through_with_zero_counts(
+    tmp_path: Path, shards: list[list[dict]]
+) -> None:
+    """A source whose filter rejected everything: topics finishes 0 in, 0 out, as filter,
+    substring and export do, instead of failing the run on an empty vocabulary."""
+    source = tmp_path / "in"
+    if shards:
+        write_stage_dir(source, shards)
+    else:
+        source.mkdir()
+        (source / "_SUCCESS").write_text("written by the test\n")
+    stats = run_stage(
+        StageRun("topics", TopicsConfig(), [str(source)], str(tmp_path / "out")),
+        LocalExecutor(),
+        progress=False,
+    )
+    assert (stats["docs_in"], stats["docs_kept"], stats["docs_rejected"]) == (0, 0, 0)
+    assert stats["steps"]["documents"] == 0
+
+
+def test_identical_documents_name_the_pruning_that_emptied_the_vocabulary(
+    tmp_path: Path,
+) -> None:
+    text = "The harbour lights came on one by one as the fishing boats returned home."
+    source = write_stage_dir(tmp_path / "in", [[{"id": f"d{i}", "text": text} for i in range(40)]])
+    run = StageRun("topics", TopicsConfig(), [str(source)], str(tmp_path / "out"))
+    with pytest.raises(StageFailed, match=r"near-identical documents: dedup first"):
+        run_stage(run, LocalExecutor(), progress=False)

@@ -246,7 +246,16 @@ class TopicsStage(GlobalStage):
     def plan(self, shards: Sequence[str]) -> StepPlan:
         counted = yield Step("count", len(shards), over="shards")
         total = sum(r["documents"] for r in counted)
-        rate = min(1.0, self.config.sample_docs / total) if total else 1.0
+        if total == 0:  # nothing to learn topics from, nothing to downsample: 0 in, 0 out
+            empty: TopicsSummary = {
+                "documents": 0,
+                "sample_rate": 1.0,
+                "sampled": 0,
+                "vocabulary": 0,
+                "downsampled_topics": [],
+            }
+            return empty
+        rate = min(1.0, self.config.sample_docs / total)
         sampled = yield Step("sample", len(shards), {"rate": rate}, over="shards")
         (trained,) = yield Step(TRAIN, 1, {"shards": len(shards)})
         summary: TopicsSummary = {
@@ -298,8 +307,11 @@ class TopicsStage(GlobalStage):
         sample.tokens = sample.tokens[:0]  # the bags of words replace them
         if len(dictionary) == 0 or not bows.lengths.any():
             raise ValueError(
-                f"topics: no word occurs in {cfg.min_doc_freq}+ of the {len(sample.ids)} sampled "
-                "documents; lower min_doc_freq or raise sample_docs"
+                f"topics: no word of the {len(sample.ids)} sampled documents survives pruning: "
+                f"none occurs in {cfg.min_doc_freq}+ of them (lower min_doc_freq or raise "
+                f"sample_docs), or every one that does occurs in more than "
+                f"{cfg.max_doc_share:.0%} of them (near-identical documents: dedup first, or "
+                "raise max_doc_share)"
             )
         model = BatchLda(
             corpus=bows,
@@ -439,6 +451,11 @@ class TopicsStage(GlobalStage):
         self, exchange: Exchange, shard: int, first_row: int, batch: pa.RecordBatch
     ) -> BatchOutput:
         cfg = self.config
+        if batch.num_rows == 0:  # e.g. a run with no documents, where no model was trained
+            empty = {"topic": np.zeros(0, np.int32), "topic_probability": np.zeros(0, np.float32)}
+            return split_by_rejections(
+                with_columns(batch, self.output_schema(batch.schema), empty), [], Counter()
+            )
         model = load_model(exchange.stage_dir)
         ids = batch.column("id").to_pylist()
         theta = self._mixtures(exchange, model, shard, first_row, batch).astype(np.float64)
