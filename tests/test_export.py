@@ -308,6 +308,31 @@ def test_a_rule_on_a_column_the_input_lacks_fails_before_any_work(
         export(inputs, model, tmp_path / "out", mixture=topics)
 
 
+def test_chains_with_different_columns_export_together(
+    corpus: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Sources joined for export after chains of their own (configs/sources.yaml): a rule on
+    a column one chain added (score's quality_score) reads it as null in the other chain's
+    shards, in either order of the inputs, instead of failing the run or refusing it."""
+    _, model = corpus
+    text = "The harbour lights came on one by one as the fishing boats returned home."
+    scored = write_stage_dir(
+        tmp_path / "web",
+        [[{"id": "w1", "text": text, "source": "web", "quality_score": 0.9}]],
+        [pa.field("quality_score", pa.float32())],
+    )
+    plain = write_stage_dir(tmp_path / "wiki", [[{"id": "k1", "text": text, "source": "wiki"}]])
+    rules = [
+        {"name": "web", "ratio": 0.5, "source": ["web"], "min_quality": 0.5},
+        {"name": "wiki", "ratio": 0.5, "source": ["wiki"]},
+    ]
+    for order, inputs in enumerate(([scored, plain], [plain, scored])):
+        config = ExportConfig(tokenizer=str(model), mixture={"sources": rules})
+        run = StageRun("export", config, [str(p) for p in inputs], str(tmp_path / f"out{order}"))
+        stats = run_stage(run, LocalExecutor(), progress=False)
+        assert (stats["docs_in"], stats["docs_kept"]) == (2, 2)
+
+
 def test_a_shard_no_source_takes_is_exported_as_rejections(
     corpus: tuple[Path, Path], tmp_path: Path
 ) -> None:

@@ -204,12 +204,14 @@ class Router:
             return {"source"}
         return set().union(*(rule.columns() for rule in self.mixture.sources))
 
-    def missing_columns(self, schema: pa.Schema) -> list[str]:
-        return sorted(self.columns() - set(schema.names))
-
     def route(self, batch: pa.RecordBatch) -> list[str | tuple[str, str | None]]:
-        """Per row: its source name, or `(reason, detail)` when it is not exported."""
-        columns = {name: batch.column(name).to_pylist() for name in self.columns()}
+        """Per row: its source name, or `(reason, detail)` when it is not exported. A column a
+        rule reads that this batch lacks (a chain without the stage that adds it) is null."""
+        names = set(batch.schema.names)
+        columns = {
+            name: batch.column(name).to_pylist() if name in names else [None] * batch.num_rows
+            for name in self.columns()
+        }
         text = batch.column("text")
         empty = pc.or_kleene(text.is_null(), pc.equal(pc.binary_length(text), 0))
         routes: list[str | tuple[str, str | None]] = []

@@ -114,8 +114,19 @@ class ExportStage(GlobalStage):
 
     # --- plan -------------------------------------------------------------------------------
 
+    def _columns_no_shard_has(self, shards: Sequence[str]) -> list[str]:
+        """The columns the mixture rules read that no input shard has. Chains of sources
+        joined for export may differ (one scored, one not): a shard without a column reads
+        it as null. Schemas are read until every column is found (usually the first)."""
+        missing = set(self.router.columns())
+        for shard in shards:
+            missing -= set(read_shard_schema(shard).names)
+            if not missing:
+                break
+        return sorted(missing) if shards else []
+
     def plan(self, shards: Sequence[str]) -> StepPlan:
-        if shards and (missing := self.router.missing_columns(read_shard_schema(shards[0]))):
+        if missing := self._columns_no_shard_has(shards):
             raise ValueError(
                 f"the mixture rules read columns {missing}, which the input shards lack: "
                 "export the output of the stage that adds them"
