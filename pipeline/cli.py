@@ -291,4 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f": {err.filename}" if err.filename else ""
         print(f"datapipe: error: {err.strerror or err}{where}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # finished tasks are kept: the same command resumes
+        print("datapipe: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
     return status or 0

@@ -19,6 +19,14 @@ from typing import Any, Protocol
 from core import storage
 
 TaskOutcome = tuple[Any, Any]  # (spec, result or the exception that ended the task)
+RAY_AUTH_SETUP_LOGGER = "ray._private.authentication.authentication_token_setup"
+
+
+def _not_the_token_notice(record: logging.LogRecord) -> bool:
+    """Ray announces on every start that token authentication is on (its secure default):
+    a notice each command printed, which read like something to act on. Its warning that
+    authentication is *off* still shows."""
+    return "Token authentication is enabled" not in record.getMessage()
 
 
 @dataclass(frozen=True)
@@ -132,6 +140,9 @@ class RayExecutor:
     def __init__(self, settings: RaySettings) -> None:
         import ray
 
+        notices = logging.getLogger(RAY_AUTH_SETUP_LOGGER)
+        if _not_the_token_notice not in notices.filters:
+            notices.addFilter(_not_the_token_notice)
         self._ray = ray
         self._settings = settings
         self.nodes_used: Counter[str] = Counter()

@@ -26,10 +26,12 @@ from core import __version__, storage
 from core.exchange import Exchange
 from core.locks import stage_locks
 from core.manifest import MANIFEST_FILE, verify_export
+from core.shards import SHARD_SUFFIX
 from core.stagedir import (
     CONFIG_FILE,
     SUCCESS_FILE,
     DamagedStage,
+    NotAStageDirectory,
     StageDir,
     file_identity,
     fingerprint,
@@ -118,7 +120,15 @@ def _input_files(run: StageRun, stage: Stage) -> list[str]:
     shard files and the shards of finished stage directories."""
     if isinstance(stage, SourceStage):
         return stage.list_inputs(run.inputs)
-    return input_files(run.inputs)
+    files = input_files(run.inputs)
+    if isinstance(stage, TrainingStage):  # may train on text files as they are
+        return files
+    if raw := next((f for f in files if not storage.name(f).endswith(SHARD_SUFFIX)), None):
+        raise NotAStageDirectory(
+            f"{raw} is not a shard of a stage directory (*{SHARD_SUFFIX}): documents enter "
+            f"the pipeline through ingest (datapipe ingest --input {raw} --output DIR)"
+        )
+    return files
 
 
 SUMMED_TASK_FIELDS = (

@@ -520,3 +520,31 @@ def test_a_stage_directory_behind_a_symlink_is_cleared_and_locked_as_itself(
     assert read_table(list_shards(link)).num_rows == 6
     with stage_locks(link, []), pytest.raises(StageBusy):
         stage_locks(tmp_path / "bigdisk", []).__enter__()
+
+
+def test_a_raw_file_given_to_a_document_stage_says_to_ingest_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It used to fail inside a task with Arrow's 'Expected to read 1702109819 metadata
+    bytes'."""
+    raw = tmp_path / "small.jsonl"
+    raw.write_text('{"text": "The ferry still leaves at noon."}\n')
+    args = ["filter", "--executor", "local", "--input", str(raw), "--output", str(tmp_path / "f")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "is not a shard of a stage directory" in err and "datapipe ingest --input" in err
+
+
+def test_an_interrupted_command_says_how_to_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("pipeline.cli.run_stage", interrupted)
+    source = stage_with_texts(tmp_path / "ingest")
+    args = ["filter", "--executor", "local", "--input", str(source), "--output"]
+    assert main([*args, str(tmp_path / "f")]) == 130
+    assert capsys.readouterr().err.strip() == (
+        "datapipe: interrupted; run the same command again to resume"
+    )

@@ -137,5 +137,14 @@ def test_models_are_reused_on_rerun(
 
 
 def test_missing_models_are_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="make models"):
+    with pytest.raises(FileNotFoundError, match="train-quality"):
         ScoreStage(ScoreConfig(quality_model=str(tmp_path / "nope.ftz")))
+
+
+def test_a_threshold_no_scorer_fills_is_refused_before_any_work() -> None:
+    """Without its model a column is null and its threshold rejected nothing, silently."""
+    with pytest.raises(ValueError, match=r"quality_score needs quality_model: .*reject nothing"):
+        ScoreStage(ScoreConfig(thresholds={"quality_score": {"min": 0.5}}))
+    with pytest.raises(ValueError, match="drop_perplexity_buckets needs perplexity_models"):
+        ScoreStage(ScoreConfig(drop_perplexity_buckets=("tail",)))
+    ScoreStage(ScoreConfig(thresholds={"safety_score": {"max": 3.0}}))  # the lexicon: no model

@@ -111,6 +111,28 @@ class ScoreConfig(StageConfig):
     annotate_only: bool = Field(False, description="Add score columns, reject nothing.")
 
 
+def _thresholds_without_scorer(config: ScoreConfig) -> list[str]:
+    """The thresholds (and perplexity buckets) on a column no configured scorer fills."""
+    needs = {
+        "quality_score": ("quality_model", config.quality_model),
+        "keep_score": ("keep_model", config.keep_model),
+        "edu_score": ("edu_model", config.edu_model),
+        "safety_model_score": ("safety_model", config.safety_model),
+        "perplexity": ("perplexity_models", config.perplexity_models),
+        "coherence_score": ("coherence", config.coherence),
+        "safety_score": ("safety", config.safety),
+        "compression_ratio": ("compression", config.compression),
+    }
+    found = [
+        f"a threshold on {column} needs {needs[column][0]}"
+        for column in config.thresholds
+        if not needs[column][1]
+    ]
+    if config.drop_perplexity_buckets and not config.perplexity_models:
+        found.append("drop_perplexity_buckets needs perplexity_models")
+    return found
+
+
 def _percentile_value(model_path: str, percentile: float) -> float:
     metrics = json.loads(storage.read_text(storage.with_suffix(model_path, ".metrics.json")))
     table = metrics["web_percentiles"]
@@ -136,7 +158,12 @@ class ScoreStage(TransformStage):
         if missing:
             raise FileNotFoundError(
                 f"score models not found: {', '.join(missing)}; train them with "
-                "`make models` (or datapipe train-quality / train-perplexity)"
+                "datapipe train-quality / train-perplexity (or `make pipeline`, which does)"
+            )
+        if unscored := _thresholds_without_scorer(config):
+            raise ValueError(
+                f"score: {'; '.join(unscored)}: the column would be null and the threshold "
+                "would reject nothing; give the model or remove the threshold"
             )
 
     def dependencies(self) -> list[str]:
