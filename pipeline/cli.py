@@ -28,6 +28,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from core import storage
 from core.locks import StageBusy
 from core.manifest import verify_export
 from core.stagedir import NotAStageDirectory
@@ -262,6 +263,8 @@ def _run_one_stage(args: argparse.Namespace) -> None:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    if not storage.is_dir(args.output_dir):
+        raise FileNotFoundError(f"no export directory {args.output_dir}")
     problems, checked = verify_export(args.output_dir)
     for problem in problems:
         print(f"MISMATCH {problem}", file=sys.stderr)

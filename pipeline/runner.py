@@ -539,6 +539,8 @@ def run_pipeline(
     except BaseException as err:
         stage = (read_run(config.work_dir) or {}).get("stage")
         error = " ".join(f"{type(err).__name__}: {err}".split())[:2000]
+        if isinstance(err, KeyboardInterrupt | SystemExit):  # Ctrl-C, or a signal's exit
+            error = "interrupted (Ctrl-C or a signal); the same command resumes it"
         record_run(config.work_dir, "failed", stage=stage, error=error)
         raise
     record_run(config.work_dir, "done", stages=[name for name, _ in config.entries()])

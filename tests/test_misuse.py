@@ -548,3 +548,29 @@ def test_an_interrupted_command_says_how_to_resume(
     assert capsys.readouterr().err.strip() == (
         "datapipe: interrupted; run the same command again to resume"
     )
+
+
+def test_an_interrupted_run_is_recorded_as_interrupted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`datapipe status` reads `_RUN.json`: it said 'KeyboardInterrupt:' after a Ctrl-C."""
+    import pipeline.runner as runner
+    from core.stagedir import read_run
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "_run_stages", interrupted)
+    path = tmp_path / "run.yaml"
+    path.write_text(f"inputs: [{tmp_path}]\nwork_dir: {tmp_path / 'work'}\nstages: [ingest]\n")
+    config = load_config(path)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_pipeline(config, LocalExecutor(), progress=False)
+    assert read_run(str(tmp_path / "work"))["error"].startswith("interrupted (Ctrl-C")
+
+
+def test_verify_of_a_missing_directory_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["verify", str(tmp_path / "nope")]) == 2
+    assert "no export directory" in capsys.readouterr().err
