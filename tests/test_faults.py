@@ -320,8 +320,11 @@ def test_ray_workers_killed_mid_task_are_retried_to_identical_bytes(runs: Runs) 
         killer.join(timeout=10)
     print("\n".join(killer.lines))
     assert proc.returncode == 0, runs.log.read_text()[-4000:]
-    # Each a kill mid-step, so the stage could only finish by Ray re-running the task: a task
-    # whose retries ran out would have failed the run.
+    # A kill mid-step means the stage could only finish by Ray re-running the task: a task
+    # whose retries ran out would have failed the run. On a loaded machine a kill can land as
+    # its step finishes (minhash's signatures take well under a second): that one proves
+    # nothing, but the others must have been mid-step.
     assert len(killer.lines) == len(WORKER_TARGETS), killer.lines
-    assert all(line.startswith("killed") and line.endswith("mid-step") for line in killer.lines)
+    assert all(line.startswith("killed") for line in killer.lines), killer.lines
+    assert sum(line.endswith("mid-step") for line in killer.lines) >= 2, killer.lines
     runs.assert_identical()
